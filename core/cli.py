@@ -1,0 +1,296 @@
+"""`python -m core`: reproduce the reference table, train / evaluate models, run the benchmarks.
+
+Every subcommand that reports numbers prints them as JSON with `--json`. Bad arguments exit with
+status 2 and one line naming the parameter and what is allowed, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets" / "models"
+COMPONENTS = "xyz"
+
+
+def shipped_model_path(preset: str, obs_every: int = 5) -> Path:
+    return ASSETS / f"fourdvarnet_{preset}_every{obs_every}.eqx"
+
+
+class CliError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+def _components(text: str) -> tuple[int, ...]:
+    if not text or any(c not in COMPONENTS for c in text) or len(set(text)) != len(text):
+        raise argparse.ArgumentTypeError(
+            f"observed must be letters among x, y, z without repeats (e.g. xyz, xz, x); got {text!r}"
+        )
+    return tuple(sorted(COMPONENTS.index(c) for c in text))
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers separated by commas; got {text!r}") from None
+
+
+def _float_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas; got {text!r}") from None
+
+
+def _problem_arguments(parser: argparse.ArgumentParser, *, preset_default="seed") -> None:
+    parser.add_argument(
+        "--preset",
+        choices=("seed", "attractor"),
+        default=preset_default,
+        help="seed: the reference notebook's problem (truth near C+); attractor: truth "
+        "on the attractor with a climatological background (default: %(default)s)",
+    )
+    parser.add_argument("--key", type=int, default=42, help="PRNG key of the test problem (default: 42)")
+    parser.add_argument(
+        "--obs-every",
+        type=int,
+        default=5,
+        help="observe every N-th step of the 50-step window, 1 <= N <= 50 (default: 5)",
+    )
+    parser.add_argument(
+        "--obs-noise",
+        type=float,
+        default=0.5,
+        help="observation noise standard deviation, >= 0 (default: 0.5)",
+    )
+    parser.add_argument(
+        "--observed",
+        type=_components,
+        default=(0, 1, 2),
+        help="observed components, e.g. xyz, xz or x (default: xyz)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m core",
+        description="Lorenz-63 twin experiments: strong-constraint 4DVar against FourDVarNet.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("reproduce", help="the reference notebook's table, for one key and over many problems")
+    _problem_arguments(p)
+    p.add_argument(
+        "--n-problems",
+        type=int,
+        default=0,
+        help="also score every method over N test problems (mean, median, p10, p90)",
+    )
+    p.add_argument(
+        "--retrain",
+        action="store_true",
+        help="train our FourDVarNet afresh instead of loading the shipped model",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = sub.add_parser("train", help="train a FourDVarNet on simulated problems and save it")
+    p.add_argument(
+        "--preset",
+        choices=("seed", "attractor"),
+        default="attractor",
+        help="problem preset to train on (default: %(default)s)",
+    )
+    p.add_argument(
+        "--obs-every",
+        type=_int_list,
+        default=(5,),
+        help="training density; several comma-separated values train on a mix (default: 5)",
+    )
+    p.add_argument(
+        "--obs-noise",
+        type=_float_list,
+        default=(0.5,),
+        help="training noise std; several comma-separated values train on a mix (default: 0.5)",
+    )
+    p.add_argument(
+        "--observed",
+        type=_components,
+        nargs="+",
+        default=[(0, 1, 2)],
+        help="observed components; several (e.g. xyz x) train on a mix (default: xyz)",
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="training steps, >= 0 (default: 600 for ours, 200 for --reference)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="problems per step (default: 64 for ours, 32 for --reference)",
+    )
+    p.add_argument("--learning-rate", type=float, default=None, help="Adam learning rate")
+    p.add_argument("--seed", type=int, default=0, help="initialisation and data seed (default: 0)")
+    p.add_argument("--hidden-dim", type=int, default=None, help="ConvLSTM hidden channels (ours)")
+    p.add_argument(
+        "--reference",
+        action="store_true",
+        help="train the reference notebook's architecture (FourDVarNet1D) as it did",
+    )
+    p.add_argument("--out", type=Path, required=True, help="where to write the model file")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+
+    p = sub.add_parser("evaluate", help="score a saved model and strong 4DVar on the same test problems")
+    p.add_argument("--model", type=Path, required=True, help="a model file written by `train`")
+    p.add_argument(
+        "--preset",
+        choices=("seed", "attractor"),
+        default=None,
+        help="test preset (default: the one the model was trained on)",
+    )
+    p.add_argument("--obs-every", type=int, default=5, help="test density, 1 <= N <= 50 (default: 5)")
+    p.add_argument("--obs-noise", type=float, default=0.5, help="test noise std, >= 0 (default: 0.5)")
+    p.add_argument("--observed", type=_components, default=(0, 1, 2), help="test components (default: xyz)")
+    p.add_argument("--n-problems", type=int, default=256, help="number of test problems (default: 256)")
+    p.add_argument("--n-steps", type=int, default=None, help="solver steps K at inference (default: as trained)")
+    p.add_argument("--key", type=int, default=2026, help="PRNG key of the test set (default: 2026)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("bench", help="DESIGN.md's budget table, measured side by side")
+    p.add_argument("--batch-size", type=int, default=1024, help="batch size of the vmapped runs (default: 1024)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .training import ModelFileError
+
+    try:
+        return COMMANDS[args.command](args)
+    except (ValueError, ModelFileError, FileExistsError, CliError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _check(name: str, value, low, high=None, integer=True):
+    from ._validate import check_range
+
+    check_range(name, value, low, high, integer=integer)
+
+
+def _emit(payload: dict, as_json: bool, table: str) -> None:
+    print(json.dumps(payload, indent=2, default=_json_default) if as_json else table)
+
+
+def _json_default(value):
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return float(value)
+
+
+def cmd_reproduce(args) -> int:
+    from .reproduce import reproduce
+
+    _check("--n-problems", args.n_problems, 0, 100_000)
+    payload = reproduce(
+        preset=args.preset,
+        key=args.key,
+        obs_every=args.obs_every,
+        obs_noise=args.obs_noise,
+        observed=args.observed,
+        n_problems=args.n_problems,
+        retrain=args.retrain,
+        log=(lambda msg: print(msg, file=sys.stderr)),
+    )
+    from .reproduce import format_table
+
+    _emit(payload, args.json, format_table(payload))
+    return 0
+
+
+def cmd_train(args) -> int:
+    from tqdm import tqdm
+
+    from .training import REFERENCE_CONFIG, TrainingConfig, fit, save_model
+
+    if args.out.exists() and not args.force:
+        raise CliError(f"--out {args.out} exists; pass --force to overwrite it")
+    if args.steps is not None:
+        _check("--steps", args.steps, 0, 1_000_000)
+    base = REFERENCE_CONFIG if args.reference else TrainingConfig()
+    hyper = dict(base.hyperparameters)
+    if args.hidden_dim is not None:
+        _check("--hidden-dim", args.hidden_dim, 1, 512)
+        hyper["hidden_dim"] = args.hidden_dim
+    config = TrainingConfig(
+        architecture=base.architecture,
+        preset=args.preset,
+        obs_every=args.obs_every,
+        obs_noise=args.obs_noise,
+        observed=tuple(args.observed),
+        steps=base.steps if args.steps is None else args.steps,
+        batch_size=base.batch_size if args.batch_size is None else args.batch_size,
+        learning_rate=base.learning_rate if args.learning_rate is None else args.learning_rate,
+        seed=args.seed,
+        hyperparameters=hyper,
+    )
+    print(f"training {config.architecture} on {config.label()}, {config.steps} steps", file=sys.stderr)
+    with tqdm(total=config.steps, unit="step", file=sys.stderr) as bar:
+
+        def progress(step: int, loss: float) -> None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4g}")
+
+        model, report = fit(config, callback=progress)
+    info = {
+        "final_loss": report.losses[-1] if report.losses else None,
+        "train_time_s": report.train_time_s,
+        "compile_s": report.compile_s,
+    }
+    save_model(args.out, model, config, info=info, overwrite=args.force)
+    print(f"saved {args.out} (trained in {report.train_time_s:.1f} s, final loss {info['final_loss']})")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .reproduce import evaluate_model, format_evaluation
+
+    _check("--n-problems", args.n_problems, 1, 100_000)
+    payload = evaluate_model(
+        args.model,
+        preset=args.preset,
+        obs_every=args.obs_every,
+        obs_noise=args.obs_noise,
+        observed=args.observed,
+        n_problems=args.n_problems,
+        n_steps=args.n_steps,
+        key=args.key,
+    )
+    _emit(payload, args.json, format_evaluation(payload))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench import format_bench, run_bench
+    from .training import load_model
+
+    _check("--batch-size", args.batch_size, 1, 10_000_000)
+    path = shipped_model_path("attractor")
+    model = load_model(path)[0] if path.exists() else None
+    payload = run_bench(model, batch_size=args.batch_size)
+    _emit(payload, args.json, format_bench(payload))
+    return 0
+
+
+COMMANDS = {"reproduce": cmd_reproduce, "train": cmd_train, "evaluate": cmd_evaluate, "bench": cmd_bench}

@@ -1,0 +1,277 @@
+"""Training on simulated problems, and saving / loading trained models.
+
+A model file is one JSON line (architecture, hyper-parameters, training settings, results) followed
+by the weights as written by `eqx.tree_serialise_leaves`, so a file describes itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import io
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ._validate import check_choice, check_range
+from .fourdvarnet import FourDVarNet, normalised_mse
+from .fourdvarnet_reference import Batch1D, FourDVarNet1D, train_step
+from .problems import PRESETS, generate_problems, observed_mask, training_batch
+
+ARCHITECTURES = ("fourdvarnet", "fourdvarnet_reference")
+FILE_FORMAT = "l63-fourdvarnet-model"
+FILE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """What a model is trained on and how; stored in the model file.
+
+    `obs_every`, `obs_noise` and `observed` list the choices drawn per training problem: one entry
+    means a fixed setting, several a mixed training set.
+    """
+
+    architecture: str = "fourdvarnet"
+    preset: str = "attractor"
+    obs_every: tuple[int, ...] = (5,)
+    obs_noise: tuple[float, ...] = (0.5,)
+    observed: tuple[tuple[int, ...], ...] = ((0, 1, 2),)
+    steps: int = 600
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    seed: int = 0
+    hyperparameters: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        check_choice("architecture", self.architecture, ARCHITECTURES)
+        check_choice("preset", self.preset, PRESETS)
+        check_range("obs_every", list(self.obs_every), 1, 50, integer=True)
+        check_range("obs_noise", list(self.obs_noise), 0.0, 100.0)
+        for components in self.observed:
+            observed_mask(components)
+        check_range("steps", self.steps, 0, 1_000_000, integer=True)
+        check_range("batch_size", self.batch_size, 1, 100_000, integer=True)
+        check_range("learning_rate", self.learning_rate, 1e-7, 1.0)
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> TrainingConfig:
+        data = dict(data)
+        data["obs_every"] = tuple(data["obs_every"])
+        data["obs_noise"] = tuple(data["obs_noise"])
+        data["observed"] = tuple(tuple(c) for c in data["observed"])
+        return cls(**data)
+
+    def label(self) -> str:
+        """A short human description, e.g. 'attractor, obs every 5, noise 0.5, xyz'."""
+        every = "/".join(str(e) for e in self.obs_every)
+        noise = "/".join(f"{s:g}" for s in self.obs_noise)
+        comps = "/".join("".join("xyz"[c] for c in comp) for comp in self.observed)
+        return f"{self.preset}, obs every {every}, noise {noise}, observed {comps}"
+
+
+REFERENCE_CONFIG = TrainingConfig(
+    architecture="fourdvarnet_reference",
+    preset="seed",
+    steps=200,
+    batch_size=32,
+    learning_rate=1e-2,
+    seed=0,
+    hyperparameters=dict(state_dim=3, n_time=51, latent_dim=8, hidden_dim=16, n_solver_steps=5),
+)
+DEFAULT_HYPERPARAMETERS = dict(hidden_dim=24, kernel_size=11, n_solver_steps=5)
+
+
+def build_model(config: TrainingConfig, key=None):
+    """An untrained model of the config's architecture and hyper-parameters."""
+    key = jax.random.PRNGKey(config.seed) if key is None else key
+    if config.architecture == "fourdvarnet_reference":
+        return FourDVarNet1D(**{**REFERENCE_CONFIG.hyperparameters, **config.hyperparameters}, key=key)
+    return FourDVarNet(**{**DEFAULT_HYPERPARAMETERS, **config.hyperparameters}, key=key)
+
+
+@dataclass
+class TrainingReport:
+    losses: list[float]
+    train_time_s: float
+    compile_s: float
+
+
+ProgressCallback = Callable[[int, float], None]
+
+
+@functools.lru_cache(maxsize=16)
+def _optimizer(learning_rate: float, steps: int) -> optax.GradientTransformation:
+    # Cached so that repeated trainings with the same settings reuse the compiled step.
+    schedule = optax.cosine_decay_schedule(learning_rate, max(steps, 1), alpha=0.05)
+    return optax.chain(optax.clip_by_global_norm(1.0), optax.adam(schedule))
+
+
+@eqx.filter_jit
+def _simulated_step(model, opt_state, key, choices, optimizer, settings):
+    """One Adam step of our FourDVarNet on a fresh batch drawn from the config's choices."""
+    every_choices, noise_choices, mask_choices, batch_size = choices
+    k_every, k_noise, k_obs, k_problems = jax.random.split(key, 4)
+    pick = lambda k, options: options[jax.random.randint(k, (batch_size,), 0, options.shape[0])]
+    problems = generate_problems(
+        k_problems,
+        batch_size,
+        obs_every=pick(k_every, every_choices),
+        obs_noise=pick(k_noise, noise_choices),
+        observed=pick(k_obs, mask_choices),
+        **settings,
+    )
+
+    def loss_fn(m):
+        windows = jax.vmap(m.analyse_for_training)(problems)
+        return normalised_mse(windows, problems.truth_window)
+
+    loss, grads = eqx.filter_value_and_grad(loss_fn)(model)
+    updates, opt_state = optimizer.update(grads, opt_state, eqx.filter(model, eqx.is_array))
+    return eqx.apply_updates(model, updates), opt_state, loss
+
+
+def fit(
+    config: TrainingConfig = TrainingConfig(),
+    *,
+    callback: ProgressCallback | None = None,
+    model=None,
+) -> tuple[object, TrainingReport]:
+    """Train a model as `config` says; `callback(step, loss)` is called after every step.
+
+    Our FourDVarNet draws a fresh batch of simulated problems each step; the reference architecture
+    trains as the notebook did, on a fixed set of `batch_size` problems from `split(key 1, ...)`.
+    """
+    model = build_model(config) if model is None else model
+    start = time.perf_counter()
+    losses: list[float] = []
+    compile_s = 0.0
+    if config.architecture == "fourdvarnet_reference":
+        optimizer = optax.adam(config.learning_rate)
+        batch = training_batch_for(config)
+        step_fn = lambda m, s, _key: train_step(m, batch, optimizer, s)
+    else:
+        optimizer = _optimizer(config.learning_rate, config.steps)
+        choices = (
+            jnp.asarray(config.obs_every),
+            jnp.asarray(config.obs_noise, jnp.float32),
+            jnp.stack([observed_mask(c) for c in config.observed]),
+            config.batch_size,
+        )
+        settings = {"preset": config.preset}
+        step_fn = lambda m, s, k: _simulated_step(m, s, k, choices, optimizer, settings)
+    opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
+    key = jax.random.PRNGKey(config.seed + 1)
+    for step in range(config.steps):
+        key, step_key = jax.random.split(key)
+        model, opt_state, loss = step_fn(model, opt_state, step_key)
+        losses.append(float(loss))
+        if step == 0:
+            compile_s = time.perf_counter() - start
+        if callback is not None:
+            callback(step + 1, losses[-1])
+    return model, TrainingReport(losses, time.perf_counter() - start, compile_s)
+
+
+def training_batch_for(config: TrainingConfig) -> Batch1D:
+    """The reference's fixed training set: `batch_size` problems from `split(PRNGKey(1), ...)`."""
+    return training_batch(
+        jax.random.PRNGKey(1),
+        config.batch_size,
+        preset=config.preset,
+        obs_every=config.obs_every[0],
+        obs_noise=config.obs_noise[0],
+        observed=config.observed[0],
+    )
+
+
+class ModelFileError(ValueError):
+    """A model file is missing, corrupt, or of another architecture than asked for."""
+
+
+def save_model(path, model, config: TrainingConfig, *, info: dict | None = None, overwrite: bool = False) -> Path:
+    """Write `model` with its config (and `info`: loss, training time...) to `path`.
+
+    Raises:
+        FileExistsError: `path` exists and `overwrite` is False (nothing is silently replaced).
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True (--force) to replace it")
+    header = {
+        "format": FILE_FORMAT,
+        "version": FILE_VERSION,
+        "config": config.to_json(),
+        "info": info or {},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    buffer.write((json.dumps(header) + "\n").encode())
+    eqx.tree_serialise_leaves(buffer, model)
+    # Write then rename, so a crash never leaves half a file under the final name.
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(buffer.getvalue())
+    os.replace(tmp, path)
+    return path
+
+
+def read_model_header(path) -> dict:
+    """The JSON header of a model file, without loading its weights."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file {str(path)!r} does not exist")
+    with path.open("rb") as f:
+        line = f.readline(1_000_000)
+    try:
+        header = json.loads(line)
+        if header.get("format") != FILE_FORMAT:
+            raise ValueError
+        TrainingConfig.from_json(header["config"])
+    except Exception:
+        raise ModelFileError(f"{str(path)!r} is not a FourDVarNet model file (bad or missing header)") from None
+    return header
+
+
+def load_model(path, *, architecture: str | None = None):
+    """Load `(model, header)` from a file written by `save_model`.
+
+    Raises:
+        ModelFileError: the file is missing, corrupt, truncated, or not of `architecture`.
+    """
+    header = read_model_header(path)
+    config = TrainingConfig.from_json(header["config"])
+    if architecture is not None and config.architecture != architecture:
+        raise ModelFileError(f"{str(path)!r} holds a {config.architecture} model, not a {architecture} model")
+    skeleton = build_model(config, key=jax.random.PRNGKey(0))
+    with Path(path).open("rb") as f:
+        f.readline(1_000_000)
+        try:
+            model = eqx.tree_deserialise_leaves(f, skeleton)
+            trailing = f.read(1)
+        except Exception as error:
+            raise ModelFileError(f"{str(path)!r} is corrupt or truncated ({error.__class__.__name__})") from None
+    if trailing:
+        raise ModelFileError(f"{str(path)!r} is corrupt: unexpected bytes after the weights")
+    leaves = jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_array))
+    if not all(bool(np.all(np.isfinite(np.asarray(leaf)))) for leaf in leaves):
+        raise ModelFileError(f"{str(path)!r} is corrupt: its weights are not all finite")
+    return model, header
+
+
+def config_of(header: dict) -> TrainingConfig:
+    return TrainingConfig.from_json(header["config"])
+
+
+def choices_label(values: Sequence) -> str:
+    return "/".join(str(v) for v in values)
