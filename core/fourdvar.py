@@ -16,15 +16,15 @@ from functools import partial
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import lineax as lx
 import optimistix as optx
 from jaxtyping import Array, Bool, Float, Int
 
 from ._validate import check_choice, check_range
-from .lorenz import Lorenz63Forward
 from .problems import Problem
 
 SOLVERS = ("gauss-newton", "levenberg-marquardt", "bfgs")
-DEFAULT_MAX_STEPS = {"gauss-newton": 50, "levenberg-marquardt": 100, "bfgs": 2000}
+DEFAULT_MAX_STEPS = {"gauss-newton": 20, "levenberg-marquardt": 100, "bfgs": 2000}
 # A perfect observation would give an infinite weight; this floor keeps noise-free twins solvable.
 MIN_OBS_STD = 1e-2
 
@@ -36,7 +36,7 @@ class Analysis4DVar(eqx.Module):
     converged: Bool[Array, "..."]
     num_steps: Int[Array, "..."]
     cost: Float[Array, "..."]
-    status: Int[Array, "..."]  # optimistix.RESULTS code: 0 successful, else why it stopped
+    status: Int[Array, "..."]  # STATUS_CONVERGED, STATUS_MAX_STEPS or STATUS_FAILED
 
 
 def residuals(x0: Float[Array, "3"], problem: Problem) -> Float[Array, " n"]:
@@ -56,10 +56,25 @@ def cost(x0: Float[Array, "3"], problem: Problem) -> Float[Array, ""]:
 
 def _solver(name: str):
     if name == "gauss-newton":
-        return optx.GaussNewton(rtol=1e-5, atol=1e-5)
+        # 1e-4 relative to |x0| ~ 20 is far below the analysis error (~0.1); at 1e-5 float32
+        # round-off keeps ~9% of solves from declaring convergence at the same cost.
+        return optx.GaussNewton(rtol=1e-4, atol=1e-4, linear_solver=lx.Normal(lx.Cholesky()))
     if name == "levenberg-marquardt":
         return optx.LevenbergMarquardt(rtol=1e-5, atol=1e-5)
     return optx.BFGS(rtol=1e-6, atol=1e-6)  # the reference's tolerances
+
+
+# Our own small codes, independent of optimistix's internal numbering.
+STATUS_CONVERGED, STATUS_MAX_STEPS, STATUS_FAILED = 0, 1, 2
+
+
+def _status_code(result, final_cost) -> Int[Array, ""]:
+    hit_cap = (result == optx.RESULTS.max_steps_reached) | (result == optx.RESULTS.nonlinear_max_steps_reached)
+    return jnp.where(
+        (result == optx.RESULTS.successful) & jnp.isfinite(final_cost),
+        STATUS_CONVERGED,
+        jnp.where(hit_cap, STATUS_MAX_STEPS, STATUS_FAILED),
+    ).astype(jnp.int32)
 
 
 @partial(jax.jit, static_argnames=("solver", "max_steps"))
@@ -92,7 +107,7 @@ def _strong_4dvar(problem: Problem, solver: str, max_steps: int) -> Analysis4DVa
         converged=converged,
         num_steps=solution.stats["num_steps"],
         cost=final_cost,
-        status=jnp.asarray(solution.result._value, jnp.int32),
+        status=_status_code(solution.result, final_cost),
     )
 
 
@@ -131,16 +146,8 @@ def free_run_x0(problem: Problem) -> Float[Array, "3"]:
     return problem.background_mean
 
 
-_STATUS_MESSAGES = {
-    0: "converged",
-    1: "hit the iteration cap",
-}
-
-
 def describe_status(status: int) -> str:
-    """A short human word for an optimistix result code."""
-    return _STATUS_MESSAGES.get(int(status), f"failed (optimistix code {int(status)})")
-
-
-def forward_for(problem: Problem) -> Lorenz63Forward:
-    return problem.forward
+    """A few human words for a status code of `Analysis4DVar`."""
+    return {STATUS_CONVERGED: "converged", STATUS_MAX_STEPS: "hit the iteration cap"}.get(
+        int(status), "failed (diverged or not finite)"
+    )
