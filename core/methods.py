@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from functools import partial
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
@@ -64,7 +63,7 @@ def fourdvarnet_trajectory(model: FourDVarNet, problem: Problem, n_steps=None) -
     return _fourdvarnet_trajectory(model, problem, k_steps(model, n_steps))
 
 
-@eqx.filter_jit
+@jax.jit
 def _fourdvarnet_trajectory(model, problem, n_steps):
     return assemble_full_trajectory(model.analyse(problem, n_steps), problem)
 
@@ -74,12 +73,12 @@ def fourdvarnet_window(model: FourDVarNet, problem: Problem, n_steps=None) -> Fl
     return _fourdvarnet_window(model, problem, k_steps(model, n_steps))
 
 
-@eqx.filter_jit
+@jax.jit
 def _fourdvarnet_window(model, problem, n_steps):
     return model.analyse(problem, n_steps)
 
 
-@eqx.filter_jit
+@jax.jit
 def fourdvarnet_reference_trajectory(model: FourDVarNet1D, problem: Problem) -> Float[Array, "T 3"]:
     batch = Batch1D(input=problem.obs[None], mask=problem.mask[None], target=problem.truth_window[None])
     return assemble_full_trajectory(model(batch)[0], problem)
@@ -90,12 +89,12 @@ def fourdvarnet_trajectories(model, problems: Problem, n_steps=None) -> Float[Ar
     return _fourdvarnet_trajectories(model, problems, k_steps(model, n_steps))
 
 
-@eqx.filter_jit
+@jax.jit
 def _fourdvarnet_trajectories(model, problems, n_steps):
     return jax.vmap(lambda p: assemble_full_trajectory(model.analyse(p, n_steps), p))(problems)
 
 
-@eqx.filter_jit
+@jax.jit
 def fourdvarnet_reference_trajectories(model, problems: Problem) -> Float[Array, "B T 3"]:
     batch = Batch1D(input=problems.obs, mask=problems.mask, target=problems.truth_window)
     return jax.vmap(assemble_full_trajectory)(model(batch), problems)

@@ -1,0 +1,161 @@
+"""FourDVarNet: the reference architecture's size, training lowers the loss, our model's building
+blocks against hand values, no retrace on K or density, save/load round trips and clear errors."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import core
+from core import methods
+
+
+def _parameter_count(model):
+    return sum(leaf.size for leaf in jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_array)))
+
+
+def test_reference_architecture_has_about_29k_parameters():
+    model = core.FourDVarNet1D(state_dim=3, n_time=51, latent_dim=8, hidden_dim=16, n_solver_steps=5, key=jax.random.PRNGKey(0))
+    # 2 x (153 x 8 + 8) encoder + (8 x 153 + 153) decoder + (118 x 64 x 3 + 64) gates + (16 x 51 x 3 + 51) output.
+    assert _parameter_count(model) == 2 * (153 * 8 + 8) + (8 * 153 + 153) + (118 * 64 * 3 + 64) + (16 * 51 * 3 + 51)
+    batch = core.training_batch(jax.random.PRNGKey(1), 4, preset="seed")
+    assert model(batch).shape == (4, 51, 3)
+
+
+def test_reference_training_lowers_the_loss():
+    model = core.FourDVarNet1D(key=jax.random.PRNGKey(0))
+    batch = core.training_batch(jax.random.PRNGKey(1), 8, preset="seed")
+    optimizer = optax.adam(1e-2)
+    opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
+    losses = []
+    for _ in range(15):
+        model, opt_state, loss = core.train_step(model, batch, optimizer, opt_state)
+        losses.append(float(loss))
+    assert losses[-1] < 0.8 * losses[0]
+
+
+def test_our_training_lowers_the_loss_and_reports_progress():
+    seen = []
+    config = core.TrainingConfig(steps=12, batch_size=8, hyperparameters={"hidden_dim": 8})
+    model, report = core.fit(config, callback=lambda step, loss: seen.append((step, loss)))
+    assert [s for s, _ in seen] == list(range(1, 13))
+    assert np.mean(report.losses[-3:]) < 0.7 * report.losses[0]
+    assert isinstance(model, core.FourDVarNet)
+
+
+def test_interpolation_recovers_a_linear_signal_and_falls_back_to_the_background():
+    t = jnp.arange(51.0)[:, None]
+    signal = jnp.concatenate([2.0 * t, -t + 3.0, jnp.zeros_like(t)], axis=1)
+    mask = jnp.zeros((51, 3)).at[::5, :2].set(1.0)
+    estimate = core.interpolate_observations(mask * signal, mask, jnp.array([0.0, 0.0, 7.0]))
+    np.testing.assert_allclose(estimate[:, :2], signal[:, :2], rtol=1e-6, atol=1e-5)
+    np.testing.assert_allclose(estimate[:, 2], 7.0)
+
+
+def test_dynamical_residual_vanishes_on_a_true_trajectory_only():
+    problem = core.generate_problem(jax.random.PRNGKey(2))
+    assert np.abs(np.asarray(core.dynamical_residual(problem.truth_window, problem))).max() < 1e-3
+    assert np.abs(np.asarray(core.dynamical_residual(problem.truth_window + 0.5 * jnp.sin(jnp.arange(51.0))[:, None], problem))).max() > 0.1
+
+
+def test_our_cost_gradient_matches_finite_differences():
+    model = core.FourDVarNet(hidden_dim=4, key=jax.random.PRNGKey(0))
+    problem = core.generate_problem(jax.random.PRNGKey(3))
+    x = problem.truth_window + 0.05 * jax.random.normal(jax.random.PRNGKey(4), (51, 3))
+    gradient = jax.grad(model.cost)(x, problem)
+    direction = jax.random.normal(jax.random.PRNGKey(5), (51, 3))
+    h = 1e-3
+    finite = (model.cost(x + h * direction, problem) - model.cost(x - h * direction, problem)) / (2 * h)
+    np.testing.assert_allclose(jnp.sum(gradient * direction), finite, rtol=2e-2)
+
+
+def test_changing_k_or_density_does_not_retrace(monkeypatch):
+    model = core.FourDVarNet(hidden_dim=4, key=jax.random.PRNGKey(0))
+    problem = core.generate_problem(jax.random.PRNGKey(6), obs_every=5)
+    methods.fourdvarnet_trajectory(model, problem, 3)
+    traces = []
+    original = core.FourDVarNet.analyse
+    monkeypatch.setattr(core.FourDVarNet, "analyse", lambda self, *a: traces.append(1) or original(self, *a))
+    outputs = [
+        methods.fourdvarnet_trajectory(model, core.generate_problem(jax.random.PRNGKey(7), obs_every=e, obs_noise=s), k)
+        for e, s, k in [(5, 0.5, 1), (2, 0.1, 4), (10, 1.0, 9)]
+    ]
+    assert traces == []
+    assert not np.allclose(outputs[0], outputs[1])  # the new settings were used, not a cached result
+
+
+def test_k_zero_returns_the_first_guess_and_k_changes_the_analysis():
+    model = core.FourDVarNet(hidden_dim=4, key=jax.random.PRNGKey(0))
+    problem = core.generate_problem(jax.random.PRNGKey(8))
+    first_guess = core.interpolate_observations(problem.obs, problem.mask, problem.background_mean)
+    np.testing.assert_allclose(methods.fourdvarnet_window(model, problem, 0), first_guess, rtol=1e-5, atol=1e-4)
+    assert not np.allclose(methods.fourdvarnet_window(model, problem, 2), first_guess)
+    with pytest.raises(ValueError, match="n_steps"):
+        methods.fourdvarnet_window(model, problem, -1)
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    config = core.TrainingConfig(steps=2, batch_size=4, hyperparameters={"hidden_dim": 4})
+    model, _ = core.fit(config)
+    return model, config
+
+
+def test_save_load_round_trips_exactly(tmp_path, small_model):
+    model, config = small_model
+    path = core.save_model(tmp_path / "m.eqx", model, config, info={"final_loss": 1.0})
+    loaded, header = core.load_model(path)
+    for a, b in zip(jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_array)), jax.tree_util.tree_leaves(eqx.filter(loaded, eqx.is_array))):
+        np.testing.assert_array_equal(a, b)
+    assert core.TrainingConfig.from_json(header["config"]) == config
+    assert header["info"]["final_loss"] == 1.0
+    problem = core.generate_problem(jax.random.PRNGKey(9))
+    np.testing.assert_array_equal(methods.fourdvarnet_window(model, problem), methods.fourdvarnet_window(loaded, problem))
+
+
+def test_save_never_overwrites_silently(tmp_path, small_model):
+    model, config = small_model
+    path = core.save_model(tmp_path / "m.eqx", model, config)
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match="overwrite"):
+        core.save_model(path, model, config)
+    assert path.read_bytes() == before
+
+
+def test_reference_model_round_trips(tmp_path):
+    model = core.FourDVarNet1D(key=jax.random.PRNGKey(3))
+    from core.training import REFERENCE_CONFIG
+
+    core.save_model(tmp_path / "r.eqx", model, REFERENCE_CONFIG)
+    loaded, _ = core.load_model(tmp_path / "r.eqx", architecture="fourdvarnet_reference")
+    np.testing.assert_array_equal(loaded.lstm.gates.weight, model.lstm.gates.weight)
+
+
+def test_bad_model_files_raise_clear_errors(tmp_path, small_model):
+    model, config = small_model
+    with pytest.raises(core.ModelFileError, match="does not exist"):
+        core.load_model(tmp_path / "missing.eqx")
+    (tmp_path / "junk.eqx").write_bytes(b"\x00\x01 not a model")
+    with pytest.raises(core.ModelFileError, match="not a FourDVarNet model file"):
+        core.load_model(tmp_path / "junk.eqx")
+    good = core.save_model(tmp_path / "good.eqx", model, config).read_bytes()
+    (tmp_path / "cut.eqx").write_bytes(good[: len(good) - 100])
+    with pytest.raises(core.ModelFileError, match="corrupt or truncated"):
+        core.load_model(tmp_path / "cut.eqx")
+    with pytest.raises(core.ModelFileError, match="not a fourdvarnet_reference model"):
+        core.load_model(tmp_path / "good.eqx", architecture="fourdvarnet_reference")
+
+
+def test_shipped_models_load_and_beat_the_reference_architecture():
+    from core.cli import shipped_model_path
+
+    path = shipped_model_path("attractor")
+    if not path.exists():
+        pytest.skip("no shipped model yet")
+    model, header = core.load_model(path, architecture="fourdvarnet")
+    problems = core.generate_problems(jax.random.PRNGKey(10), 32)
+    ours = core.batch_statistics(core.fourdvarnet_trajectories(model, problems), problems)
+    fourdvar = core.batch_statistics(core.strong_4dvar_trajectories(problems)[0], problems)
+    assert ours["rmse_assim"]["median"] < 2.0 * fourdvar["rmse_assim"]["median"]

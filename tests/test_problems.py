@@ -1,0 +1,111 @@
+"""Problems: masks, noise, presets, vmap, climatology, bad inputs, no retrace."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from core import CLIMATOLOGY_MEAN, CLIMATOLOGY_STD, Lorenz63Forward, fixed_points, generate_problem, generate_problems
+from core.problems import _generate
+
+
+@pytest.mark.parametrize("obs_every", [1, 3, 5, 7, 50])
+def test_mask_marks_every_nth_window_index(obs_every):
+    problem = generate_problem(jax.random.PRNGKey(0), obs_every=obs_every)
+    expected_times = set(range(0, 51, obs_every))
+    observed_times = {int(t) for t in np.nonzero(np.asarray(problem.mask[:, 0]))[0]}
+    assert observed_times == expected_times
+    assert problem.mask.shape == problem.obs.shape == (51, 3)
+    # Unobserved entries are exactly 0 in obs, as in the reference.
+    assert np.all(np.asarray(problem.obs)[np.asarray(problem.mask) == 0] == 0)
+
+
+def test_observed_components_and_noise_level():
+    problem = generate_problem(jax.random.PRNGKey(1), observed=(0, 2), obs_every=1)
+    np.testing.assert_array_equal(np.asarray(problem.mask).sum(axis=0), [51, 0, 51])
+    problems = generate_problems(jax.random.PRNGKey(2), 64, obs_every=1, obs_noise=0.5)
+    errors = np.asarray(problems.obs - problems.truth_window)
+    assert abs(errors.std() - 0.5) < 0.01  # 9792 draws: the std's own spread is ~0.004
+    assert abs(errors.mean()) < 0.02
+
+
+def test_truth_is_a_model_trajectory():
+    problem = generate_problem(jax.random.PRNGKey(3))
+    np.testing.assert_allclose(Lorenz63Forward(dt=0.01).step(problem.truth[:-1]), problem.truth[1:], atol=1e-4)
+    assert problem.truth.shape == (problem.T_total_plus_1, 3) == (1001, 3)
+
+
+def test_seed_preset_is_the_reference_problem():
+    problem = generate_problem(jax.random.PRNGKey(42), preset="seed")
+    # Started 0.01 from C+, the truth never leaves its neighbourhood (the reference's flaw 1).
+    assert np.abs(np.asarray(problem.truth) - np.asarray(fixed_points()[1])).max() < 0.3
+    np.testing.assert_array_equal(problem.background_mean, [0, 0, 0])
+    np.testing.assert_array_equal(problem.background_std, [5, 5, 5])
+    assert int(np.asarray(problem.mask).sum()) == 33  # 11 times x 3 components
+
+
+def test_attractor_problems_visit_both_wings_and_use_climatology():
+    problems = generate_problems(jax.random.PRNGKey(4), 16)
+    x = np.asarray(problems.truth[..., 0])
+    assert (x > 5).any() and (x < -5).any()
+    np.testing.assert_allclose(problems.background_mean[0], CLIMATOLOGY_MEAN)
+
+
+def test_climatology_constants_match_a_long_run():
+    forward = Lorenz63Forward(dt=0.01)
+    starts = jax.random.normal(jax.random.PRNGKey(5), (64, 3)) * 5 + jnp.array([0.0, 0.0, 25.0])
+    runs = jax.vmap(lambda s: forward.rollout(forward.advance(s, 2000), 10_000))(starts)
+    np.testing.assert_allclose(runs.reshape(-1, 3).mean(axis=0), CLIMATOLOGY_MEAN, atol=0.4)
+    np.testing.assert_allclose(runs.reshape(-1, 3).std(axis=0), CLIMATOLOGY_STD, rtol=0.03)
+
+
+def test_vmap_over_keys_gives_distinct_problems_equal_to_single_calls():
+    key = jax.random.PRNGKey(6)
+    every = [2, 5, 5, 10]
+    keys = jax.random.split(key, 4)
+    # The seed preset stays near C+, so batched and single round-off stay small: compare everything.
+    batch = generate_problems(key, 4, preset="seed", obs_every=jnp.array(every))
+    for i in range(4):
+        single = generate_problem(keys[i], preset="seed", obs_every=every[i])
+        np.testing.assert_allclose(batch.truth[i], single.truth, atol=1e-3)
+        np.testing.assert_allclose(batch.obs[i], single.obs, atol=1e-3)
+        np.testing.assert_array_equal(batch.mask[i], single.mask)
+    # On the attractor, chaos amplifies last-bit differences over the spin-up (e^(0.9 x 15) ~ 1e6),
+    # so compare what does not go through the dynamics: the masks and the noise draws.
+    batch = generate_problems(key, 4, obs_every=jnp.array(every))
+    for i in range(4):
+        single = generate_problem(keys[i], obs_every=every[i])
+        np.testing.assert_array_equal(batch.mask[i], single.mask)
+        noise_batch = batch.obs[i] - batch.mask[i] * batch.truth_window[i]
+        noise_single = single.obs - single.mask * single.truth_window
+        np.testing.assert_allclose(noise_batch, noise_single, atol=1e-3)
+    assert not np.allclose(batch.truth[1], batch.truth[2])
+    # A user's own vmap over the public function works too.
+    mine = jax.vmap(lambda k: generate_problem(k, preset="seed"))(keys)
+    assert mine.truth.shape == (4, 1001, 3)
+
+
+def test_new_density_noise_or_key_does_not_retrace():
+    generate_problem(jax.random.PRNGKey(0), obs_every=4, obs_noise=0.3)
+    before = _generate._cache_size()
+    for every, noise, seed in [(2, 0.1, 1), (9, 1.0, 2), (25, 0.0, 3)]:
+        generate_problem(jax.random.PRNGKey(seed), obs_every=every, obs_noise=noise)
+    assert _generate._cache_size() == before
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"obs_every": 0}, "obs_every"),
+        ({"obs_every": 51}, "obs_every"),
+        ({"obs_every": 2.5}, "obs_every"),
+        ({"obs_noise": -1.0}, "obs_noise"),
+        ({"preset": "butterfly"}, "preset"),
+        ({"observed": ()}, "observed"),
+        ({"observed": (3,)}, "observed"),
+        ({"T_total": 10}, "T_total"),
+    ],
+)
+def test_bad_arguments_name_the_parameter(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        generate_problem(jax.random.PRNGKey(0), **kwargs)

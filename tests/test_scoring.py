@@ -1,0 +1,60 @@
+"""Scoring: trajectories assembled as the reference does, RMSEs against hand values, statistics."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import core
+
+
+def test_assemble_from_x0_and_from_a_window():
+    problem = core.generate_problem(jax.random.PRNGKey(0))
+    forward = core.Lorenz63Forward(dt=problem.dt)
+    from_x0 = core.assemble_full_trajectory(problem.truth[0], problem, forward)
+    np.testing.assert_allclose(from_x0, forward.rollout(problem.truth[0], 1000), rtol=1e-6)
+    window = problem.truth_window + 0.1
+    full = core.assemble_full_trajectory(window, problem, forward)
+    assert full.shape == (1001, 3)
+    np.testing.assert_array_equal(full[:51], window)
+    np.testing.assert_allclose(full[50:], forward.rollout(window[-1], 950), rtol=1e-6)
+
+
+def test_rmses_of_a_known_offset():
+    problem = core.generate_problem(jax.random.PRNGKey(1))
+    offset = jnp.zeros((1001, 3)).at[:51].set(2.0).at[51:, 0].set(3.0)
+    s = core.scores(problem.truth + offset, problem)
+    np.testing.assert_allclose(s["rmse_assim"], 2.0, rtol=1e-5)
+    np.testing.assert_allclose(s["rmse_forecast"], 3.0 / np.sqrt(3), rtol=1e-5)
+    np.testing.assert_allclose(s["rmse_total"], np.sqrt((51 * 12 + 950 * 9) / (1001 * 3)), rtol=1e-5)
+    np.testing.assert_allclose(s["rmse_trace"][:51], 2.0, rtol=1e-5)
+
+
+def test_predictability_time_is_the_first_crossing_after_the_window():
+    problem = core.generate_problem(jax.random.PRNGKey(2))
+    threshold = core.PREDICTABILITY_FRACTION * core.ATTRACTOR_SIZE
+    trace = np.full(1001, 0.1)
+    trace[10] = 100.0  # inside the window: ignored
+    trace[300:] = threshold * 1.01
+    assert core.predictability_time(trace, problem) == 3.0
+    assert math.isnan(core.predictability_time(np.full(1001, 0.1), problem))
+
+
+def test_run_method_scores_times_and_reports_convergence():
+    problem = core.generate_problem(jax.random.PRNGKey(42), preset="seed")
+    result = core.run_method("strong_4dvar", lambda: core.strong_4dvar_trajectory(problem), problem)
+    assert result.converged is True and result.num_steps > 0
+    assert result.runtime_ms > 0 and result.compile_ms >= 0
+    assert result.mean.shape == (1001, 3) and result.rmse_trace.shape == (1001,)
+    np.testing.assert_allclose(result.rmse_assim, np.sqrt(np.mean(result.rmse_trace[:51] ** 2)), rtol=1e-5)
+
+
+def test_batch_statistics_match_numpy():
+    problems = core.generate_problems(jax.random.PRNGKey(3), 20)
+    trajectories = core.free_run_trajectories(problems)
+    stats = core.batch_statistics(trajectories, problems)
+    per_problem = np.sqrt(np.mean((np.asarray(trajectories) - np.asarray(problems.truth))[:, :51] ** 2, axis=(1, 2)))
+    assert stats["n_problems"] == 20
+    np.testing.assert_allclose(stats["rmse_assim"]["median"], np.median(per_problem), rtol=1e-5)
+    np.testing.assert_allclose(stats["rmse_assim"]["p90"], np.percentile(per_problem, 90), rtol=1e-5)
