@@ -162,6 +162,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key", type=int, default=2026, help="PRNG key of the test set (default: 2026)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
+    p = sub.add_parser("sweep", help="how FourDVarNets trained at one density (or a mix) fare at others")
+    p.add_argument("--quick", action="store_true", help="a small sweep that fits in about a minute on 2 cores")
+    p.add_argument("--n-problems", type=int, default=None, help="test problems per setting (default: 256, quick: 64)")
+    p.add_argument("--steps", type=int, default=None, help="training steps for models not shipped (default: 600)")
+    p.add_argument("--retrain", action="store_true", help="train every model afresh instead of loading shipped ones")
+    p.add_argument("--scheduler", default=None, help="address of a Dask scheduler to train on (e.g. tcp://host:8786)")
+    p.add_argument("--workers", type=int, default=None, help="train on a local Dask cluster of N worker processes")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
     p = sub.add_parser("bench", help="DESIGN.md's budget table, measured side by side")
     p.add_argument("--batch-size", type=int, default=1024, help="batch size of the vmapped runs (default: 1024)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -293,4 +302,37 @@ def cmd_bench(args) -> int:
     return 0
 
 
-COMMANDS = {"reproduce": cmd_reproduce, "train": cmd_train, "evaluate": cmd_evaluate, "bench": cmd_bench}
+def cmd_sweep(args) -> int:
+    import dataclasses
+
+    from .sweep import QUICK_PLAN, SweepPlan, format_sweep, sweep
+
+    plan = QUICK_PLAN if args.quick else SweepPlan()
+    if args.n_problems is not None:
+        _check("--n-problems", args.n_problems, 1, 100_000)
+        plan = dataclasses.replace(plan, n_problems=args.n_problems)
+    if args.steps is not None:
+        _check("--steps", args.steps, 0, 1_000_000)
+        plan = dataclasses.replace(plan, steps=args.steps)
+    if args.workers is not None:
+        _check("--workers", args.workers, 1, 256)
+    if args.scheduler is not None and args.workers is not None:
+        raise CliError("--scheduler and --workers exclude each other: give one")
+    payload = sweep(
+        plan,
+        use_shipped=not args.retrain,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        log=lambda msg: print(msg, file=sys.stderr),
+    )
+    _emit(payload, args.json, format_sweep(payload))
+    return 0
+
+
+COMMANDS = {
+    "reproduce": cmd_reproduce,
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "sweep": cmd_sweep,
+    "bench": cmd_bench,
+}

@@ -1,0 +1,220 @@
+"""The generalisation sweep: models trained at one density (or on a mix) tested at many.
+
+Every model and strong 4DVar are scored on the very same test problems (vmapped), at each test
+setting, along three axes: observation density, observation noise and observed components.
+Training jobs are independent: they run in this process by default, or on a Dask cluster.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import numpy as np
+
+from . import methods
+from .reproduce import test_problems
+from .scoring import scores
+from .training import TrainingConfig, build_model, config_of, fit, load_model
+
+SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "models"
+MIXED_DENSITIES = (2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25)
+MIXED_COMPONENTS = ((0, 1, 2), (0,), (1,), (2,), (0, 1), (0, 2), (1, 2))
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """What to train and where to test. Defaults: the full sweep of the issue."""
+
+    train_densities: tuple[int, ...] = (2, 5, 10, 20)
+    test_densities: tuple[int, ...] = (2, 3, 5, 8, 10, 15, 20, 25)
+    test_noises: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.0)
+    test_components: tuple[tuple[int, ...], ...] = ((0, 1, 2), (0, 1), (0, 2), (0,), (1,), (2,))
+    n_problems: int = 256
+    steps: int = 600
+    preset: str = "attractor"
+    key: int = 2026
+    hyperparameters: dict = field(default_factory=dict)
+
+    def configs(self) -> dict[str, TrainingConfig]:
+        """Model name -> its training config; names match the shipped files in assets/models."""
+        base = dict(preset=self.preset, steps=self.steps, hyperparameters=dict(self.hyperparameters))
+        named = {f"every{e}": TrainingConfig(obs_every=(e,), **base) for e in self.train_densities}
+        named["mixed_every"] = TrainingConfig(obs_every=MIXED_DENSITIES, **base)
+        named["mixed_components"] = TrainingConfig(observed=MIXED_COMPONENTS, **base)
+        return named
+
+
+QUICK_PLAN = SweepPlan(
+    train_densities=(2, 5, 20),
+    test_densities=(2, 5, 10, 20),
+    test_noises=(0.25, 0.5, 1.0),
+    test_components=((0, 1, 2), (0,)),
+    n_problems=64,
+    steps=40,
+)
+
+
+def _shipped(name: str, config: TrainingConfig, directory: Path):
+    """A shipped model trained on the same data settings as `config`, or None."""
+    path = directory / f"fourdvarnet_{config.preset}_{name}.eqx"
+    if not path.exists():
+        return None
+    model, header = load_model(path, architecture="fourdvarnet")
+    shipped = config_of(header)
+    same_data = (shipped.obs_every, shipped.obs_noise, shipped.observed) == (
+        config.obs_every,
+        config.obs_noise,
+        config.observed,
+    )
+    return (model, shipped) if same_data else None
+
+
+def train_job(config: TrainingConfig) -> bytes:
+    """One training job, its model returned as bytes (what a Dask worker sends back)."""
+    model, _ = fit(config)
+    buffer = io.BytesIO()
+    eqx.tree_serialise_leaves(buffer, model)
+    return buffer.getvalue()
+
+
+def _from_bytes(data: bytes, config: TrainingConfig):
+    return eqx.tree_deserialise_leaves(io.BytesIO(data), build_model(config, key=jax.random.PRNGKey(0)))
+
+
+def train_models(
+    configs: dict[str, TrainingConfig],
+    *,
+    use_shipped: bool = True,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    shipped_dir: Path = SHIPPED,
+    log: Callable[[str], None] = lambda _: None,
+) -> dict[str, tuple[object, TrainingConfig]]:
+    """name -> (model, config). Shipped models are loaded where they match; the rest are trained,
+    in this process, or on the Dask scheduler at `scheduler`, or on a local cluster of `workers`."""
+    models: dict = {}
+    to_train = {}
+    for name, config in configs.items():
+        found = _shipped(name, config, shipped_dir) if use_shipped else None
+        if found is not None:
+            log(f"{name}: loaded the shipped model ({found[1].steps} steps)")
+            models[name] = found
+        else:
+            to_train[name] = config
+    if not to_train:
+        return models
+    if scheduler is None and workers is None:
+        for name, config in to_train.items():
+            log(f"{name}: training {config.steps} steps on {config.label()}")
+            models[name] = (_from_bytes(train_job(config), config), config)
+        return models
+    from dask.distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True) if scheduler is None else None
+    with Client(scheduler if scheduler is not None else cluster) as client:
+        log(f"training {len(to_train)} models on Dask ({client.scheduler.address})")
+        futures = {name: client.submit(train_job, config, pure=False) for name, config in to_train.items()}
+        for name, future in futures.items():
+            models[name] = (_from_bytes(future.result(), to_train[name]), to_train[name])
+    if cluster is not None:
+        cluster.close()
+    return models
+
+
+def _summary(values) -> dict[str, float]:
+    v = np.asarray(values, dtype=np.float64)
+    return {"median": float(np.median(v)), "p10": float(np.percentile(v, 10)), "p90": float(np.percentile(v, 90))}
+
+
+def _rows_for(axis, test_value, problems, models, test_settings) -> list[dict]:
+    fourdvar = scores(methods.strong_4dvar_trajectories(problems)[0], problems)
+    reference_median = float(np.median(np.asarray(fourdvar["rmse_assim"])))
+    entries = [("strong_4dvar", None, fourdvar)]
+    for name, (model, config) in models.items():
+        entries.append((name, config, scores(methods.fourdvarnet_trajectories(model, problems), problems)))
+    rows = []
+    for name, config, s in entries:
+        assim, forecast = _summary(s["rmse_assim"]), _summary(s["rmse_forecast"])
+        rows.append(
+            {
+                "axis": axis,
+                "model": name,
+                "train_obs_every": None if config is None else _label(config.obs_every),
+                "train_obs_noise": None if config is None else _label(config.obs_noise),
+                "train_observed": None if config is None else _components_label(config.observed),
+                **test_settings,
+                "rmse_assim_median": assim["median"],
+                "rmse_assim_p10": assim["p10"],
+                "rmse_assim_p90": assim["p90"],
+                "rmse_forecast_median": forecast["median"],
+                "rmse_forecast_p10": forecast["p10"],
+                "rmse_forecast_p90": forecast["p90"],
+                "ratio_to_4dvar": assim["median"] / reference_median,
+            }
+        )
+    return rows
+
+
+def _label(values: Sequence) -> str | int | float:
+    return values[0] if len(values) == 1 else "mixed:" + "/".join(f"{v:g}" for v in values)
+
+
+def _components_label(observed) -> str:
+    return "/".join("".join("xyz"[c] for c in comp) for comp in observed)
+
+
+def evaluate_sweep(models: dict, plan: SweepPlan) -> list[dict]:
+    """Rows for every model and strong 4DVar on shared test problems, along the three axes."""
+    rows: list[dict] = []
+    base = dict(test_obs_every=5, test_obs_noise=0.5, test_observed="xyz")
+
+    def problems_with(**settings):
+        # The same test set as `python -m core evaluate --key plan.key`, so their figures agree.
+        return test_problems(plan.key, plan.n_problems, preset=plan.preset, **settings)
+
+    for every in plan.test_densities:
+        problems = problems_with(obs_every=every)
+        rows += _rows_for("density", every, problems, models, {**base, "test_obs_every": every})
+    for noise in plan.test_noises:
+        problems = problems_with(obs_noise=noise)
+        rows += _rows_for("noise", noise, problems, models, {**base, "test_obs_noise": noise})
+    for observed in plan.test_components:
+        problems = problems_with(observed=observed)
+        label = "".join("xyz"[c] for c in observed)
+        rows += _rows_for("components", label, problems, models, {**base, "test_observed": label})
+    return rows
+
+
+def sweep(
+    plan: SweepPlan = SweepPlan(),
+    *,
+    use_shipped: bool = True,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    log: Callable[[str], None] = lambda _: None,
+) -> dict:
+    """Train (or load) the plan's models, evaluate them and strong 4DVar; returns {"rows": [...]}."""
+    models = train_models(plan.configs(), use_shipped=use_shipped, scheduler=scheduler, workers=workers, log=log)
+    return {"n_problems": plan.n_problems, "preset": plan.preset, "rows": evaluate_sweep(models, plan)}
+
+
+def format_sweep(payload: dict) -> str:
+    """The density axis as a table of median rmse_assim ratios to 4DVar; the other axes below it."""
+    lines = [f"sweep over {payload['n_problems']} test problems ({payload['preset']}): median rmse_assim / 4DVar's"]
+    for axis, key in (("density", "test_obs_every"), ("noise", "test_obs_noise"), ("components", "test_observed")):
+        rows = [r for r in payload["rows"] if r["axis"] == axis]
+        tests = list(dict.fromkeys(r[key] for r in rows))
+        lines += ["", f"{'model / test ' + axis:<22}" + "".join(f"{str(t):>8}" for t in tests)]
+        for model in dict.fromkeys(r["model"] for r in rows):
+            cells = {r[key]: r for r in rows if r["model"] == model}
+            if model == "strong_4dvar":
+                values = "".join(f"{cells[t]['rmse_assim_median']:>8.3f}" for t in tests)
+                lines.append(f"{'4DVar rmse_assim':<22}{values}")
+            else:
+                lines.append(f"{model:<22}" + "".join(f"{cells[t]['ratio_to_4dvar']:>8.2f}" for t in tests))
+    return "\n".join(lines)

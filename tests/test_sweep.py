@@ -1,0 +1,68 @@
+"""The generalisation sweep: agreement with `evaluate`, the Dask path equals the in-process path."""
+
+import jax
+import numpy as np
+import pytest
+
+import core
+from core.reproduce import evaluate_model
+from core.sweep import SweepPlan, evaluate_sweep, sweep, train_models
+
+TINY = {"hidden_dim": 4}
+
+
+@pytest.fixture(scope="module")
+def tiny_sweep(tmp_path_factory):
+    plan = SweepPlan(
+        train_densities=(5,), test_densities=(2, 5), test_noises=(0.5,), test_components=((0,),),
+        n_problems=8, steps=3, hyperparameters=TINY,
+    )
+    return plan, sweep(plan, use_shipped=False)
+
+
+def test_rows_cover_every_model_and_setting_with_4dvar_as_reference(tiny_sweep):
+    plan, payload = tiny_sweep
+    rows = payload["rows"]
+    density_rows = [r for r in rows if r["axis"] == "density"]
+    assert {r["model"] for r in rows} == {"strong_4dvar", "every5", "mixed_every", "mixed_components"}
+    assert {(r["model"], r["test_obs_every"]) for r in density_rows} == {
+        (m, e) for m in ("strong_4dvar", "every5", "mixed_every", "mixed_components") for e in (2, 5)
+    }
+    for r in rows:
+        assert r["rmse_assim_p10"] <= r["rmse_assim_median"] <= r["rmse_assim_p90"]
+        if r["model"] == "strong_4dvar":
+            assert r["ratio_to_4dvar"] == pytest.approx(1.0)
+    assert any("mixed" in str(r["train_obs_every"]) for r in rows if r["model"] == "mixed_every")
+
+
+def test_a_model_at_its_own_density_matches_evaluate(tiny_sweep, tmp_path):
+    plan, payload = tiny_sweep
+    config = plan.configs()["every5"]
+    model, _ = core.fit(config)  # deterministic: the same weights the sweep trained
+    path = core.save_model(tmp_path / "every5.eqx", model, config)
+    evaluated = evaluate_model(path, obs_every=5, n_problems=plan.n_problems, key=plan.key)
+    row = next(r for r in payload["rows"] if r["axis"] == "density" and r["model"] == "every5" and r["test_obs_every"] == 5)
+    assert row["rmse_assim_median"] == pytest.approx(evaluated["model_stats"]["rmse_assim"]["median"], rel=1e-6)
+    fourdvar = next(r for r in payload["rows"] if r["axis"] == "density" and r["model"] == "strong_4dvar" and r["test_obs_every"] == 5)
+    assert fourdvar["rmse_assim_median"] == pytest.approx(evaluated["strong_4dvar_stats"]["rmse_assim"]["median"], rel=1e-6)
+
+
+def test_dask_training_equals_in_process_training():
+    configs = {
+        "a": core.TrainingConfig(steps=2, batch_size=4, hyperparameters=TINY),
+        "b": core.TrainingConfig(steps=2, batch_size=4, obs_every=(10,), seed=3, hyperparameters=TINY),
+    }
+    local = train_models(configs, use_shipped=False)
+    distributed = train_models(configs, use_shipped=False, workers=2)
+    for name in configs:
+        a = jax.tree_util.tree_leaves(local[name][0])
+        b = jax.tree_util.tree_leaves(distributed[name][0])
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_evaluate_sweep_uses_the_given_models(tiny_sweep):
+    plan, _ = tiny_sweep
+    models = train_models({"every5": plan.configs()["every5"]}, use_shipped=False)
+    rows = evaluate_sweep(models, SweepPlan(test_densities=(5,), test_noises=(), test_components=(), n_problems=4))
+    assert [r["model"] for r in rows] == ["strong_4dvar", "every5"]
