@@ -73,52 +73,25 @@ class TimeConv(eqx.Module):
         return jnp.concatenate(shifts, axis=1) @ self.weight + self.bias
 
 
-class SeparableTimeConv(eqx.Module):
-    """A pointwise channel mix followed by a per-channel ('depthwise') convolution over time: the
-    same receptive field as `TimeConv` for about a tenth of its multiply-adds."""
-
-    pointwise: Float[Array, "cin cout"]
-    depthwise: Float[Array, "k cout"]
-    bias: Float[Array, " cout"]
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, key):
-        k_point, k_depth = jax.random.split(key)
-        self.pointwise = jax.random.normal(k_point, (in_channels, out_channels)) / jnp.sqrt(in_channels)
-        self.depthwise = jax.random.normal(k_depth, (kernel_size, out_channels)) / jnp.sqrt(kernel_size)
-        self.bias = jnp.zeros(out_channels)
-
-    def __call__(self, x: Float[Array, "T cin"]) -> Float[Array, "T cout"]:
-        mixed = x @ self.pointwise
-        kernel_size = self.depthwise.shape[0]
-        half = kernel_size // 2
-        padded = jnp.pad(mixed, ((half, half), (0, 0)))
-        out = sum(padded[i : i + x.shape[0]] * self.depthwise[i] for i in range(kernel_size))
-        return out + self.bias
-
-
 class FourDVarNet(eqx.Module):
     """Dynamics-informed FourDVarNet (our default). Call `analyse(problem, n_steps)` for one window.
 
     Arguments:
         hidden_dim: ConvLSTM hidden channels.
         kernel_size: the convolution's width over time (odd).
-        separable: gates as a pointwise mix then a per-channel convolution over time (cheaper).
         n_solver_steps: K used in training and as the default at inference.
         key: PRNG key for the initial weights.
     """
 
-    gates: TimeConv | SeparableTimeConv
+    gates: TimeConv
     output: TimeConv
     log_model_error_std: Float[Array, ""]
     hidden_dim: int = eqx.field(static=True)
     n_solver_steps: int = eqx.field(static=True)
 
-    def __init__(
-        self, hidden_dim: int = 24, kernel_size: int = 11, n_solver_steps: int = 5, separable: bool = False, *, key
-    ):
+    def __init__(self, hidden_dim: int = 24, kernel_size: int = 11, n_solver_steps: int = 5, *, key):
         k_gates, k_out = jax.random.split(key)
-        conv = SeparableTimeConv if separable else TimeConv
-        self.gates = conv(N_INPUT_CHANNELS + hidden_dim, 4 * hidden_dim, kernel_size, key=k_gates)
+        self.gates = TimeConv(N_INPUT_CHANNELS + hidden_dim, 4 * hidden_dim, kernel_size, key=k_gates)
         # Small first updates: training starts close to "keep the interpolation".
         self.output = TimeConv(hidden_dim, 3, 1, key=k_out, scale=0.1)
         self.log_model_error_std = jnp.log(jnp.asarray(0.05, dtype=jnp.float32))

@@ -46,6 +46,16 @@ class BilinearAutoencoder(eqx.Module):
         return self.decode(latent).reshape(x.shape)
 
 
+def conv1d_same(conv: eqx.nn.Conv1d, x: Float[Array, "C L"]) -> Float[Array, "O L"]:
+    """`conv(x)` for a 'SAME'-padded, stride-1 `eqx.nn.Conv1d`, as a sum of k matmuls: the same
+    numbers, but XLA's CPU backward passes of such tiny convolutions are several times slower."""
+    kernel_size = conv.weight.shape[-1]
+    half, length = kernel_size // 2, x.shape[1]
+    padded = jnp.pad(x, ((0, 0), (half, half)))
+    out = sum(conv.weight[:, :, j] @ padded[:, j : j + length] for j in range(kernel_size))
+    return out + conv.bias
+
+
 class ConvLSTMCell(eqx.Module):
     """An LSTM cell whose gates are 1D convolutions ('same' padding) over the last axis."""
 
@@ -57,7 +67,7 @@ class ConvLSTMCell(eqx.Module):
         self.hidden_dim = hidden_dim
 
     def __call__(self, inputs, hidden, cell):
-        i, f, o, g = jnp.split(self.gates(jnp.concatenate([inputs, hidden], axis=0)), 4, axis=0)
+        i, f, o, g = jnp.split(conv1d_same(self.gates, jnp.concatenate([inputs, hidden], axis=0)), 4, axis=0)
         cell = jax.nn.sigmoid(f) * cell + jax.nn.sigmoid(i) * jnp.tanh(g)
         hidden = jax.nn.sigmoid(o) * jnp.tanh(cell)
         return hidden, cell
@@ -100,7 +110,7 @@ class FourDVarNet1D(eqx.Module):
             grad = jax.grad(self.cost)(x, obs, mask)
             # Time becomes channels: the convolution runs across the 3 Lorenz components.
             hidden, cell = self.lstm(jnp.concatenate([grad, x], axis=0), hidden, cell)
-            x = x - STEP_SIZE * self.output(hidden)
+            x = x - STEP_SIZE * conv1d_same(self.output, hidden)
             return (x, hidden, cell), None
 
         (x, _, _), _ = jax.lax.scan(step, (mask * obs, zeros, zeros), None, length=self.n_solver_steps)

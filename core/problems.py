@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._validate import check_choice, check_range
+from .fourdvarnet_reference import Batch1D
 from .lorenz import Lorenz63Forward, fixed_points
 
 PRESETS = ("attractor", "seed")
@@ -72,10 +73,8 @@ class Problem(eqx.Module):
 
 
 def observed_mask(observed: Sequence[int] | Array) -> Float[Array, "3"]:
-    """(0, 2) -> [1, 0, 1]. A length-3 array is taken as the 0/1 mask itself (may be traced)."""
-    if isinstance(observed, (jax.Array,)) or (
-        hasattr(observed, "shape") and len(observed) == 3 and not isinstance(observed, (tuple, list))
-    ):
+    """(0, 2) -> [1, 0, 1]. An array (numpy or JAX, maybe traced) is taken as the 0/1 mask itself."""
+    if not isinstance(observed, (tuple, list)):
         return jnp.asarray(observed, dtype=jnp.float32)
     components = tuple(int(c) for c in observed)
     if not components or any(c not in (0, 1, 2) for c in components):
@@ -191,10 +190,7 @@ def generate_problems(
     keys = jax.random.split(key, n_problems)
     every = jnp.broadcast_to(jnp.asarray(obs_every), (n_problems,))
     noise = jnp.broadcast_to(jnp.asarray(obs_noise, jnp.float32), (n_problems,))
-    if isinstance(observed, (tuple, list)):
-        masks = jnp.broadcast_to(observed_mask(observed), (n_problems, 3))
-    else:
-        masks = jnp.broadcast_to(jnp.asarray(observed, jnp.float32), (n_problems, 3))
+    masks = jnp.broadcast_to(observed_mask(observed), (n_problems, 3))
     return jax.vmap(lambda k, e, s, m: generate_problem(k, obs_every=e, obs_noise=s, observed=m, **settings))(
         keys, every, noise, masks
     )
@@ -205,20 +201,12 @@ def index_problem(problems: Problem, i: int) -> Problem:
     return jax.tree_util.tree_map(lambda a: a[i], problems)
 
 
-def is_batched(problem: Problem) -> bool:
-    return problem.truth.ndim == 3
-
-
 def assim_batch(problem: Problem):
     """A one-problem `Batch1D` (observations, mask, truth over the window), as the notebook uses."""
-    from .fourdvarnet_reference import Batch1D
-
     return Batch1D(input=problem.obs[None], mask=problem.mask[None], target=problem.truth_window[None])
 
 
 def training_batch(key: PRNGKeyArray, n_problems: int, **settings):
     """A `Batch1D` of `n_problems` simulated problems (vmapped), for training the reference model."""
-    from .fourdvarnet_reference import Batch1D
-
     problems = generate_problems(key, n_problems, **settings)
     return Batch1D(input=problems.obs, mask=problems.mask, target=problems.truth_window)

@@ -42,10 +42,6 @@ def assemble_full_trajectory(
     return jnp.concatenate([analysis, forecast[1:]], axis=0)
 
 
-def rmse_trace(trajectory, truth) -> Float[Array, "... T"]:
-    return jnp.sqrt(jnp.mean((trajectory - truth) ** 2, axis=-1))
-
-
 def scores(trajectory: Float[Array, "... T 3"], problem: Problem) -> dict[str, Array]:
     """rmse_assim, rmse_forecast, rmse_total, rmse_per_component, rmse_trace (batched or not)."""
     squared = (trajectory - problem.truth) ** 2

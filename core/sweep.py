@@ -21,7 +21,8 @@ from .reproduce import test_problems
 from .scoring import scores
 from .training import TrainingConfig, build_model, config_of, fit, load_model
 
-SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "models"
+# The sweep's own shipped models: all trained with the same budget, so that they compare fairly.
+SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "models" / "sweep"
 MIXED_DENSITIES = (2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25)
 MIXED_COMPONENTS = ((0, 1, 2), (0,), (1,), (2,), (0, 1), (0, 2), (1, 2))
 
@@ -35,7 +36,7 @@ class SweepPlan:
     test_noises: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.0)
     test_components: tuple[tuple[int, ...], ...] = ((0, 1, 2), (0, 1), (0, 2), (0,), (1,), (2,))
     n_problems: int = 256
-    steps: int = 600
+    steps: int = 1200
     preset: str = "attractor"
     key: int = 2026
     hyperparameters: dict = field(default_factory=dict)

@@ -12,7 +12,7 @@ import io
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -271,7 +271,3 @@ def load_model(path, *, architecture: str | None = None):
 
 def config_of(header: dict) -> TrainingConfig:
     return TrainingConfig.from_json(header["config"])
-
-
-def choices_label(values: Sequence) -> str:
-    return "/".join(str(v) for v in values)
