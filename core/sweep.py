@@ -19,7 +19,7 @@ import numpy as np
 from . import methods
 from .reproduce import test_problems
 from .scoring import scores
-from .training import TrainingConfig, build_model, config_of, fit, load_model
+from .training import TrainingConfig, build_model, config_of, fit, fit_many, load_model, vmap_signature
 
 # The sweep's own shipped models: all trained with the same budget, so that they compare fairly.
 SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "models" / "sweep"
@@ -75,16 +75,28 @@ def _shipped(name: str, config: TrainingConfig, directory: Path):
     return (model, shipped) if same_data else None
 
 
-def train_job(config: TrainingConfig) -> bytes:
-    """One training job, its model returned as bytes (what a Dask worker sends back)."""
-    model, _ = fit(config)
-    buffer = io.BytesIO()
-    eqx.tree_serialise_leaves(buffer, model)
-    return buffer.getvalue()
+def train_job(configs: Sequence[TrainingConfig]) -> list[bytes]:
+    """One training job: configs alike but for their data train together (`fit_many`); the models
+    come back as bytes, which is what a Dask worker sends."""
+    trained = fit_many(configs) if len(configs) > 1 else [fit(configs[0])]
+    out = []
+    for model, _ in trained:
+        buffer = io.BytesIO()
+        eqx.tree_serialise_leaves(buffer, model)
+        out.append(buffer.getvalue())
+    return out
 
 
 def _from_bytes(data: bytes, config: TrainingConfig):
     return eqx.tree_deserialise_leaves(io.BytesIO(data), build_model(config, key=jax.random.PRNGKey(0)))
+
+
+def training_jobs(configs: dict[str, TrainingConfig]) -> list[list[str]]:
+    """Model names grouped into jobs: those `fit_many` can train together share one job."""
+    groups: dict[tuple, list[str]] = {}
+    for name, config in configs.items():
+        groups.setdefault(vmap_signature(config), []).append(name)
+    return list(groups.values())
 
 
 def train_models(
@@ -96,8 +108,9 @@ def train_models(
     shipped_dir: Path = SHIPPED,
     log: Callable[[str], None] = lambda _: None,
 ) -> dict[str, tuple[object, TrainingConfig]]:
-    """name -> (model, config). Shipped models are loaded where they match; the rest are trained,
-    in this process, or on the Dask scheduler at `scheduler`, or on a local cluster of `workers`."""
+    """name -> (model, config). Shipped models are loaded where they match; the rest are trained in
+    jobs (see `training_jobs`): in this process, or on the Dask scheduler at `scheduler`, or on a
+    local cluster of `workers` processes. The jobs are the same either way, and so are the weights."""
     models: dict = {}
     to_train = {}
     for name, config in configs.items():
@@ -107,23 +120,24 @@ def train_models(
             models[name] = found
         else:
             to_train[name] = config
-    if not to_train:
-        return models
+    jobs = training_jobs(to_train)
+    for names in jobs:
+        log(f"training {', '.join(names)}: {to_train[names[0]].steps} steps")
     if scheduler is None and workers is None:
-        for name, config in to_train.items():
-            log(f"{name}: training {config.steps} steps on {config.label()}")
-            models[name] = (_from_bytes(train_job(config), config), config)
-        return models
-    from dask.distributed import Client, LocalCluster
+        results = [train_job([to_train[n] for n in names]) for names in jobs]
+    else:
+        from dask.distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True) if scheduler is None else None
-    with Client(scheduler if scheduler is not None else cluster) as client:
-        log(f"training {len(to_train)} models on Dask ({client.scheduler.address})")
-        futures = {name: client.submit(train_job, config, pure=False) for name, config in to_train.items()}
-        for name, future in futures.items():
-            models[name] = (_from_bytes(future.result(), to_train[name]), to_train[name])
-    if cluster is not None:
-        cluster.close()
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True) if scheduler is None else None
+        with Client(scheduler if scheduler is not None else cluster) as client:
+            log(f"on Dask ({client.scheduler.address})")
+            futures = [client.submit(train_job, [to_train[n] for n in names], pure=False) for names in jobs]
+            results = client.gather(futures)
+        if cluster is not None:
+            cluster.close()
+    for names, blobs in zip(jobs, results, strict=True):
+        for name, blob in zip(names, blobs, strict=True):
+            models[name] = (_from_bytes(blob, to_train[name]), to_train[name])
     return models
 
 

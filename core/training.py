@@ -12,7 +12,7 @@ import io
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,6 +121,18 @@ def _optimizer(learning_rate: float, steps: int) -> optax.GradientTransformation
 @eqx.filter_jit
 def _simulated_step(model, opt_state, key, choices, optimizer, settings):
     """One Adam step of our FourDVarNet on a fresh batch drawn from the config's choices."""
+    return _simulated_step_body(model, opt_state, key, choices, optimizer, settings)
+
+
+@eqx.filter_jit
+def _simulated_steps(models, opt_states, keys, choices, optimizer, settings):
+    """`_simulated_step` of several models at once, vmapped over the models and their choices."""
+    every, noise, masks, batch_size = choices
+    step = lambda m, s, k, e, n, o: _simulated_step_body(m, s, k, (e, n, o, batch_size), optimizer, settings)
+    return eqx.filter_vmap(step)(models, opt_states, keys, every, noise, masks)
+
+
+def _simulated_step_body(model, opt_state, key, choices, optimizer, settings):
     every_choices, noise_choices, mask_choices, batch_size = choices
     k_every, k_noise, k_obs, k_problems = jax.random.split(key, 4)
     pick = lambda k, options: options[jax.random.randint(k, (batch_size,), 0, options.shape[0])]
@@ -163,12 +175,7 @@ def fit(
         step_fn = lambda m, s, _key: train_step(m, batch, optimizer, s)
     else:
         optimizer = _optimizer(config.learning_rate, config.steps)
-        choices = (
-            jnp.asarray(config.obs_every),
-            jnp.asarray(config.obs_noise, jnp.float32),
-            jnp.stack([observed_mask(c) for c in config.observed]),
-            config.batch_size,
-        )
+        choices = (*_choices(config), config.batch_size)
         settings = {"preset": config.preset}
         step_fn = lambda m, s, k: _simulated_step(m, s, k, choices, optimizer, settings)
     opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
@@ -194,6 +201,62 @@ def training_batch_for(config: TrainingConfig) -> Batch1D:
         obs_noise=config.obs_noise[0],
         observed=config.observed[0],
     )
+
+
+def _choices(config: TrainingConfig):
+    return (
+        jnp.asarray(config.obs_every),
+        jnp.asarray(config.obs_noise, jnp.float32),
+        jnp.stack([observed_mask(c) for c in config.observed]),
+    )
+
+
+def vmap_signature(config: TrainingConfig) -> tuple:
+    """Configs with equal signatures can be trained together by `fit_many`."""
+    hyper = tuple(sorted({**DEFAULT_HYPERPARAMETERS, **config.hyperparameters}.items()))
+    shapes = (len(config.obs_every), len(config.obs_noise), len(config.observed))
+    return (config.architecture, config.preset, config.steps, config.batch_size, config.learning_rate, hyper, shapes)
+
+
+def fit_many(configs: Sequence[TrainingConfig]) -> list[tuple[object, TrainingReport]]:
+    """Train several of our FourDVarNets at once, `eqx.filter_vmap`ped over the models: one compile
+    and larger, better-filled operations. Each model starts and draws its data as `fit` would (from
+    its config's seed); the arithmetic is batched, so weights agree with `fit`'s to round-off only.
+
+    Raises:
+        ValueError: the configs differ in more than their data choices and seeds (see `vmap_signature`).
+    """
+    configs = list(configs)
+    if len({vmap_signature(c) for c in configs}) != 1 or configs[0].architecture != "fourdvarnet":
+        raise ValueError("fit_many needs FourDVarNet configs alike but for their data choices and seeds")
+    first = configs[0]
+    start = time.perf_counter()
+    seeds = jnp.array([c.seed for c in configs])
+    models = eqx.filter_vmap(lambda k: build_model(first, k))(jax.vmap(jax.random.PRNGKey)(seeds))
+    optimizer = _optimizer(first.learning_rate, first.steps)
+    opt_states = eqx.filter_vmap(optimizer.init)(eqx.filter(models, eqx.is_array))
+    every, noise, masks = (jnp.stack(parts) for parts in zip(*(_choices(c) for c in configs), strict=True))
+    choices = (every, noise, masks, first.batch_size)
+    keys = jax.vmap(jax.random.PRNGKey)(seeds + 1)
+    losses, compile_s = [], 0.0
+    for step in range(first.steps):
+        split = jax.vmap(jax.random.split)(keys)  # each model's `key, step_key = split(key)`, as in `fit`
+        keys, step_keys = split[:, 0], split[:, 1]
+        models, opt_states, loss = _simulated_steps(
+            models, opt_states, step_keys, choices, optimizer, {"preset": first.preset}
+        )
+        losses.append(np.asarray(loss))
+        if step == 0:
+            compile_s = time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    history = np.stack(losses, axis=1) if losses else np.zeros((len(configs), 0))
+    return [
+        (
+            jax.tree_util.tree_map(lambda a, i=i: a[i], models),
+            TrainingReport(list(map(float, history[i])), elapsed, compile_s),
+        )
+        for i in range(len(configs))
+    ]
 
 
 class ModelFileError(ValueError):

@@ -39,7 +39,9 @@ def test_cost_gradient_matches_finite_differences():
 def test_cost_is_half_the_squared_residuals_and_lowest_near_the_truth():
     problem = core.generate_problem(jax.random.PRNGKey(13))
     x = problem.truth[0]
-    np.testing.assert_allclose(core.cost(x, problem), 0.5 * np.sum(np.asarray(core.residuals(x, problem)) ** 2), rtol=1e-5)
+    np.testing.assert_allclose(
+        core.cost(x, problem), 0.5 * np.sum(np.asarray(core.residuals(x, problem)) ** 2), rtol=1e-5
+    )
     assert core.cost(x, problem) < core.cost(x + 1.0, problem)
 
 
@@ -50,7 +52,9 @@ def test_seed_key_42_matches_the_reference_notebook(seed_problem):
     assert abs(float(s["rmse_assim"]) - 0.051) < 0.02
     assert abs(float(s["rmse_forecast"]) - 0.076) < 0.02
     oi = core.scores(core.oi_trajectory(seed_problem), seed_problem)
-    np.testing.assert_allclose([oi["rmse_assim"], oi["rmse_forecast"], oi["rmse_total"]], [15.110, 1.094, 3.573], atol=0.02)
+    np.testing.assert_allclose(
+        [oi["rmse_assim"], oi["rmse_forecast"], oi["rmse_total"]], [15.110, 1.094, 3.573], atol=0.02
+    )
     assert bool(analysis.converged)
 
 

@@ -17,7 +17,9 @@ def _parameter_count(model):
 
 
 def test_reference_architecture_has_about_29k_parameters():
-    model = core.FourDVarNet1D(state_dim=3, n_time=51, latent_dim=8, hidden_dim=16, n_solver_steps=5, key=jax.random.PRNGKey(0))
+    model = core.FourDVarNet1D(
+        state_dim=3, n_time=51, latent_dim=8, hidden_dim=16, n_solver_steps=5, key=jax.random.PRNGKey(0)
+    )
     # 2 x (153 x 8 + 8) encoder + (8 x 153 + 153) decoder + (118 x 64 x 3 + 64) gates + (16 x 51 x 3 + 51) output.
     assert _parameter_count(model) == 2 * (153 * 8 + 8) + (8 * 153 + 153) + (118 * 64 * 3 + 64) + (16 * 51 * 3 + 51)
     batch = core.training_batch(jax.random.PRNGKey(1), 4, preset="seed")
@@ -57,7 +59,14 @@ def test_interpolation_recovers_a_linear_signal_and_falls_back_to_the_background
 def test_dynamical_residual_vanishes_on_a_true_trajectory_only():
     problem = core.generate_problem(jax.random.PRNGKey(2))
     assert np.abs(np.asarray(core.dynamical_residual(problem.truth_window, problem))).max() < 1e-3
-    assert np.abs(np.asarray(core.dynamical_residual(problem.truth_window + 0.5 * jnp.sin(jnp.arange(51.0))[:, None], problem))).max() > 0.1
+    assert (
+        np.abs(
+            np.asarray(
+                core.dynamical_residual(problem.truth_window + 0.5 * jnp.sin(jnp.arange(51.0))[:, None], problem)
+            )
+        ).max()
+        > 0.1
+    )
 
 
 def test_our_cost_gradient_matches_finite_differences():
@@ -107,12 +116,18 @@ def test_save_load_round_trips_exactly(tmp_path, small_model):
     model, config = small_model
     path = core.save_model(tmp_path / "m.eqx", model, config, info={"final_loss": 1.0})
     loaded, header = core.load_model(path)
-    for a, b in zip(jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_array)), jax.tree_util.tree_leaves(eqx.filter(loaded, eqx.is_array))):
+    for a, b in zip(
+        jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_array)),
+        jax.tree_util.tree_leaves(eqx.filter(loaded, eqx.is_array)),
+        strict=True,
+    ):
         np.testing.assert_array_equal(a, b)
     assert core.TrainingConfig.from_json(header["config"]) == config
     assert header["info"]["final_loss"] == 1.0
     problem = core.generate_problem(jax.random.PRNGKey(9))
-    np.testing.assert_array_equal(methods.fourdvarnet_window(model, problem), methods.fourdvarnet_window(loaded, problem))
+    np.testing.assert_array_equal(
+        methods.fourdvarnet_window(model, problem), methods.fourdvarnet_window(loaded, problem)
+    )
 
 
 def test_save_never_overwrites_silently(tmp_path, small_model):

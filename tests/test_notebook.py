@@ -75,5 +75,9 @@ def test_the_notebook_runs_unchanged_on_our_core():
     assert losses[-1] < 0.5 * losses[0]
     assert result.train_time_s == train_time
     np.testing.assert_allclose(result.mean[:51], fvn(batch)[0], rtol=1e-5, atol=1e-4)
-    np.testing.assert_allclose(result.mean[51:], fwd.rollout(jnp.asarray(result.mean[50]), 950)[1:], rtol=1e-4, atol=1e-3)
-    np.testing.assert_allclose(result.rmse_assim, np.sqrt(np.mean((result.mean[:51] - np.asarray(prob.truth[:51])) ** 2)), rtol=1e-5)
+    np.testing.assert_allclose(
+        result.mean[51:], fwd.rollout(jnp.asarray(result.mean[50]), 950)[1:], rtol=1e-4, atol=1e-3
+    )
+    np.testing.assert_allclose(
+        result.rmse_assim, np.sqrt(np.mean((result.mean[:51] - np.asarray(prob.truth[:51])) ** 2)), rtol=1e-5
+    )

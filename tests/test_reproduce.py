@@ -21,7 +21,11 @@ def test_reproduce_json_on_the_seed_problem(capsys):
     for result in methods.values():
         assert result["runtime_ms"] > 0
         assert result["batch"]["n_problems"] == 8
-        assert result["batch"]["rmse_assim"]["p10"] <= result["batch"]["rmse_assim"]["median"] <= result["batch"]["rmse_assim"]["p90"]
+        assert (
+            result["batch"]["rmse_assim"]["p10"]
+            <= result["batch"]["rmse_assim"]["median"]
+            <= result["batch"]["rmse_assim"]["p90"]
+        )
     # The targets: 4DVar within 0.1 of the reference's 0.051; our FourDVarNet <= 0.5 (reference 6.452).
     assert abs(methods["strong_4dvar"]["rmse_assim"] - 0.051) < 0.1
     assert methods["strong_4dvar"]["converged"] is True and methods["strong_4dvar_bfgs"]["converged"] is True

@@ -6,7 +6,7 @@ import pytest
 
 import core
 from core.reproduce import evaluate_model
-from core.sweep import SweepPlan, evaluate_sweep, sweep, train_models
+from core.sweep import SweepPlan, evaluate_sweep, sweep, train_models, training_jobs
 
 TINY = {"hidden_dim": 4}
 
@@ -14,8 +14,13 @@ TINY = {"hidden_dim": 4}
 @pytest.fixture(scope="module")
 def tiny_sweep(tmp_path_factory):
     plan = SweepPlan(
-        train_densities=(5,), test_densities=(2, 5), test_noises=(0.5,), test_components=((0,),),
-        n_problems=8, steps=3, hyperparameters=TINY,
+        train_densities=(5,),
+        test_densities=(2, 5),
+        test_noises=(0.5,),
+        test_components=((0,),),
+        n_problems=8,
+        steps=3,
+        hyperparameters=TINY,
     )
     return plan, sweep(plan, use_shipped=False)
 
@@ -35,34 +40,54 @@ def test_rows_cover_every_model_and_setting_with_4dvar_as_reference(tiny_sweep):
     assert any("mixed" in str(r["train_obs_every"]) for r in rows if r["model"] == "mixed_every")
 
 
-def test_a_model_at_its_own_density_matches_evaluate(tiny_sweep, tmp_path):
-    plan, payload = tiny_sweep
-    config = plan.configs()["every5"]
-    model, _ = core.fit(config)  # deterministic: the same weights the sweep trained
+def test_a_model_at_its_own_density_matches_evaluate(tmp_path):
+    plan = SweepPlan(
+        train_densities=(5,),
+        test_densities=(5,),
+        test_noises=(),
+        test_components=(),
+        n_problems=8,
+        steps=3,
+        hyperparameters=TINY,
+    )
+    models = train_models({"every5": plan.configs()["every5"]}, use_shipped=False)
+    rows = evaluate_sweep(models, plan)
+    model, config = models["every5"]
     path = core.save_model(tmp_path / "every5.eqx", model, config)
     evaluated = evaluate_model(path, obs_every=5, n_problems=plan.n_problems, key=plan.key)
-    row = next(r for r in payload["rows"] if r["axis"] == "density" and r["model"] == "every5" and r["test_obs_every"] == 5)
-    assert row["rmse_assim_median"] == pytest.approx(evaluated["model_stats"]["rmse_assim"]["median"], rel=1e-6)
-    fourdvar = next(r for r in payload["rows"] if r["axis"] == "density" and r["model"] == "strong_4dvar" and r["test_obs_every"] == 5)
-    assert fourdvar["rmse_assim_median"] == pytest.approx(evaluated["strong_4dvar_stats"]["rmse_assim"]["median"], rel=1e-6)
+    by_model = {r["model"]: r for r in rows}
+    assert set(by_model) == {"strong_4dvar", "every5"}
+    assert by_model["every5"]["rmse_assim_median"] == pytest.approx(
+        evaluated["model_stats"]["rmse_assim"]["median"], rel=1e-6
+    )
+    assert by_model["strong_4dvar"]["rmse_assim_median"] == pytest.approx(
+        evaluated["strong_4dvar_stats"]["rmse_assim"]["median"], rel=1e-6
+    )
+    assert by_model["every5"]["ratio_to_4dvar"] == pytest.approx(evaluated["ratio_rmse_assim_median"], rel=1e-6)
 
 
 def test_dask_training_equals_in_process_training():
     configs = {
         "a": core.TrainingConfig(steps=2, batch_size=4, hyperparameters=TINY),
         "b": core.TrainingConfig(steps=2, batch_size=4, obs_every=(10,), seed=3, hyperparameters=TINY),
+        "c": core.TrainingConfig(steps=2, batch_size=4, obs_every=(2, 20), hyperparameters=TINY),
     }
     local = train_models(configs, use_shipped=False)
     distributed = train_models(configs, use_shipped=False, workers=2)
     for name in configs:
         a = jax.tree_util.tree_leaves(local[name][0])
         b = jax.tree_util.tree_leaves(distributed[name][0])
-        for x, y in zip(a, b):
+        for x, y in zip(a, b, strict=True):
             np.testing.assert_array_equal(x, y)
 
 
-def test_evaluate_sweep_uses_the_given_models(tiny_sweep):
-    plan, _ = tiny_sweep
-    models = train_models({"every5": plan.configs()["every5"]}, use_shipped=False)
-    rows = evaluate_sweep(models, SweepPlan(test_densities=(5,), test_noises=(), test_components=(), n_problems=4))
-    assert [r["model"] for r in rows] == ["strong_4dvar", "every5"]
+def test_models_alike_train_together_as_they_would_alone():
+    configs = {
+        f"every{e}": core.TrainingConfig(steps=2, batch_size=4, obs_every=(e,), hyperparameters=TINY) for e in (2, 5)
+    }
+    assert training_jobs(configs) == [["every2", "every5"]]
+    together = train_models(configs, use_shipped=False)
+    for name, config in configs.items():
+        alone, _ = core.fit(config)
+        for x, y in zip(jax.tree_util.tree_leaves(together[name][0]), jax.tree_util.tree_leaves(alone), strict=True):
+            np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)

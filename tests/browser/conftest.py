@@ -1,0 +1,113 @@
+"""Real-browser fixtures: Debian's chromium through pytest-playwright, and a `panel serve` of the
+dashboard on a free loopback port, in its own process group, killed at the end."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+SERVER_START_TIMEOUT_S = 180  # warm-up compiles every path once (~20-40 s on 2 busy cores)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """Debian's chromium, headless, with nothing that phones home."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium)")
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "headless": True,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    }
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1600, "height": 1000}, "accept_downloads": True}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory) -> Path:
+    """An empty user cache, so the server sees only the shipped models and whatever we train."""
+    return tmp_path_factory.mktemp("xdg-cache")
+
+
+@pytest.fixture(scope="session")
+def dashboard_server(model_cache):
+    """`panel serve dashboard/app.py --setup dashboard/warmup.py` on 127.0.0.1; yields its URL."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "XDG_CACHE_HOME": str(model_cache),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    log_path = model_cache / "panel-serve.log"
+    log = log_path.open("w")
+    cmd = [
+        sys.executable,
+        "-m",
+        "panel",
+        "serve",
+        "dashboard/app.py",
+        "--address",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--allow-websocket-origin",
+        f"127.0.0.1:{port}",
+        "--num-threads",
+        "2",
+        "--setup",
+        "dashboard/warmup.py",
+        "--liveness",
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    started = time.perf_counter()
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"panel serve exited:\n{log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/liveness", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.perf_counter() - started > SERVER_START_TIMEOUT_S:
+                raise RuntimeError(f"panel serve did not come up:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield {"url": f"http://127.0.0.1:{port}/app", "log": log_path, "startup_s": time.perf_counter() - started}
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        log.close()

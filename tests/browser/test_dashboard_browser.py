@@ -1,0 +1,144 @@
+"""The dashboard in a real browser: it loads offline, sliders redraw the plots, screenshots.
+
+Bokeh draws on a canvas, so the checks read the plot data from `Bokeh.documents[0].all_models`
+and the server-rendered metrics table. Screenshots go to `assets/screenshots/` for the README.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "assets" / "screenshots"
+LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")
+
+# A fingerprint of every data source on the page: changes whenever any plotted data changes.
+FINGERPRINT_JS = """() => {
+  if (!window.Bokeh || !Bokeh.documents.length) return null;
+  const parts = [];
+  for (const m of Bokeh.documents[0].all_models) {
+    if (m.type !== "ColumnDataSource") continue;
+    for (const [k, v] of Object.entries(m.data)) {
+      const n = v.length; let s = 0;
+      for (let i = 0; i < Math.min(n, 400); i += 7) { const x = Number(v[i]); if (isFinite(x)) s += x; }
+      parts.push(k + ":" + n + ":" + s.toFixed(5));
+    }
+  }
+  return parts.sort().join("|");
+}"""
+
+# True once the x(t) plot holds a 1001-point trajectory.
+READY_JS = """() => !!window.Bokeh && Bokeh.documents.length > 0 &&
+  [...Bokeh.documents[0].all_models].some(m => m.type === "ColumnDataSource" &&
+    Object.values(m.data).some(v => v.length === 1001))"""
+
+
+def _slider(page, title: str):
+    """The noUiSlider handle of the sidebar slider whose title starts with `title`."""
+    box = page.locator(".bk-input-group", has=page.locator(".bk-slider-title", has_text=title))
+    return box.locator(".noUi-handle").first
+
+
+def _slider_title(page, title: str) -> str:
+    return page.locator(".bk-slider-title", has_text=title).first.inner_text()
+
+
+def _open(page, url):
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    start = time.perf_counter()
+    page.goto(url)
+    page.wait_for_function(READY_JS, timeout=60_000)
+    first_view_s = time.perf_counter() - start
+    return requests, first_view_s
+
+
+def _move_and_time(page, handle, key="ArrowRight") -> float:
+    """Press a key on a slider handle (a release), return ms until the plot data changed and drew."""
+    before = page.evaluate(FINGERPRINT_JS)
+    handle.focus()
+    start = time.perf_counter()
+    handle.press(key)
+    page.wait_for_function(f"(before) => ({FINGERPRINT_JS})() !== before", arg=before, timeout=20_000)
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    return (time.perf_counter() - start) * 1e3
+
+
+def test_first_view_is_local_and_complete(page, dashboard_server):
+    requests, first_view_s = _open(page, dashboard_server["url"])
+    outside = [u for u in requests if not u.startswith(LOCAL)]
+    assert outside == [], f"the page fetched from outside the server: {outside}"
+    table = page.locator("table.metrics").inner_text()
+    for word in ("strong 4DVar", "FourDVarNet", "free run", "converged"):
+        assert word in table
+    page.wait_for_timeout(500)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "explore.png"))
+    print(f"\nfirst view {first_view_s:.2f} s (server up after {dashboard_server['startup_s']:.0f} s)")
+    # Warm server, loopback: well inside the 3 s budget; allow slack for a busy CI machine.
+    assert first_view_s < 10
+
+
+def test_density_and_seed_sliders_redraw_in_place(page, dashboard_server):
+    _open(page, dashboard_server["url"])
+    density = _slider(page, "Observe every N steps")
+    seed = _slider(page, "Problem seed")
+    n_plots = page.evaluate("() => [...Bokeh.documents[0].all_models].filter(m => m.type === 'Figure').length")
+
+    timings = []
+    before_title = _slider_title(page, "Observe every N steps")
+    table_before = page.locator("table.metrics").inner_text()
+    for _ in range(3):
+        timings.append(_move_and_time(page, density))
+    assert _slider_title(page, "Observe every N steps") != before_title
+    assert page.locator("table.metrics").inner_text() != table_before
+
+    before_seed = _slider_title(page, "Problem seed")
+    for _ in range(3):
+        timings.append(_move_and_time(page, seed))
+    assert _slider_title(page, "Problem seed") != before_seed
+    # Patched in place: the same figures, no new ones.
+    n_after = page.evaluate("() => [...Bokeh.documents[0].all_models].filter(m => m.type === 'Figure').length")
+    assert n_after == n_plots
+    median = statistics.median(timings)
+    print(f"\nslider release -> redrawn: median {median:.0f} ms, all {json.dumps([round(t) for t in timings])}")
+    page.screenshot(path=str(SCREENSHOTS / "explore_moved.png"))
+    assert median < 1000  # the budget is 200 ms on a quiet server; slack for a loaded CI machine
+
+
+def test_new_problem_button_and_tabs(page, dashboard_server):
+    _open(page, dashboard_server["url"])
+    before = page.evaluate(FINGERPRINT_JS)
+    page.get_by_role("button", name="New problem (random seed)").click()
+    page.wait_for_function(f"(b) => ({FINGERPRINT_JS})() !== b", arg=before, timeout=20_000)
+
+    page.locator(".bk-tab", has_text="Train").first.click()
+    page.get_by_role("button", name="Train on the current settings").wait_for(timeout=20_000)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SCREENSHOTS / "train.png"))
+
+    page.locator(".bk-tab", has_text="About").first.click()
+    page.get_by_text("What you are looking at").wait_for(timeout=20_000)
+    page.wait_for_timeout(1500)  # MathJax typesets the cost (served locally)
+    page.screenshot(path=str(SCREENSHOTS / "about.png"), full_page=True)
+
+
+def test_out_of_range_value_from_the_browser_is_refused(page, dashboard_server):
+    """A crafted widget value (as a tampered websocket message would carry) is refused."""
+    _open(page, dashboard_server["url"])
+    page.evaluate("""() => {
+      const s = [...Bokeh.documents[0].all_models].find(m => m.type === "Slider" &&
+                  String(m.title).startsWith("Observe every"));
+      s.value = 999; s.value_throttled = 999;
+    }""")
+    alert = page.get_by_text("That value was refused").first
+    alert.wait_for(timeout=10_000)
+    assert "at most 25" in alert.inner_text()
+    # The session keeps working: a slider still redraws.
+    _move_and_time(page, _slider(page, "Problem seed"))

@@ -1,0 +1,278 @@
+"""The dashboard's state and views without a browser: each control does what it says, bounds hold,
+nothing recompiles when a slider moves, faults stay friendly, training lands in the user cache."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+
+import jax
+import numpy as np
+import pytest
+
+import core
+
+
+@pytest.fixture(autouse=True)
+def user_cache(tmp_path, monkeypatch):
+    """Each test gets an empty user model cache (shipped assets are still listed)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    from dashboard.models import registry
+
+    registry.refresh(force=True)
+    yield tmp_path / "cache" / "l63-fourdvarnet" / "models"
+    registry.refresh(force=True)
+
+
+@pytest.fixture
+def state():
+    from dashboard.compute import run_experiment
+    from dashboard.state import ExperimentState
+
+    # Bypass the cross-session cache: every change must really solve.
+    return ExperimentState(solve=run_experiment)
+
+
+def _obs_count(experiment):
+    return sum(len(t) for t in experiment.obs_t)
+
+
+def test_density_sets_the_observation_times(state):
+    dense = state.experiment
+    assert _obs_count(dense) == 3 * 11  # every 5th of 51 steps, 3 components
+    state.obs_every = 10
+    sparse = state.experiment
+    assert _obs_count(sparse) == 3 * 6
+    np.testing.assert_allclose(sparse.obs_t[0], np.arange(0, 51, 10) * 0.01, atol=1e-9)
+    np.testing.assert_array_equal(sparse.truth, dense.truth)  # same problem, fewer observations
+
+
+def test_observed_components_and_noise(state):
+    state.observed = ["x"]
+    e = state.experiment
+    assert len(e.obs_t[0]) == 11 and len(e.obs_t[1]) == 0 and len(e.obs_t[2]) == 0
+    state.observed = ["x", "y", "z"]
+    idx = np.rint(state.experiment.obs_t[0] / 0.01).astype(int)
+    spread_small = np.std(state.experiment.obs_values[0] - state.experiment.truth[idx, 0])
+    state.obs_noise = 3.0
+    spread_large = np.std(state.experiment.obs_values[0] - state.experiment.truth[idx, 0])
+    assert spread_large > 2 * spread_small
+
+
+def test_seed_preset_and_new_problem(state):
+    first = state.experiment.truth
+    state.seed = 7
+    assert not np.allclose(state.experiment.truth, first)
+    before = state.seed
+    state.new_problem()
+    assert state.seed != before
+    state.preset = "seed"
+    truth = state.experiment.truth
+    # The reference problem stays near the fixed point C+ (z ~ 27).
+    assert abs(float(np.mean(truth[:, 2])) - 27.0) < 2.0
+
+
+def test_k_changes_fourdvarnet_only(state):
+    state.n_steps = 5
+    e5 = state.experiment
+    state.n_steps = 0
+    e0 = state.experiment
+    assert not np.allclose(e5.methods["fourdvarnet"].trajectory, e0.methods["fourdvarnet"].trajectory)
+    np.testing.assert_array_equal(e5.methods["strong_4dvar"].trajectory, e0.methods["strong_4dvar"].trajectory)
+
+
+def test_iteration_cap_shows_non_convergence(state):
+    from dashboard.views import table_html
+
+    assert state.experiment.methods["strong_4dvar"].converged
+    state.max_steps = 1
+    out = state.experiment.methods["strong_4dvar"]
+    assert state.error == ""  # not an error: a result
+    assert out.converged is False and out.status == "hit the iteration cap"
+    html = table_html(state.experiment, state.shown)
+    assert 'class="bad">hit the iteration cap' in html
+
+
+def test_model_choice_changes_fourdvarnet(state, user_cache):
+    config = core.TrainingConfig(steps=0, seed=3)
+    core.save_model(user_cache / "other.eqx", core.build_model(config), config, info={})
+    state.refresh_models()
+    assert "user/other.eqx" in list(state.param.model.objects)
+    before = state.experiment.methods["fourdvarnet"].trajectory
+    state.model = "user/other.eqx"
+    assert "user/other.eqx" == state.experiment.settings.model
+    assert not np.allclose(state.experiment.methods["fourdvarnet"].trajectory, before)
+
+
+@pytest.mark.parametrize(
+    "name, value, words",
+    [
+        ("obs_every", 0, "at least 1"),
+        ("obs_every", 26, "at most 25"),
+        ("obs_noise", -0.1, "at least 0"),
+        ("obs_noise", 5.5, "at most 5"),
+        ("seed", -1, "at least 0"),
+        ("n_steps", 21, "at most 20"),
+        ("max_steps", 7, "does not accept"),
+        ("preset", "lorenz96", "does not accept"),
+        ("observed", ["w"], ""),
+    ],
+)
+def test_bounds_are_enforced(state, name, value, words):
+    before = state.experiment
+    with pytest.raises(ValueError, match=name) as info:
+        setattr(state, name, value)
+    assert words in str(info.value)
+    assert state.experiment is before
+
+
+def test_no_component_observed_is_a_friendly_error(state):
+    before = state.experiment
+    state.observed = []
+    assert "at least one" in state.error and state.experiment is before
+    state.observed = ["z"]
+    assert state.error == "" and state.experiment is not before
+
+
+def test_crafted_widget_value_is_refused():
+    import panel as pn
+
+    from dashboard.state import ExperimentState
+    from dashboard.views import bind
+
+    state = ExperimentState()
+    messages = []
+    slider = bind(pn.widgets.IntSlider(start=1, end=25, value=5), state, "obs_every", on_error=messages.append)
+    slider.value = 999  # what a tampered browser message would set
+    assert state.obs_every == 5 and slider.value == 5
+    assert messages and "at most 25" in messages[0]
+    slider.value = 7
+    assert state.obs_every == 7 and state.experiment.settings.obs_every == 7
+
+
+class _CountCompiles(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.messages = []
+
+    def emit(self, record):
+        message = record.getMessage()
+        if "Compiling" in message or "Finished tracing" in message:
+            self.messages.append(message)
+
+
+def test_moving_density_noise_seed_or_k_never_recompiles(state):
+    # Warm up on one setting, then move every traced slider through new values.
+    state.update()
+    handler = _CountCompiles()
+    logger = logging.getLogger("jax")
+    logger.addHandler(handler)
+    try:
+        with jax.log_compiles(True):
+            for value in (2, 3, 9, 25, 1):
+                state.obs_every = value
+            for value in (0.0, 0.1, 1.7, 5.0):
+                state.obs_noise = value
+            for value in (1, 2, 1234, 9999):
+                state.seed = value
+            for value in (0, 1, 7, 20):
+                state.n_steps = value
+    finally:
+        logger.removeHandler(handler)
+    assert handler.messages == [], handler.messages[:5]
+    assert core.free_run_trajectory._cache_size() >= 1
+
+
+def test_a_failing_solve_is_friendly_and_the_session_recovers():
+    from dashboard.compute import run_experiment
+    from dashboard.state import ExperimentState
+
+    calls = {"fail": False}
+
+    def flaky(settings):
+        if calls["fail"]:
+            raise RuntimeError("boom")
+        return run_experiment(settings)
+
+    state = ExperimentState(solve=flaky)
+    before = state.experiment
+    calls["fail"] = True
+    state.seed = 3
+    assert "Something went wrong" in state.error and "boom" not in state.error
+    assert state.experiment is before
+    calls["fail"] = False
+    state.seed = 4
+    assert state.error == "" and state.experiment.settings.seed == 4
+
+
+def test_corrupt_or_foreign_model_files_are_skipped(user_cache):
+    from dashboard.models import registry
+
+    user_cache.mkdir(parents=True, exist_ok=True)
+    (user_cache / "broken.eqx").write_bytes(b"not a model at all")
+    config = core.TrainingConfig(steps=0)
+    good = core.save_model(user_cache / "good.eqx", core.build_model(config), config)
+    truncated = user_cache / "truncated.eqx"
+    truncated.write_bytes(good.read_bytes()[:-100])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        registry.refresh(force=True)
+    keys = list(registry.entries())
+    assert "user/good.eqx" in keys
+    assert "user/broken.eqx" not in keys and "user/truncated.eqx" not in keys
+    assert any("broken.eqx" in str(w.message) for w in caught)
+    assert len(registry.skipped) == 2
+
+
+def test_views_render_and_export_without_a_browser(state):
+    from bokeh.document import Document
+
+    from dashboard.views import ExploreView, metrics_csv, trajectories_csv
+
+    view = ExploreView(state=state)
+    view.__panel__().get_root(Document())
+    lines = trajectories_csv(state.experiment).splitlines()
+    assert lines[0].startswith("# preset=attractor") and len(lines) == 2 + 1001
+    assert lines[1].startswith("t,truth_x,truth_y,truth_z,obs_x")
+    assert len(metrics_csv(state.experiment).splitlines()) == 4
+    # Hiding a method hides its glyphs; new settings patch the same sources in place.
+    source = view.figures.lines
+    state.shown = ["truth", "strong_4dvar"]
+    view.refresh()  # (the Dashboard calls this on every change)
+    assert not any(r.visible for r in view.figures.renderers["fourdvarnet"])
+    old = np.asarray(source.data["truth_x"]).copy()
+    state.seed = 11
+    view.refresh()
+    assert view.figures.lines is source and not np.allclose(source.data["truth_x"], old)
+
+
+def test_training_job_saves_to_the_user_cache_and_is_selectable(state, user_cache):
+    from dashboard.models import registry
+    from dashboard.views import _TrainingJob
+
+    config = core.TrainingConfig(steps=5, batch_size=8, seed=1)
+    job = _TrainingJob.start(config)
+    assert job is not None
+    assert _TrainingJob.start(config) is None  # one training at a time
+    job.thread.join(timeout=240)
+    assert job.done and job.error == "", job.error
+    assert len(job.losses) == 5
+    assert job.entry.key.startswith("user/") and (user_cache / job.entry.key[5:]).is_file()
+    assert "attractor, obs every 5" in job.entry.label
+    state.refresh_models()
+    state.model = job.entry.key
+    assert state.experiment.model_label == job.entry.label
+    # Shipped assets are never written.
+    assert all(not str(p).startswith(str(user_cache)) for p in registry.assets_dir.glob("*.eqx"))
+
+
+def test_importing_the_app_has_no_side_effects():
+    import panel as pn
+
+    start = time.perf_counter()
+    import dashboard.app as app
+
+    assert not pn.state.served
+    assert not hasattr(app, "_template")
+    assert time.perf_counter() - start < 30
