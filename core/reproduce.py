@@ -155,12 +155,16 @@ def format_table(payload: dict) -> str:
     batches = {n: r["batch"] for n, r in payload["methods"].items() if "batch" in r}
     if batches:
         n = next(iter(batches.values()))["n_problems"]
-        lines += ["", f"over {n} test problems: rmse_assim and rmse_forecast, median [p10, p90]"]
+        lines += [
+            "",
+            f"over {n} test problems, median [p10, p90] of: rmse_assim, rmse_forecast, predictability time",
+        ]
         for name, b in batches.items():
-            a, f = b["rmse_assim"], b["rmse_forecast"]
+            a, f, p = b["rmse_assim"], b["rmse_forecast"], b["predictability_time"]
             lines.append(
                 f"{name:<24}{a['median']:>9.3f} [{a['p10']:.3f}, {a['p90']:.3f}]"
                 f"{f['median']:>10.3f} [{f['p10']:.3f}, {f['p90']:.3f}]"
+                f"{p['median']:>8.2f} [{p['p10']:.2f}, {p['p90']:.2f}]"
             )
     return "\n".join(lines)
 

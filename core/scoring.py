@@ -153,9 +153,13 @@ def summarize(values) -> dict[str, float]:
 
 
 def batch_statistics(trajectories: Float[Array, "B T 3"], problems: Problem) -> dict:
-    """Per-problem RMSEs over a batch, summarised: {"n_problems", "rmse_assim": {...}, ...}."""
+    """Per-problem scores over a batch, summarised: {"n_problems", "rmse_assim": {...}, ...,
+    "predictability_time": {...}}. A forecast that keeps its skill to the end counts as the run's
+    length in the predictability statistics (so the median stays defined)."""
     s = jax.device_get(scores(trajectories, problems))
     out: dict = {"n_problems": int(trajectories.shape[0])}
     for key in ("rmse_assim", "rmse_forecast", "rmse_total"):
         out[key] = summarize(s[key])
+    times = [predictability_time(trace, problems) for trace in s["rmse_trace"]]
+    out["predictability_time"] = summarize(np.nan_to_num(times, nan=problems.T_total * problems.dt))
     return out

@@ -58,3 +58,17 @@ def test_batch_statistics_match_numpy():
     assert stats["n_problems"] == 20
     np.testing.assert_allclose(stats["rmse_assim"]["median"], np.median(per_problem), rtol=1e-5)
     np.testing.assert_allclose(stats["rmse_assim"]["p90"], np.percentile(per_problem, 90), rtol=1e-5)
+
+
+def test_batch_predictability_counts_a_skilful_forecast_as_the_whole_run():
+    problems = core.generate_problems(jax.random.PRNGKey(4), 3, preset="seed")
+    # The seed preset's truth stays by C+: a perfect trajectory never loses skill.
+    stats = core.batch_statistics(problems.truth, problems)
+    assert stats["predictability_time"]["median"] == 10.0
+    free = core.free_run_trajectories(core.generate_problems(jax.random.PRNGKey(5), 3))
+    attractor = core.generate_problems(jax.random.PRNGKey(5), 3)
+    each = [
+        core.predictability_time(core.scores(free[i], core.index_problem(attractor, i))["rmse_trace"], attractor)
+        for i in range(3)
+    ]
+    np.testing.assert_allclose(core.batch_statistics(free, attractor)["predictability_time"]["median"], np.median(each))
