@@ -169,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retrain", action="store_true", help="train every model afresh instead of loading shipped ones")
     p.add_argument("--scheduler", default=None, help="address of a Dask scheduler to train on (e.g. tcp://host:8786)")
     p.add_argument("--workers", type=int, default=None, help="train on a local Dask cluster of N worker processes")
+    p.add_argument("--save-dir", type=Path, default=None, help="save the models this sweep trains in DIR")
+    p.add_argument("--force", action="store_true", help="with --save-dir: overwrite models already there")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("bench", help="DESIGN.md's budget table, measured side by side")
@@ -323,6 +325,8 @@ def cmd_sweep(args) -> int:
         use_shipped=not args.retrain,
         scheduler=args.scheduler,
         workers=args.workers,
+        save_dir=args.save_dir,
+        overwrite=args.force,
         log=lambda msg: print(msg, file=sys.stderr),
     )
     _emit(payload, args.json, format_sweep(payload))

@@ -19,7 +19,7 @@ import numpy as np
 from . import methods
 from .reproduce import test_problems
 from .scoring import scores
-from .training import TrainingConfig, build_model, config_of, fit, fit_many, load_model, vmap_signature
+from .training import TrainingConfig, build_model, config_of, fit, fit_many, load_model, save_model, vmap_signature
 
 # The sweep's own shipped models: all trained with the same budget, so that they compare fairly.
 SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "models" / "sweep"
@@ -60,9 +60,13 @@ QUICK_PLAN = SweepPlan(
 )
 
 
+def model_file_name(preset: str, name: str) -> str:
+    return f"fourdvarnet_{preset}_{name}.eqx"
+
+
 def _shipped(name: str, config: TrainingConfig, directory: Path):
     """A shipped model trained on the same data settings as `config`, or None."""
-    path = directory / f"fourdvarnet_{config.preset}_{name}.eqx"
+    path = directory / model_file_name(config.preset, name)
     if not path.exists():
         return None
     model, header = load_model(path, architecture="fourdvarnet")
@@ -99,27 +103,32 @@ def training_jobs(configs: dict[str, TrainingConfig]) -> list[list[str]]:
     return list(groups.values())
 
 
+def load_shipped(
+    configs: dict[str, TrainingConfig], directory: Path = SHIPPED, log: Callable[[str], None] = lambda _: None
+) -> tuple[dict, dict[str, TrainingConfig]]:
+    """Split `configs` into (name -> (model, config) of the shipped models that match, the rest)."""
+    found, missing = {}, {}
+    for name, config in configs.items():
+        shipped = _shipped(name, config, directory)
+        if shipped is None:
+            missing[name] = config
+        else:
+            log(f"{name}: loaded the shipped model ({shipped[1].steps} steps)")
+            found[name] = shipped
+    return found, missing
+
+
 def train_models(
-    configs: dict[str, TrainingConfig],
+    to_train: dict[str, TrainingConfig],
     *,
-    use_shipped: bool = True,
     scheduler: str | None = None,
     workers: int | None = None,
-    shipped_dir: Path = SHIPPED,
     log: Callable[[str], None] = lambda _: None,
 ) -> dict[str, tuple[object, TrainingConfig]]:
-    """name -> (model, config). Shipped models are loaded where they match; the rest are trained in
-    jobs (see `training_jobs`): in this process, or on the Dask scheduler at `scheduler`, or on a
-    local cluster of `workers` processes. The jobs are the same either way, and so are the weights."""
+    """name -> (model, config), trained in jobs (see `training_jobs`): in this process, on the Dask
+    scheduler at `scheduler`, or on a local cluster of `workers` processes. The jobs are the same
+    either way, and so are the weights."""
     models: dict = {}
-    to_train = {}
-    for name, config in configs.items():
-        found = _shipped(name, config, shipped_dir) if use_shipped else None
-        if found is not None:
-            log(f"{name}: loaded the shipped model ({found[1].steps} steps)")
-            models[name] = found
-        else:
-            to_train[name] = config
     jobs = training_jobs(to_train)
     for names in jobs:
         log(f"training {', '.join(names)}: {to_train[names[0]].steps} steps")
@@ -211,10 +220,29 @@ def sweep(
     use_shipped: bool = True,
     scheduler: str | None = None,
     workers: int | None = None,
+    save_dir: Path | None = None,
+    overwrite: bool = False,
     log: Callable[[str], None] = lambda _: None,
 ) -> dict:
-    """Train (or load) the plan's models, evaluate them and strong 4DVar; returns {"rows": [...]}."""
-    models = train_models(plan.configs(), use_shipped=use_shipped, scheduler=scheduler, workers=workers, log=log)
+    """Train (or load) the plan's models, evaluate them and strong 4DVar; returns {"rows": [...]}.
+
+    With `save_dir`, the models it trained (not those it loaded) are saved there under the shipped files' names (an
+    existing file is kept unless `overwrite`: checked before any training starts).
+    """
+    configs = plan.configs()
+    if save_dir is not None and not overwrite:
+        to_train = configs if not use_shipped else load_shipped(configs)[1]
+        taken = [p for p in (Path(save_dir) / model_file_name(plan.preset, n) for n in to_train) if p.exists()]
+        if taken:
+            raise FileExistsError(f"{taken[0]} exists; pass --force to overwrite the sweep's models in {save_dir}")
+    models, missing = load_shipped(configs, log=log) if use_shipped else ({}, configs)
+    trained = train_models(missing, scheduler=scheduler, workers=workers, log=log)
+    models.update(trained)
+    if save_dir is not None:
+        for name, (model, config) in trained.items():
+            path = Path(save_dir) / model_file_name(plan.preset, name)
+            save_model(path, model, config, info={"trained_by": "python -m core sweep"}, overwrite=True)
+            log(f"saved {path}")
     return {"n_problems": plan.n_problems, "preset": plan.preset, "rows": evaluate_sweep(models, plan)}
 
 

@@ -22,11 +22,24 @@ def tiny_sweep(tmp_path_factory):
         steps=3,
         hyperparameters=TINY,
     )
-    return plan, sweep(plan, use_shipped=False)
+    save_dir = tmp_path_factory.mktemp("sweep_models")
+    return plan, sweep(plan, use_shipped=False, save_dir=save_dir), save_dir
+
+
+def test_trained_models_are_saved_and_never_overwritten_silently(tiny_sweep):
+    plan, _, save_dir = tiny_sweep
+    saved = sorted(p.name for p in save_dir.iterdir())
+    assert saved == sorted(f"fourdvarnet_attractor_{n}.eqx" for n in ("every5", "mixed_every", "mixed_components"))
+    model, header = core.load_model(save_dir / "fourdvarnet_attractor_every5.eqx")
+    assert core.TrainingConfig.from_json(header["config"]) == plan.configs()["every5"]
+    before = {p.name: p.read_bytes() for p in save_dir.iterdir()}
+    with pytest.raises(FileExistsError, match="--force"):
+        sweep(plan, use_shipped=False, save_dir=save_dir)
+    assert {p.name: p.read_bytes() for p in save_dir.iterdir()} == before
 
 
 def test_rows_cover_every_model_and_setting_with_4dvar_as_reference(tiny_sweep):
-    plan, payload = tiny_sweep
+    plan, payload, _ = tiny_sweep
     rows = payload["rows"]
     density_rows = [r for r in rows if r["axis"] == "density"]
     assert {r["model"] for r in rows} == {"strong_4dvar", "every5", "mixed_every", "mixed_components"}
@@ -50,7 +63,7 @@ def test_a_model_at_its_own_density_matches_evaluate(tmp_path):
         steps=3,
         hyperparameters=TINY,
     )
-    models = train_models({"every5": plan.configs()["every5"]}, use_shipped=False)
+    models = train_models({"every5": plan.configs()["every5"]})
     rows = evaluate_sweep(models, plan)
     model, config = models["every5"]
     path = core.save_model(tmp_path / "every5.eqx", model, config)
@@ -72,8 +85,8 @@ def test_dask_training_equals_in_process_training():
         "b": core.TrainingConfig(steps=2, batch_size=4, obs_every=(10,), seed=3, hyperparameters=TINY),
         "c": core.TrainingConfig(steps=2, batch_size=4, obs_every=(2, 20), hyperparameters=TINY),
     }
-    local = train_models(configs, use_shipped=False)
-    distributed = train_models(configs, use_shipped=False, workers=2)
+    local = train_models(configs)
+    distributed = train_models(configs, workers=2)
     for name in configs:
         a = jax.tree_util.tree_leaves(local[name][0])
         b = jax.tree_util.tree_leaves(distributed[name][0])
@@ -86,7 +99,7 @@ def test_models_alike_train_together_as_they_would_alone():
         f"every{e}": core.TrainingConfig(steps=2, batch_size=4, obs_every=(e,), hyperparameters=TINY) for e in (2, 5)
     }
     assert training_jobs(configs) == [["every2", "every5"]]
-    together = train_models(configs, use_shipped=False)
+    together = train_models(configs)
     for name, config in configs.items():
         alone, _ = core.fit(config)
         for x, y in zip(jax.tree_util.tree_leaves(together[name][0]), jax.tree_util.tree_leaves(alone), strict=True):

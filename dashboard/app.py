@@ -1,0 +1,149 @@
+"""The classroom dashboard: `panel serve dashboard/app.py` from the repository root.
+
+Importing this module has no side effects: the page is built only when Panel serves it
+(`if pn.state.served:` at the bottom). See `dashboard/README_SECTION.md` for the classroom command.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+try:
+    import dashboard  # noqa: F401
+except ImportError:  # served from a checkout that is not installed: make the repo importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import panel as pn
+import param
+from panel.viewable import Viewer
+
+from dashboard.models import registry
+from dashboard.state import ExperimentState
+from dashboard.views import AboutView, Controls, ExploreView, TrainView
+
+log = logging.getLogger("dashboard")
+
+TITLE = "Lorenz-63: 4DVar vs FourDVarNet"
+MODEL_LIST_POLL_MS = 5000  # how often a session looks for models trained elsewhere
+
+# Everything the page needs is served by this server: no web fonts, no CDN. The bootstrap
+# template and Panel's default design load nothing from the internet (the "fast" and "material"
+# designs fetch Google fonts, so they are not used).
+CSS = """
+body, .bk-root, :host { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans",
+  Helvetica, Arial, sans-serif; }
+.help { font-size: 11.5px; color: #555; line-height: 1.25; }
+.legend { font-size: 13px; padding: 2px 0 4px 0; }
+.legend-item { margin-right: 14px; white-space: nowrap; }
+table.metrics { border-collapse: collapse; font-size: 12.5px; width: 100%; }
+table.metrics caption { caption-side: bottom; font-size: 11px; color: #666; text-align: left; padding-top: 4px; }
+table.metrics th, table.metrics td { border-bottom: 1px solid #ddd; padding: 3px 5px; text-align: right; }
+table.metrics th:first-child, table.metrics td:first-child { text-align: left; }
+.swatch { display: inline-block; width: 11px; height: 11px; margin-right: 6px; border-radius: 2px;
+  vertical-align: middle; }
+.bad { color: #b00020; font-weight: 600; }
+.good { color: #1b7a2b; }
+"""
+
+
+class Dashboard(Viewer):
+    """One student's page: the sidebar of controls and the Explore / Train / About tabs."""
+
+    state = param.ClassSelector(class_=ExperimentState)
+
+    def __init__(self, **params):
+        if "state" not in params:
+            params["state"] = ExperimentState()
+        super().__init__(**params)
+        self.alert = pn.pane.Alert("", alert_type="danger", visible=False, margin=(5, 10),
+                                   sizing_mode="stretch_width")
+        self.controls = Controls(state=self.state, on_error=self.show_error)
+        self.explore = ExploreView(state=self.state, alert=self.alert)
+        self.train = TrainView(state=self.state, on_trained=self.use_model)
+        self.about = AboutView()
+        self.state.param.watch(self._on_experiment, ["experiment", "shown"])
+        self.state.param.watch(self._on_error, "error")
+        self._generation = registry.generation
+        # Tabs, in order. The Generalisation tab (a later issue) slots in before About.
+        self.tabs = pn.Tabs(
+            ("Explore", self.explore),
+            ("Train", self.train),
+            ("About", self.about),
+            dynamic=True,
+        )
+        if self.state.error:
+            self._on_error()
+
+    # -- events -----------------------------------------------------------------------------
+
+    def _on_experiment(self, *events):
+        try:
+            self.explore.refresh()
+        except Exception:  # noqa: BLE001
+            log.exception("redrawing failed")
+            self.show_error("The plots could not be redrawn for these settings; try other ones.")
+
+    def _on_error(self, *events):
+        message = self.state.error
+        self.alert.param.update(object=message, visible=bool(message))
+
+    def show_error(self, message: str):
+        self.alert.param.update(object=message, visible=True)
+
+    def use_model(self, key: str):
+        """A model was trained in this session: list it and select it."""
+        self.refresh_models()
+        try:
+            self.state.model = key
+        except ValueError as exc:
+            self.show_error(str(exc))
+
+    def refresh_models(self):
+        """Pick up models trained by other sessions or processes (cheap when nothing changed)."""
+        registry.maybe_refresh()
+        if registry.generation == self._generation:
+            return
+        self._generation = registry.generation
+        with pn.io.hold():
+            self.state.refresh_models()
+            self.controls.sync_model_options()
+
+    def __panel__(self):
+        return pn.Row(self.controls, self.tabs, sizing_mode="stretch_width")
+
+
+def exception_handler(exc: Exception):
+    """Any error escaping a callback: logged for the teacher, a short note for the student."""
+    log.error("callback failed", exc_info=exc)
+    try:
+        if pn.state.notifications is not None:
+            pn.state.notifications.error(
+                "Something went wrong with that action; the page keeps working.", duration=6000)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def create_app():
+    """Build one session's page (called by `panel serve` for each new session)."""
+    started = time.perf_counter()
+    pn.extension(
+        "mathjax", notifications=True, exception_handler=exception_handler, raw_css=[CSS],
+        design="bootstrap", throttled=True,
+    )
+    app = Dashboard()
+    template = pn.template.BootstrapTemplate(
+        title=TITLE, header_background="#2f3e5c", sidebar_width=300, collapsed_sidebar=False,
+    )
+    template.sidebar.append(app.controls)
+    template.main.append(app.tabs)
+    pn.state.add_periodic_callback(app.refresh_models, period=MODEL_LIST_POLL_MS)
+    log.info("session page built in %.0f ms", (time.perf_counter() - started) * 1e3)
+    return template, app
+
+
+if pn.state.served:
+    _template, _app = create_app()
+    _template.servable(title=TITLE)

@@ -1,0 +1,186 @@
+"""The trained FourDVarNets the dashboard offers: shipped ones and the user's own.
+
+Shipped models live in `assets/models/*.eqx` (read only). Models trained from the dashboard are
+saved under the user cache directory, `$XDG_CACHE_HOME/l63-fourdvarnet/models` (or
+`~/.cache/...`), never over the assets, so they survive a server restart. A missing or corrupt file
+is skipped with a warning. With no model at all, an untrained FourDVarNet labelled "untrained" keeps
+the page working.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import core
+
+log = logging.getLogger(__name__)
+
+ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets" / "models"
+UNTRAINED = "untrained"
+
+
+def user_model_dir() -> Path:
+    """Where models trained from the dashboard are saved (created on first save)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "l63-fourdvarnet" / "models"
+
+
+@dataclass
+class ModelEntry:
+    key: str  # "assets/<file>", "user/<file>" or "untrained"
+    label: str  # what the selector shows: source and what it was trained on
+    architecture: str
+    model: object = field(repr=False)
+    config: core.TrainingConfig | None = None
+    info: dict = field(default_factory=dict)
+    version: float = 0.0  # the file's mtime: a new file under the same name is a new model
+
+
+def _describe(config: core.TrainingConfig, info: dict, source: str, name: str) -> str:
+    arch = "reference FourDVarNet" if config.architecture == "fourdvarnet_reference" else "FourDVarNet"
+    loss = info.get("final_loss")
+    extra = f", {config.steps} steps" + (f", loss {loss:.3g}" if isinstance(loss, (int, float)) else "")
+    return f"{source}: {arch} trained on {config.label()}{extra} ({name})"
+
+
+class ModelRegistry:
+    """Thread-safe, process-wide list of models; rescans its folders when they change."""
+
+    def __init__(self, assets_dir: Path = ASSETS_DIR, user_dir: Path | None = None):
+        self.assets_dir = Path(assets_dir)
+        self._user_dir = user_dir
+        self._lock = threading.RLock()
+        self._entries: dict[str, ModelEntry] = {}
+        self._stamp: tuple | None = None
+        self.skipped: list[str] = []  # human messages about files that could not be loaded
+        self.generation = 0  # bumps whenever the list of models changes
+        self._last_check = 0.0
+
+    @property
+    def user_dir(self) -> Path:
+        return self._user_dir if self._user_dir is not None else user_model_dir()
+
+    def _folder_stamp(self) -> tuple:
+        stamp = []
+        for folder in (self.assets_dir, self.user_dir):
+            try:
+                stamp.append((str(folder), tuple(sorted(
+                    (p.name, p.stat().st_mtime, p.stat().st_size) for p in folder.glob("*.eqx")
+                ))))
+            except OSError:
+                stamp.append((str(folder), ()))
+        return tuple(stamp)
+
+    def refresh(self, force: bool = False) -> bool:
+        """Rescan the folders if anything changed; True if the list of models changed."""
+        with self._lock:
+            stamp = self._folder_stamp()
+            if stamp == self._stamp and not force:
+                return False
+            entries: dict[str, ModelEntry] = {}
+            skipped: list[str] = []
+            for source, folder in (("shipped", self.assets_dir), ("yours", self.user_dir)):
+                prefix = "assets" if source == "shipped" else "user"
+                for path in sorted(folder.glob("*.eqx")) if folder.is_dir() else []:
+                    key = f"{prefix}/{path.name}"
+                    try:
+                        version = path.stat().st_mtime
+                        old = self._entries.get(key)
+                        if old is not None and old.version == version:
+                            entries[key] = old
+                            continue
+                        model, header = core.load_model(path)
+                        config = core.TrainingConfig.from_json(header["config"])
+                        info = header.get("info", {})
+                        entries[key] = ModelEntry(
+                            key=key, label=_describe(config, info, source, path.stem),
+                            architecture=config.architecture, model=model, config=config,
+                            info=info, version=version,
+                        )
+                    except (core.ModelFileError, OSError, ValueError, KeyError, TypeError) as error:
+                        message = f"skipped model file {path.name}: {error}"
+                        skipped.append(message)
+                        if message not in self.skipped:
+                            warnings.warn(message, stacklevel=2)
+                            log.warning(message)
+            if not entries:
+                old = self._entries.get(UNTRAINED)
+                entries[UNTRAINED] = old or ModelEntry(
+                    key=UNTRAINED, label="untrained FourDVarNet (no trained model found)",
+                    architecture="fourdvarnet", model=core.build_model(core.TrainingConfig()),
+                    config=core.TrainingConfig(),
+                )
+            changed = list(entries) != list(self._entries) or any(
+                entries[k] is not self._entries.get(k) for k in entries
+            )
+            self._entries, self._stamp, self.skipped = entries, stamp, skipped
+            if changed:
+                self.generation += 1
+            return changed
+
+    def maybe_refresh(self, min_interval_s: float = 2.0) -> bool:
+        """`refresh()`, at most once every `min_interval_s` per process (sessions poll this)."""
+        now = time.monotonic()
+        if now - self._last_check < min_interval_s:
+            return False
+        self._last_check = now
+        return self.refresh()
+
+    def entries(self) -> dict[str, ModelEntry]:
+        with self._lock:
+            if self._stamp is None:
+                self.refresh()
+            return dict(self._entries)
+
+    def options(self) -> dict[str, str]:
+        """label -> key, for a selector."""
+        return {e.label: e.key for e in self.entries().values()}
+
+    def default_key(self) -> str:
+        entries = self.entries()
+        for key in entries:  # prefer a shipped model of our architecture, trained on the attractor
+            e = entries[key]
+            if key.startswith("assets/") and e.architecture == "fourdvarnet" and e.config and \
+                    e.config.preset == "attractor":
+                return key
+        return next(iter(entries))
+
+    def resolve(self, key: str) -> str:
+        entries = self.entries()
+        if key in entries:
+            return key
+        if not key:
+            return self.default_key()
+        self.refresh()
+        if key in self._entries:
+            return key
+        raise ValueError(f"model {key!r} is not available (its file may have been removed)")
+
+    def get(self, key: str) -> ModelEntry:
+        return self.entries()[self.resolve(key)]
+
+    def version_of(self, key: str) -> float:
+        return self.entries()[key].version
+
+    def save_trained(self, model, config: core.TrainingConfig, info: dict) -> ModelEntry:
+        """Save a freshly trained model under the user folder (a new file) and list it."""
+        slug = re.sub(r"[^a-z0-9]+", "-", config.label().lower()).strip("-")[:60]
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = self.user_dir / f"{slug}-{stamp}.eqx"
+        n = 1
+        while path.exists():
+            n += 1
+            path = self.user_dir / f"{slug}-{stamp}-{n}.eqx"
+        core.save_model(path, model, config, info=info)
+        self.refresh(force=True)
+        return self.entries()[f"user/{path.name}"]
+
+
+registry = ModelRegistry()
