@@ -36,7 +36,7 @@ class SweepPlan:
     test_noises: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.0)
     test_components: tuple[tuple[int, ...], ...] = ((0, 1, 2), (0, 1), (0, 2), (0,), (1,), (2,))
     n_problems: int = 256
-    steps: int = 1200
+    steps: int = 3000
     preset: str = "attractor"
     key: int = 2026
     hyperparameters: dict = field(default_factory=dict)

@@ -142,3 +142,47 @@ def test_out_of_range_value_from_the_browser_is_refused(page, dashboard_server):
     assert "at most 25" in alert.inner_text()
     # The session keeps working: a slider still redraws.
     _move_and_time(page, _slider(page, "Problem seed"))
+
+
+# The heatmap's cell at (row label, column factor): its centre on the page, from the plot's frame.
+CELL_CENTER_JS = """([label, test]) => {
+  const v = Bokeh.index.query_one((v) => v.model.tags && v.model.tags.includes("generalisation-heatmap"));
+  v.el.scrollIntoView({block: "center"});
+  const frame = v.frame.bbox, box = v.canvas_view.el.getBoundingClientRect();
+  const xs = v.model.x_range.factors, ys = v.model.y_range.factors;  // ys: bottom to top
+  return {x: box.left + frame.left + frame.width * (xs.indexOf(test) + 0.5) / xs.length,
+          y: box.top + frame.top + frame.height * (1 - (ys.indexOf(label) + 0.5) / ys.length)};
+}"""
+HEATMAP_JS = """() => { if (!window.Bokeh || !Bokeh.documents.length) return null;
+  const s = [...Bokeh.documents[0].all_models].find(m => m.type === "ColumnDataSource" && "model_key" in m.data);
+  return s ? {n: s.data.ratio.length, model: [...s.data.model], label: [...s.data.label],
+              test: [...s.data.test], key: [...s.data.model_key]} : null; }"""
+
+
+def test_generalisation_tab_heatmap_and_click(page, dashboard_server):
+    from dashboard.generalisation import load_results, results_path  # the file the server reads
+
+    path = results_path()
+    _open(page, dashboard_server["url"])
+    page.locator(".bk-tab", has_text="Generalisation").first.click()
+    if not path.exists():
+        page.get_by_text("No sweep results").first.wait_for(timeout=20_000)
+        pytest.skip(f"no sweep results at {path} yet: the tab shows its friendly message")
+    rows = [r for r in load_results(path)["rows"] if r["axis"] == "density" and r["model"] != "strong_4dvar"]
+    heatmap = page.wait_for_function(HEATMAP_JS, timeout=20_000).json_value()
+    assert heatmap["n"] == len(rows)
+    page.wait_for_timeout(800)
+    page.set_viewport_size({"width": 1600, "height": 1450})  # the four plots in one picture
+    page.screenshot(path=str(SCREENSHOTS / "generalisation.png"))
+    page.set_viewport_size({"width": 1600, "height": 1000})
+
+    # A real mouse click on the canvas, on the cell "trained every 20, tested at every 10".
+    i = next(i for i, (m, t) in enumerate(zip(heatmap["model"], heatmap["test"], strict=True))
+             if (m, t) == ("every20", "10"))
+    assert _slider_title(page, "Observe every N steps").endswith(": 5")
+    point = page.evaluate(CELL_CENTER_JS, [heatmap["label"][i], "10"])
+    page.mouse.click(point["x"], point["y"])
+    # The Explore tab is back, with that density and that model.
+    page.locator(".bk-slider-title", has_text="Observe every N steps: 10").first.wait_for(timeout=20_000)
+    page.locator("table.metrics caption", has_text="obs every 20,").first.wait_for(timeout=20_000)
+    assert page.locator(".bk-tab.bk-active").first.inner_text() == "Explore"
