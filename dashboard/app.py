@@ -20,6 +20,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
+from dashboard.generalisation import GeneralisationView
 from dashboard.models import registry
 from dashboard.state import ExperimentState
 from dashboard.views import AboutView, Controls, ExploreView, TrainView
@@ -28,6 +29,7 @@ log = logging.getLogger("dashboard")
 
 TITLE = "Lorenz-63: 4DVar vs FourDVarNet"
 MODEL_LIST_POLL_MS = 5000  # how often a session looks for models trained elsewhere
+GENERALISATION_TAB = 2  # its index in the tabs
 
 # Everything the page needs is served by this server: no web fonts, no CDN. The bootstrap
 # template and Panel's default design load nothing from the internet (the "fast" and "material"
@@ -50,7 +52,7 @@ table.metrics th:first-child, table.metrics td:first-child { text-align: left; }
 
 
 class Dashboard(Viewer):
-    """One student's page: the sidebar of controls and the Explore / Train / About tabs."""
+    """One student's page: the sidebar of controls and the Explore / Train / Generalisation / About tabs."""
 
     state = param.ClassSelector(class_=ExperimentState)
 
@@ -58,22 +60,24 @@ class Dashboard(Viewer):
         if "state" not in params:
             params["state"] = ExperimentState()
         super().__init__(**params)
-        self.alert = pn.pane.Alert("", alert_type="danger", visible=False, margin=(5, 10),
-                                   sizing_mode="stretch_width")
+        self.alert = pn.pane.Alert("", alert_type="danger", visible=False, margin=(5, 10), sizing_mode="stretch_width")
         self.controls = Controls(state=self.state, on_error=self.show_error)
         self.explore = ExploreView(state=self.state, alert=self.alert)
         self.train = TrainView(state=self.state, on_trained=self.use_model)
+        # Its figures (~0.25 s of Bokeh models) are built when the tab is first opened, not per page load.
+        self.generalisation = GeneralisationView(state=self.state, on_pick=self.show_explore, lazy=True)
         self.about = AboutView()
         self.state.param.watch(self._on_experiment, ["experiment", "shown"])
         self.state.param.watch(self._on_error, "error")
         self._generation = registry.generation
-        # Tabs, in order. The Generalisation tab (a later issue) slots in before About.
         self.tabs = pn.Tabs(
             ("Explore", self.explore),
             ("Train", self.train),
+            ("Generalisation", self.generalisation),
             ("About", self.about),
             dynamic=True,
         )
+        self.tabs.param.watch(self._on_tab, "active")
         if self.state.error:
             self._on_error()
 
@@ -92,6 +96,14 @@ class Dashboard(Viewer):
 
     def show_error(self, message: str):
         self.alert.param.update(object=message, visible=True)
+
+    def _on_tab(self, event):
+        if event.new == GENERALISATION_TAB:
+            self.generalisation.ensure_loaded()
+
+    def show_explore(self):
+        """Switch to the Explore tab (after a Generalisation cell was loaded into the state)."""
+        self.tabs.active = 0
 
     def use_model(self, key: str):
         """A model was trained in this session: list it and select it."""
@@ -121,7 +133,8 @@ def exception_handler(exc: Exception):
     try:
         if pn.state.notifications is not None:
             pn.state.notifications.error(
-                "Something went wrong with that action; the page keeps working.", duration=6000)
+                "Something went wrong with that action; the page keeps working.", duration=6000
+            )
     except Exception:  # noqa: BLE001
         pass
 
@@ -130,12 +143,19 @@ def create_app():
     """Build one session's page (called by `panel serve` for each new session)."""
     started = time.perf_counter()
     pn.extension(
-        "mathjax", notifications=True, exception_handler=exception_handler, raw_css=[CSS],
-        design="bootstrap", throttled=True,
+        "mathjax",
+        notifications=True,
+        exception_handler=exception_handler,
+        raw_css=[CSS],
+        design="bootstrap",
+        throttled=True,
     )
     app = Dashboard()
     template = pn.template.BootstrapTemplate(
-        title=TITLE, header_background="#2f3e5c", sidebar_width=300, collapsed_sidebar=False,
+        title=TITLE,
+        header_background="#2f3e5c",
+        sidebar_width=300,
+        collapsed_sidebar=False,
     )
     template.sidebar.append(app.controls)
     template.main.append(app.tabs)

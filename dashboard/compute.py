@@ -126,8 +126,11 @@ def _method_output(trajectory, problem, runtime_ms, analysis=None) -> MethodOutp
 
 def make_problem(settings: Settings) -> core.Problem:
     return core.generate_problem(
-        jax.random.PRNGKey(settings.seed), preset=settings.preset, obs_every=settings.obs_every,
-        obs_noise=settings.obs_noise, observed=settings.observed,
+        jax.random.PRNGKey(settings.seed),
+        preset=settings.preset,
+        obs_every=settings.obs_every,
+        obs_noise=settings.obs_noise,
+        observed=settings.observed,
     )
 
 
@@ -145,17 +148,13 @@ def run_experiment(settings: Settings) -> Experiment:
     """
     start = time.perf_counter()
     if settings.max_steps not in ITERATION_CAPS:
-        raise ValueError(
-            f"max_steps must be one of {', '.join(map(str, ITERATION_CAPS))}; got {settings.max_steps!r}"
-        )
+        raise ValueError(f"max_steps must be one of {', '.join(map(str, ITERATION_CAPS))}; got {settings.max_steps!r}")
     entry = registry.get(settings.model)
     problem = make_problem(settings)
     methods = {}
     traj, ms = _timed(lambda: core.free_run_trajectory(problem))
     methods["free_run"] = _method_output(traj, problem, ms)
-    (traj, analysis), ms = _timed(
-        lambda: core.strong_4dvar_trajectory(problem, max_steps=settings.max_steps)
-    )
+    (traj, analysis), ms = _timed(lambda: core.strong_4dvar_trajectory(problem, max_steps=settings.max_steps))
     methods["strong_4dvar"] = _method_output(traj, problem, ms, analysis)
     traj, ms = _timed(lambda: run_fourdvarnet(entry, problem, settings.n_steps))
     methods["fourdvarnet"] = _method_output(traj, problem, ms)
@@ -203,8 +202,14 @@ def _cached(fn):
 def _solve_key(preset, obs_every, obs_noise, observed, seed, n_steps, max_steps, model, model_version):
     # model_version (the file's mtime) makes a retrained file under the same name a new key.
     settings = Settings(
-        preset=preset, obs_every=obs_every, obs_noise=obs_noise, observed=tuple(observed),
-        seed=seed, n_steps=n_steps, max_steps=max_steps, model=model,
+        preset=preset,
+        obs_every=obs_every,
+        obs_noise=obs_noise,
+        observed=tuple(observed),
+        seed=seed,
+        n_steps=n_steps,
+        max_steps=max_steps,
+        model=model,
     )
     return run_experiment(settings)
 
@@ -217,9 +222,15 @@ def solve(settings: Settings) -> Experiment:
     entry_key = registry.resolve(settings.model)
     settings = dataclasses.replace(settings, model=entry_key)
     args = (
-        settings.preset, int(settings.obs_every), float(settings.obs_noise),
-        tuple(int(c) for c in settings.observed), int(settings.seed), int(settings.n_steps),
-        int(settings.max_steps), entry_key, registry.version_of(entry_key),
+        settings.preset,
+        int(settings.obs_every),
+        float(settings.obs_noise),
+        tuple(int(c) for c in settings.observed),
+        int(settings.seed),
+        int(settings.n_steps),
+        int(settings.max_steps),
+        entry_key,
+        registry.version_of(entry_key),
     )
     with _locks_guard:
         lock = _locks.setdefault(args, threading.Lock())

@@ -110,8 +110,9 @@ class Student:
         try:
             response = await AsyncHTTPClient().fetch(HTTPRequest(self.url, request_timeout=60))
             token = re.search(r'"token":\s*"([^"]+)"', response.body.decode()).group(1)
-            ws = await websocket_connect(HTTPRequest(self.ws_url, request_timeout=60),
-                                         subprotocols=["bokeh", token], max_message_size=64 << 20)
+            ws = await websocket_connect(
+                HTTPRequest(self.ws_url, request_timeout=60), subprotocols=["bokeh", token], max_message_size=64 << 20
+            )
         except Exception as exc:  # noqa: BLE001
             self.stats["errors"].append(f"session {self.index}: could not connect ({exc!r})")
             return
@@ -126,9 +127,11 @@ class Student:
                 raise RuntimeError(f"sliders not found in the page: {sorted(sliders)}")
             # A browser tells the server when it has rendered the page; until then Panel holds
             # back some updates (and runs `onload` callbacks after it).
-            ready = {"kind": "MessageSent", "msg_type": "bokeh_event",
-                     "msg_data": {"type": "event", "name": "document_ready",
-                                  "values": {"type": "map"}}}
+            ready = {
+                "kind": "MessageSent",
+                "msg_type": "bokeh_event",
+                "msg_data": {"type": "event", "name": "document_ready", "values": {"type": "map"}},
+            }
             await self._send(ws, "PATCH-DOC", {"events": [ready]})
             self.stats["sessions"] += 1
             self.stats["open_s"].append(time.perf_counter() - opened)
@@ -140,13 +143,15 @@ class Student:
                 model_id, current = sliders[prefix]
                 value = current
                 while value == current:  # the same value would change nothing
-                    value = (round(round(random.uniform(low, high) / 0.05) * 0.05, 2)
-                             if isinstance(low, float) else random.randint(low, high))
+                    value = (
+                        round(round(random.uniform(low, high) / 0.05) * 0.05, 2)
+                        if isinstance(low, float)
+                        else random.randint(low, high)
+                    )
                 sliders[prefix] = (model_id, value)
                 start = time.perf_counter()
                 for attr in ("value", "value_throttled"):  # two messages, as a browser sends them
-                    event = {"kind": "ModelChanged", "model": {"id": model_id}, "attr": attr,
-                             "new": value}
+                    event = {"kind": "ModelChanged", "model": {"id": model_id}, "attr": attr, "new": value}
                     await self._send(ws, "PATCH-DOC", {"events": [event]})
                 try:
                     await self._next(_has_data_patch, self.timeout)
@@ -217,14 +222,21 @@ def main(argv=None):
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"{result['sessions_opened']}/{args.sessions} sessions, {result['moves']} slider moves "
-              f"in {result['wall_s']} s")
-        print(f"redraw time (slider release -> new plot data sent): p50 {result['redraw_ms_p50']} ms, "
-              f"p95 {result['redraw_ms_p95']} ms, max {result['redraw_ms_max']} ms")
-        print(f"page open (GET + websocket + document): p50 {result['page_open_s_p50']} s, "
-              f"max {result['page_open_s_max']} s")
-        print(f"moves without a reply: {result['moves_without_reply']}; session errors: "
-              f"{len(result['session_errors'])}")
+        print(
+            f"{result['sessions_opened']}/{args.sessions} sessions, {result['moves']} slider moves "
+            f"in {result['wall_s']} s"
+        )
+        print(
+            f"redraw time (slider release -> new plot data sent): p50 {result['redraw_ms_p50']} ms, "
+            f"p95 {result['redraw_ms_p95']} ms, max {result['redraw_ms_max']} ms"
+        )
+        print(
+            f"page open (GET + websocket + document): p50 {result['page_open_s_p50']} s, "
+            f"max {result['page_open_s_max']} s"
+        )
+        print(
+            f"moves without a reply: {result['moves_without_reply']}; session errors: {len(result['session_errors'])}"
+        )
         for error in result["session_errors"]:
             print("  " + error)
     return 0 if not stats["errors"] and stats["sessions"] == args.sessions else 1

@@ -1,6 +1,8 @@
 """The trained FourDVarNets the dashboard offers: shipped ones and the user's own.
 
-Shipped models live in `assets/models/*.eqx` (read only). Models trained from the dashboard are
+Shipped models live in `assets/models/*.eqx` (read only), the generalisation sweep's in
+`assets/models/sweep/*.eqx` (listed after them, keys "assets/sweep/<file>", see
+`sweep_model_key`). Models trained from the dashboard are
 saved under the user cache directory, `$XDG_CACHE_HOME/l63-fourdvarnet/models` (or
 `~/.cache/...`), never over the assets, so they survive a server restart. A missing or corrupt file
 is skipped with a warning. With no model at all, an untrained FourDVarNet labelled "untrained" keeps
@@ -19,11 +21,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import core
+from core.sweep import model_file_name
 
 log = logging.getLogger(__name__)
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets" / "models"
+SWEEP_SUBDIR = "sweep"  # the generalisation sweep's models: core.sweep.SHIPPED
 UNTRAINED = "untrained"
+
+
+def sweep_model_key(preset: str, name: str) -> str:
+    """The registry key of the sweep's model `name` (e.g. "every5", "mixed_every")."""
+    return f"assets/{SWEEP_SUBDIR}/{model_file_name(preset, name)}"
 
 
 def user_model_dir() -> Path:
@@ -50,6 +59,11 @@ def _describe(config: core.TrainingConfig, info: dict, source: str, name: str) -
     return f"{source}: {arch} trained on {config.label()}{extra} ({name})"
 
 
+def _natural(path: Path) -> list:
+    """Sort key: "every2" before "every10"."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
 class ModelRegistry:
     """Thread-safe, process-wide list of models; rescans its folders when they change."""
 
@@ -67,13 +81,24 @@ class ModelRegistry:
     def user_dir(self) -> Path:
         return self._user_dir if self._user_dir is not None else user_model_dir()
 
+    def _folders(self) -> tuple[tuple[str, str, Path], ...]:
+        """(source shown in the label, key prefix, folder), in listing order: defaults first."""
+        return (
+            ("shipped", "assets", self.assets_dir),
+            ("sweep", f"assets/{SWEEP_SUBDIR}", self.assets_dir / SWEEP_SUBDIR),
+            ("yours", "user", self.user_dir),
+        )
+
     def _folder_stamp(self) -> tuple:
         stamp = []
-        for folder in (self.assets_dir, self.user_dir):
+        for _, _, folder in self._folders():
             try:
-                stamp.append((str(folder), tuple(sorted(
-                    (p.name, p.stat().st_mtime, p.stat().st_size) for p in folder.glob("*.eqx")
-                ))))
+                stamp.append(
+                    (
+                        str(folder),
+                        tuple(sorted((p.name, p.stat().st_mtime, p.stat().st_size) for p in folder.glob("*.eqx"))),
+                    )
+                )
             except OSError:
                 stamp.append((str(folder), ()))
         return tuple(stamp)
@@ -86,9 +111,8 @@ class ModelRegistry:
                 return False
             entries: dict[str, ModelEntry] = {}
             skipped: list[str] = []
-            for source, folder in (("shipped", self.assets_dir), ("yours", self.user_dir)):
-                prefix = "assets" if source == "shipped" else "user"
-                for path in sorted(folder.glob("*.eqx")) if folder.is_dir() else []:
+            for source, prefix, folder in self._folders():
+                for path in sorted(folder.glob("*.eqx"), key=_natural) if folder.is_dir() else []:
                     key = f"{prefix}/{path.name}"
                     try:
                         version = path.stat().st_mtime
@@ -100,9 +124,13 @@ class ModelRegistry:
                         config = core.TrainingConfig.from_json(header["config"])
                         info = header.get("info", {})
                         entries[key] = ModelEntry(
-                            key=key, label=_describe(config, info, source, path.stem),
-                            architecture=config.architecture, model=model, config=config,
-                            info=info, version=version,
+                            key=key,
+                            label=_describe(config, info, source, path.stem),
+                            architecture=config.architecture,
+                            model=model,
+                            config=config,
+                            info=info,
+                            version=version,
                         )
                     except (core.ModelFileError, OSError, ValueError, KeyError, TypeError) as error:
                         message = f"skipped model file {path.name}: {error}"
@@ -113,8 +141,10 @@ class ModelRegistry:
             if not entries:
                 old = self._entries.get(UNTRAINED)
                 entries[UNTRAINED] = old or ModelEntry(
-                    key=UNTRAINED, label="untrained FourDVarNet (no trained model found)",
-                    architecture="fourdvarnet", model=core.build_model(core.TrainingConfig()),
+                    key=UNTRAINED,
+                    label="untrained FourDVarNet (no trained model found)",
+                    architecture="fourdvarnet",
+                    model=core.build_model(core.TrainingConfig()),
                     config=core.TrainingConfig(),
                 )
             changed = list(entries) != list(self._entries) or any(
@@ -147,8 +177,12 @@ class ModelRegistry:
         entries = self.entries()
         for key in entries:  # prefer a shipped model of our architecture, trained on the attractor
             e = entries[key]
-            if key.startswith("assets/") and e.architecture == "fourdvarnet" and e.config and \
-                    e.config.preset == "attractor":
+            if (
+                key.startswith("assets/")
+                and e.architecture == "fourdvarnet"
+                and e.config
+                and e.config.preset == "attractor"
+            ):
                 return key
         return next(iter(entries))
 

@@ -40,13 +40,17 @@ def loss_plot(data):
     steps, losses = data
     losses = np.maximum(np.asarray(losses, dtype=np.float64), 1e-8)
     return hv.Curve((np.asarray(steps), losses), "step", hv.Dimension("loss", label="training loss")).opts(
-        color=METHOD_COLORS["fourdvarnet"], line_width=2, logy=True, width=640, height=260,
-        framewise=True, title="training loss (normalised MSE against the truth window)",
-        default_tools=["pan", "wheel_zoom", "box_zoom", "reset", "save"], tools=[],
+        color=METHOD_COLORS["fourdvarnet"],
+        line_width=2,
+        logy=True,
+        width=640,
+        height=260,
+        framewise=True,
+        title="training loss (normalised MSE against the truth window)",
+        default_tools=["pan", "wheel_zoom", "box_zoom", "reset", "save"],
+        tools=[],
         toolbar="above",
     )
-
-
 
 
 COLUMNS = ("x", "y", "z", "rmse")
@@ -78,46 +82,61 @@ class ExploreFigures:
             if c == 2:
                 fig.xaxis.axis_label = "time t"
             self._lines(fig, name)
-            self.renderers["observations"].append(fig.scatter(
-                "t", name, source=self.obs, marker="x", size=9, line_width=2,
-                color=METHOD_COLORS["observations"]))
+            self.renderers["observations"].append(
+                fig.scatter(
+                    "t", name, source=self.obs, marker="x", size=9, line_width=2, color=METHOD_COLORS["observations"]
+                )
+            )
             self.figures.append(fig)
         rmse = self._time_figure(x_range, "RMSE(t)", Range1d(RMSE_FLOOR, 100.0), 200, y_axis_type="log")
-        rmse.title.text = ("error against the truth (log); dotted: half the attractor's size; "
-                           "dash-dot: predictability time")
+        rmse.title.text = (
+            "error against the truth (log); dotted: half the attractor's size; dash-dot: predictability time"
+        )
         rmse.xaxis.axis_label = "time t"
         self._lines(rmse, "rmse", methods=SOLVED_METHODS)
-        self.threshold = Span(location=4.2, dimension="width", line_color="#444444",
-                              line_dash="dotted", line_width=1.5)
+        self.threshold = Span(location=4.2, dimension="width", line_color="#444444", line_dash="dotted", line_width=1.5)
         rmse.add_layout(self.threshold)
-        rmse.add_glyph(self.marks, Segment(x0="t", x1="t", y0="y0", y1="y1", line_color="color",
-                                           line_dash="dashdot", line_width=1.3))
+        rmse.add_glyph(
+            self.marks,
+            Segment(x0="t", x1="t", y0="y0", y1="y1", line_color="color", line_dash="dashdot", line_width=1.3),
+        )
         self.figures.append(rmse)
         self.grid = gridplot([[f] for f in self.figures], merge_tools=True, toolbar_location="above")
-        self.phase = figure(width=420, height=420, tools=TOOLS, toolbar_location="above",
-                            x_range=Range1d(-22.0, 22.0), y_range=Range1d(-2.0, 52.0),
-                            title="the x-z plane (the butterfly), whole run",
-                            x_axis_label="x", y_axis_label="z")
+        self.phase = figure(
+            width=420,
+            height=420,
+            tools=TOOLS,
+            toolbar_location="above",
+            x_range=Range1d(-22.0, 22.0),
+            y_range=Range1d(-2.0, 52.0),
+            title="the x-z plane (the butterfly), whole run",
+            x_axis_label="x",
+            y_axis_label="z",
+        )
         for m in ("truth", *SOLVED_METHODS):
             style = dict(LINE_STYLE.get(m, {}))
             if m == "truth":
                 style.update(line_width=2.2, line_alpha=0.75)
-            self.renderers[m].append(self.phase.line(f"{m}_x", f"{m}_z", source=self.lines,
-                                                     color=METHOD_COLORS[m], **style))
+            self.renderers[m].append(
+                self.phase.line(f"{m}_x", f"{m}_z", source=self.lines, color=METHOD_COLORS[m], **style)
+            )
 
     @staticmethod
     def _time_figure(x_range, label, y_range, height, **kw):
-        fig = figure(width=WIDTH, height=height, x_range=x_range, y_range=y_range, tools=TOOLS,
-                     y_axis_label=label, **kw)
-        fig.add_layout(BoxAnnotation(left=0.0, right=0.5, fill_color=WINDOW_FILL, fill_alpha=0.45,
-                                     line_alpha=0, level="underlay"))
+        fig = figure(
+            width=WIDTH, height=height, x_range=x_range, y_range=y_range, tools=TOOLS, y_axis_label=label, **kw
+        )
+        fig.add_layout(
+            BoxAnnotation(left=0.0, right=0.5, fill_color=WINDOW_FILL, fill_alpha=0.45, line_alpha=0, level="underlay")
+        )
         fig.min_border_left = 60
         return fig
 
     def _lines(self, fig, column, methods=("truth", *SOLVED_METHODS)):
         for m in methods:
-            self.renderers[m].append(fig.line("t", f"{m}_{column}", source=self.lines,
-                                              color=METHOD_COLORS[m], **LINE_STYLE.get(m, {})))
+            self.renderers[m].append(
+                fig.line("t", f"{m}_{column}", source=self.lines, color=METHOD_COLORS[m], **LINE_STYLE.get(m, {}))
+            )
 
     def update(self, experiment: Experiment | None, shown) -> None:
         """Write the experiment into the sources and show the chosen methods (call under hold)."""

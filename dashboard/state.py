@@ -26,40 +26,58 @@ class ExperimentState(param.Parameterized):
     """One student's settings, and the experiment they give (recomputed on every change)."""
 
     preset = param.Selector(
-        default="attractor", objects=["attractor", "seed"],
+        default="attractor",
+        objects=["attractor", "seed"],
         doc="attractor: the truth starts on the butterfly, forecasts lose skill after a few time "
-            "units. seed: the reference notebook's problem, which stays near a fixed point.",
+        "units. seed: the reference notebook's problem, which stays near a fixed point.",
     )
     obs_every = param.Integer(
-        default=5, bounds=(1, 25), label="Observe every N steps",
+        default=5,
+        bounds=(1, 25),
+        label="Observe every N steps",
         doc="Observations at every N-th time step of the window (1 = every step: dense).",
     )
     observed = param.ListSelector(
-        default=list(COMPONENT_NAMES), objects=list(COMPONENT_NAMES), label="Observed components",
+        default=list(COMPONENT_NAMES),
+        objects=list(COMPONENT_NAMES),
+        label="Observed components",
         doc="Which of x, y, z are measured. At least one.",
     )
     obs_noise = param.Number(
-        default=0.5, bounds=(0.0, 5.0), step=0.05, label="Observation noise (std)",
+        default=0.5,
+        bounds=(0.0, 5.0),
+        step=0.05,
+        label="Observation noise (std)",
         doc="Standard deviation of the Gaussian noise added to each observation.",
     )
     n_steps = param.Integer(
-        default=5, bounds=(0, 20), label="FourDVarNet steps K",
+        default=5,
+        bounds=(0, 20),
+        label="FourDVarNet steps K",
         doc="How many learned descent steps FourDVarNet takes (0 = its first guess).",
     )
     max_steps = param.Selector(
-        default=20, objects=list(ITERATION_CAPS), label="4DVar iteration cap",
+        default=20,
+        objects=list(ITERATION_CAPS),
+        label="4DVar iteration cap",
         doc="The most Gauss-Newton iterations strong 4DVar may take before it must stop.",
     )
     seed = param.Integer(
-        default=42, bounds=(0, 9999), label="Problem seed",
+        default=42,
+        bounds=(0, 9999),
+        label="Problem seed",
         doc="Which random truth and observation noise: a new seed is a new problem.",
     )
     model = param.Selector(
-        default="", objects=[""], label="Trained FourDVarNet",
+        default="",
+        objects=[""],
+        label="Trained FourDVarNet",
         doc="Which trained FourDVarNet to use; each says what it was trained on.",
     )
     shown = param.ListSelector(
-        default=list(METHODS), objects=list(METHODS), label="Shown",
+        default=list(METHODS),
+        objects=list(METHODS),
+        label="Shown",
         doc="Which curves to draw.",
     )
 
@@ -99,9 +117,14 @@ class ExperimentState(param.Parameterized):
         if not observed:
             raise ValueError("observed must name at least one of the components x, y, z")
         return Settings(
-            preset=self.preset, obs_every=int(self.obs_every), obs_noise=float(self.obs_noise),
-            observed=observed, seed=int(self.seed), n_steps=int(self.n_steps),
-            max_steps=int(self.max_steps), model=self.model,
+            preset=self.preset,
+            obs_every=int(self.obs_every),
+            obs_noise=float(self.obs_noise),
+            observed=observed,
+            seed=int(self.seed),
+            n_steps=int(self.n_steps),
+            max_steps=int(self.max_steps),
+            model=self.model,
         )
 
     def new_problem(self) -> None:

@@ -47,8 +47,7 @@ def fmt(value, digits: int = 3) -> str:
 # Controls
 
 
-def bind(widget, state: param.Parameterized, name: str, *, throttled: bool = False,
-         on_error=None, convert=lambda v: v):
+def bind(widget, state: param.Parameterized, name: str, *, throttled: bool = False, on_error=None, convert=lambda v: v):
     """Link `widget` and `state.name` both ways. A refused value (out of bounds, e.g. crafted in
     the browser) is reported through `on_error` and the widget snaps back to the state's value."""
     source = "value_throttled" if throttled and hasattr(widget, "value_throttled") else "value"
@@ -89,41 +88,113 @@ class Controls(Viewer):
         super().__init__(**params)
         s = self.state
         p = s.param
-        self.preset = bind(pn.widgets.RadioButtonGroup(
-            name="Problem", options=p.preset.objects, value=s.preset, button_type="primary", button_style="outline",
-            sizing_mode="stretch_width"), s, "preset", on_error=on_error)
-        self.obs_every = bind(pn.widgets.IntSlider(
-            name=p.obs_every.label, start=p.obs_every.bounds[0], end=p.obs_every.bounds[1],
-            value=s.obs_every, sizing_mode="stretch_width"), s, "obs_every", throttled=True,
-            on_error=on_error)
-        self.observed = bind(pn.widgets.CheckButtonGroup(
-            name=p.observed.label, options=list(p.observed.objects), value=list(s.observed),
-            button_type="primary", button_style="outline", sizing_mode="stretch_width"), s,
-            "observed", on_error=on_error)
-        self.obs_noise = bind(pn.widgets.FloatSlider(
-            name=p.obs_noise.label, start=p.obs_noise.bounds[0], end=p.obs_noise.bounds[1],
-            step=p.obs_noise.step, value=s.obs_noise, sizing_mode="stretch_width"), s,
-            "obs_noise", throttled=True, on_error=on_error)
-        self.n_steps = bind(pn.widgets.IntSlider(
-            name=p.n_steps.label, start=p.n_steps.bounds[0], end=p.n_steps.bounds[1],
-            value=s.n_steps, sizing_mode="stretch_width"), s, "n_steps", throttled=True,
-            on_error=on_error)
-        self.max_steps = bind(pn.widgets.DiscreteSlider(
-            name=p.max_steps.label, options=list(p.max_steps.objects), value=s.max_steps,
-            sizing_mode="stretch_width"), s, "max_steps", throttled=True, on_error=on_error)
-        self.seed = bind(pn.widgets.IntSlider(
-            name=p.seed.label, start=p.seed.bounds[0], end=p.seed.bounds[1], value=s.seed,
-            sizing_mode="stretch_width"), s, "seed", throttled=True, on_error=on_error)
+        self.preset = bind(
+            pn.widgets.RadioButtonGroup(
+                name="Problem",
+                options=p.preset.objects,
+                value=s.preset,
+                button_type="primary",
+                button_style="outline",
+                sizing_mode="stretch_width",
+            ),
+            s,
+            "preset",
+            on_error=on_error,
+        )
+        self.obs_every = bind(
+            pn.widgets.IntSlider(
+                name=p.obs_every.label,
+                start=p.obs_every.bounds[0],
+                end=p.obs_every.bounds[1],
+                value=s.obs_every,
+                sizing_mode="stretch_width",
+            ),
+            s,
+            "obs_every",
+            throttled=True,
+            on_error=on_error,
+        )
+        self.observed = bind(
+            pn.widgets.CheckButtonGroup(
+                name=p.observed.label,
+                options=list(p.observed.objects),
+                value=list(s.observed),
+                button_type="primary",
+                button_style="outline",
+                sizing_mode="stretch_width",
+            ),
+            s,
+            "observed",
+            on_error=on_error,
+        )
+        self.obs_noise = bind(
+            pn.widgets.FloatSlider(
+                name=p.obs_noise.label,
+                start=p.obs_noise.bounds[0],
+                end=p.obs_noise.bounds[1],
+                step=p.obs_noise.step,
+                value=s.obs_noise,
+                sizing_mode="stretch_width",
+            ),
+            s,
+            "obs_noise",
+            throttled=True,
+            on_error=on_error,
+        )
+        self.n_steps = bind(
+            pn.widgets.IntSlider(
+                name=p.n_steps.label,
+                start=p.n_steps.bounds[0],
+                end=p.n_steps.bounds[1],
+                value=s.n_steps,
+                sizing_mode="stretch_width",
+            ),
+            s,
+            "n_steps",
+            throttled=True,
+            on_error=on_error,
+        )
+        self.max_steps = bind(
+            pn.widgets.DiscreteSlider(
+                name=p.max_steps.label,
+                options=list(p.max_steps.objects),
+                value=s.max_steps,
+                sizing_mode="stretch_width",
+            ),
+            s,
+            "max_steps",
+            throttled=True,
+            on_error=on_error,
+        )
+        self.seed = bind(
+            pn.widgets.IntSlider(
+                name=p.seed.label,
+                start=p.seed.bounds[0],
+                end=p.seed.bounds[1],
+                value=s.seed,
+                sizing_mode="stretch_width",
+            ),
+            s,
+            "seed",
+            throttled=True,
+            on_error=on_error,
+        )
         self.new_problem = pn.widgets.Button(
-            label="New problem (random seed)", button_type="primary", sizing_mode="stretch_width")
+            label="New problem (random seed)", button_type="primary", sizing_mode="stretch_width"
+        )
         self.new_problem.on_click(lambda event: s.new_problem())
         self.model = pn.widgets.Select(
-            name=p.model.label, options=dict(p.model.names), value=s.model,
-            sizing_mode="stretch_width")
+            name=p.model.label, options=dict(p.model.names), value=s.model, sizing_mode="stretch_width"
+        )
         bind(self.model, s, "model", on_error=on_error)
-        self.shown = bind(pn.widgets.CheckBoxGroup(
-            name=p.shown.label, options={METHOD_LABELS[m]: m for m in METHODS},
-            value=list(s.shown), inline=False), s, "shown", on_error=on_error)
+        self.shown = bind(
+            pn.widgets.CheckBoxGroup(
+                name=p.shown.label, options={METHOD_LABELS[m]: m for m in METHODS}, value=list(s.shown), inline=False
+            ),
+            s,
+            "shown",
+            on_error=on_error,
+        )
 
     def sync_model_options(self):
         """Show the state's current list of models in the selector."""
@@ -134,26 +205,38 @@ class Controls(Viewer):
 
     @staticmethod
     def _help(text):
-        return pn.pane.HTML(f'<div class="help">{html.escape(text)}</div>', margin=(-8, 10, 4, 10),
-                            sizing_mode="stretch_width")
+        return pn.pane.HTML(
+            f'<div class="help">{html.escape(text)}</div>', margin=(-8, 10, 4, 10), sizing_mode="stretch_width"
+        )
 
     def __panel__(self):
         p = self.state.param
         return pn.Column(
             pn.pane.HTML("<b>Problem</b>", margin=(4, 10, 0, 10)),
-            self.preset, self._help(p.preset.doc),
-            self.obs_every, self._help(p.obs_every.doc),
+            self.preset,
+            self._help(p.preset.doc),
+            self.obs_every,
+            self._help(p.obs_every.doc),
             pn.pane.HTML(f"<b>{p.observed.label}</b>", margin=(4, 10, 0, 10)),
-            self.observed, self._help(p.observed.doc),
-            self.obs_noise, self._help(p.obs_noise.doc),
-            self.seed, self.new_problem, self._help(p.seed.doc),
+            self.observed,
+            self._help(p.observed.doc),
+            self.obs_noise,
+            self._help(p.obs_noise.doc),
+            self.seed,
+            self.new_problem,
+            self._help(p.seed.doc),
             pn.pane.HTML("<b>Methods</b>", margin=(8, 10, 0, 10)),
-            self.max_steps, self._help(p.max_steps.doc),
-            self.n_steps, self._help(p.n_steps.doc),
-            self.model, self._help(p.model.doc),
+            self.max_steps,
+            self._help(p.max_steps.doc),
+            self.n_steps,
+            self._help(p.n_steps.doc),
+            self.model,
+            self._help(p.model.doc),
             pn.pane.HTML(f"<b>{p.shown.label}</b>", margin=(8, 10, 0, 10)),
             self.shown,
-            width=SIDEBAR_WIDTH, styles={"background": "#f7f7f9"}, css_classes=["controls"],
+            width=SIDEBAR_WIDTH,
+            styles={"background": "#f7f7f9"},
+            css_classes=["controls"],
         )
 
 
@@ -171,8 +254,10 @@ def legend_html(experiment: Experiment | None, shown) -> str:
             swatch = f'<span style="color:{color};font-weight:bold">&#10005;</span>'
         else:
             dash = "dashed" if m == "free_run" else "solid"
-            swatch = (f'<span style="display:inline-block;width:22px;border-top:3px {dash} {color};'
-                      f'vertical-align:middle"></span>')
+            swatch = (
+                f'<span style="display:inline-block;width:22px;border-top:3px {dash} {color};'
+                f'vertical-align:middle"></span>'
+            )
         label = METHOD_LABELS[m]
         if m == "strong_4dvar" and experiment is not None and not experiment.methods[m].converged:
             label += " (NOT converged: dotted)"
@@ -187,25 +272,29 @@ def metrics_rows(experiment: Experiment) -> list[dict]:
         label = METHOD_LABELS[m]
         if m == "fourdvarnet":
             label += f" (K={experiment.settings.n_steps})"
-        rows.append({
-            "method": label,
-            "rmse_assim": out.rmse_assim,
-            "rmse_forecast": out.rmse_forecast,
-            "rmse_total": out.rmse_total,
-            "predictability_time": out.predictability_time,
-            "runtime_ms": out.runtime_ms,
-            "steps": out.num_steps,
-            "status": out.status if out.status is not None else "",
-            "converged": out.converged,
-        })
+        rows.append(
+            {
+                "method": label,
+                "rmse_assim": out.rmse_assim,
+                "rmse_forecast": out.rmse_forecast,
+                "rmse_total": out.rmse_total,
+                "predictability_time": out.predictability_time,
+                "runtime_ms": out.runtime_ms,
+                "steps": out.num_steps,
+                "status": out.status if out.status is not None else "",
+                "converged": out.converged,
+            }
+        )
     return rows
 
 
 def table_html(experiment: Experiment | None, shown) -> str:
     if experiment is None:
         return "<p>No results yet.</p>"
-    head = ("<tr><th>method</th><th>RMSE window</th><th>RMSE forecast</th><th>RMSE total</th>"
-            "<th>skill until t =</th><th>time (ms)</th><th>4DVar solve</th></tr>")
+    head = (
+        "<tr><th>method</th><th>RMSE window</th><th>RMSE forecast</th><th>RMSE total</th>"
+        "<th>skill until t =</th><th>time (ms)</th><th>4DVar solve</th></tr>"
+    )
     body = []
     for m, row in zip(SOLVED_METHODS, metrics_rows(experiment), strict=True):
         color = METHOD_COLORS[m]
@@ -219,13 +308,15 @@ def table_html(experiment: Experiment | None, shown) -> str:
         body.append(
             f'<tr class="row-{m}" style="opacity:{1.0 if m in shown else 0.45}">'
             f'<td><span class="swatch" style="background:{color}"></span>{html.escape(row["method"])}</td>'
-            f'<td>{fmt(row["rmse_assim"])}</td><td>{fmt(row["rmse_forecast"])}</td>'
-            f'<td>{fmt(row["rmse_total"])}</td><td>{tp_text}</td><td>{fmt(row["runtime_ms"])}</td>'
-            f'<td>{"-" if row["steps"] is None else str(row["steps"]) + " steps, "}{status}</td></tr>'
+            f"<td>{fmt(row['rmse_assim'])}</td><td>{fmt(row['rmse_forecast'])}</td>"
+            f"<td>{fmt(row['rmse_total'])}</td><td>{tp_text}</td><td>{fmt(row['runtime_ms'])}</td>"
+            f"<td>{'-' if row['steps'] is None else str(row['steps']) + ' steps, '}{status}</td></tr>"
         )
-    caption = (f"seed {experiment.settings.seed}, {experiment.settings.preset} problem; "
-               f"FourDVarNet: {html.escape(experiment.model_label)}")
-    return (f'<table class="metrics"><caption>{caption}</caption>{head}{"".join(body)}</table>')
+    caption = (
+        f"seed {experiment.settings.seed}, {experiment.settings.preset} problem; "
+        f"FourDVarNet: {html.escape(experiment.model_label)}"
+    )
+    return f'<table class="metrics"><caption>{caption}</caption>{head}{"".join(body)}</table>'
 
 
 def trajectories_csv(experiment: Experiment) -> str:
@@ -245,9 +336,11 @@ def trajectories_csv(experiment: Experiment) -> str:
         cols[f"{m}_rmse"] = experiment.methods[m].rmse_trace
     out = io.StringIO()
     s = experiment.settings
-    out.write(f"# preset={s.preset} obs_every={s.obs_every} obs_noise={s.obs_noise} "
-              f"observed={''.join('xyz'[c] for c in s.observed)} seed={s.seed} K={s.n_steps} "
-              f"max_steps={s.max_steps} model={s.model}\n")
+    out.write(
+        f"# preset={s.preset} obs_every={s.obs_every} obs_noise={s.obs_noise} "
+        f"observed={''.join('xyz'[c] for c in s.observed)} seed={s.seed} K={s.n_steps} "
+        f"max_steps={s.max_steps} model={s.model}\n"
+    )
     out.write(",".join(cols) + "\n")
     table = np.column_stack(list(cols.values()))
     for row in table:
@@ -295,11 +388,14 @@ class ExploreView(Viewer):
         self.legend = pn.pane.HTML(legend_html(*data), sizing_mode="stretch_width", margin=(0, 10))
         self.table = pn.pane.HTML(table_html(*data), margin=(0, 10), css_classes=["table-pane"])
         self.csv = pn.widgets.FileDownload(
-            callback=self._trajectories_csv, filename="l63_trajectories.csv",
-            label="Download trajectories (CSV)", width=230)
+            callback=self._trajectories_csv,
+            filename="l63_trajectories.csv",
+            label="Download trajectories (CSV)",
+            width=230,
+        )
         self.metrics_csv = pn.widgets.FileDownload(
-            callback=self._metrics_csv, filename="l63_metrics.csv",
-            label="Download metrics (CSV)", width=200)
+            callback=self._metrics_csv, filename="l63_metrics.csv", label="Download metrics (CSV)", width=200
+        )
         self.png = pn.widgets.Button(label="Download figure (PNG)", width=200)
         self.png.js_on_click(code=PNG_JS)
 
@@ -321,9 +417,12 @@ class ExploreView(Viewer):
         left = [self.legend, self.time_pane] if self.alert is None else [self.alert, self.legend, self.time_pane]
         return pn.Row(
             pn.Column(*left),
-            pn.Column(self.phase_pane, self.table,
-                      pn.Row(self.png, self.csv, self.metrics_csv, styles={"flex-wrap": "wrap"}),
-                      width=460),
+            pn.Column(
+                self.phase_pane,
+                self.table,
+                pn.Row(self.png, self.csv, self.metrics_csv, styles={"flex-wrap": "wrap"}),
+                width=460,
+            ),
         )
 
 
@@ -357,8 +456,12 @@ class _TrainingJob:
             final = float(np.mean(report.losses[-10:])) if report.losses else float("nan")
             if not math.isfinite(final):
                 raise FloatingPointError("the training loss became not-a-number")
-            info = {"final_loss": final, "train_time_s": report.train_time_s,
-                    "compile_s": report.compile_s, "trained_by": "dashboard"}
+            info = {
+                "final_loss": final,
+                "train_time_s": report.train_time_s,
+                "compile_s": report.compile_s,
+                "trained_by": "dashboard",
+            }
             self.entry = registry.save_trained(model, self.config, info)
         except Exception as exc:  # noqa: BLE001
             log.exception("training failed")
@@ -389,31 +492,33 @@ class TrainView(Viewer):
         super().__init__(**params)
         self.on_trained = on_trained
         self.n_problems = pn.widgets.IntSlider(
-            name="Training problems per step (batch)", start=8, end=128, step=8, value=32, width=320)
+            name="Training problems per step (batch)", start=8, end=128, step=8, value=32, width=320
+        )
         self.n_train_steps = pn.widgets.IntSlider(
-            name="Training steps", start=20, end=1000, step=10, value=200, width=320)
-        self.button = pn.widgets.Button(label="Train on the current settings", button_type="primary",
-                                        width=320)
+            name="Training steps", start=20, end=1000, step=10, value=200, width=320
+        )
+        self.button = pn.widgets.Button(label="Train on the current settings", button_type="primary", width=320)
         self.button.on_click(self._start)
-        self.progress = pn.indicators.Progress(value=0, max=100, width=320, bar_color="primary",
-                                               visible=False)
+        self.progress = pn.indicators.Progress(value=0, max=100, width=320, bar_color="primary", visible=False)
         self.status = pn.pane.HTML("", sizing_mode="stretch_width")
         self.loss_pipe = hv.streams.Pipe(data=([], []))
-        self.loss_pane = pn.pane.HoloViews(hv.DynamicMap(plots.loss_plot, streams=[self.loss_pipe]),
-                                           linked_axes=False)
+        self.loss_pane = pn.pane.HoloViews(hv.DynamicMap(plots.loss_plot, streams=[self.loss_pipe]), linked_axes=False)
         self.job: _TrainingJob | None = None
         self._poll = None
         self._shown_points = 0
         self.describe()
-        self.state.param.watch(lambda e: self.describe(), ["preset", "obs_every", "observed",
-                                                          "obs_noise"])
+        self.state.param.watch(lambda e: self.describe(), ["preset", "obs_every", "observed", "obs_noise"])
 
     def config(self) -> core.TrainingConfig:
         s = self.state.settings()
         return core.TrainingConfig(
-            preset=s.preset, obs_every=(s.obs_every,), obs_noise=(s.obs_noise,),
-            observed=(s.observed,), steps=int(self.n_train_steps.value),
-            batch_size=int(self.n_problems.value), seed=int(time.time()) % 10_000,
+            preset=s.preset,
+            obs_every=(s.obs_every,),
+            obs_noise=(s.obs_noise,),
+            observed=(s.observed,),
+            steps=int(self.n_train_steps.value),
+            batch_size=int(self.n_problems.value),
+            seed=int(time.time()) % 10_000,
         )
 
     def describe(self):
@@ -423,9 +528,11 @@ class TrainView(Viewer):
             label = self.config().label()
         except ValueError as exc:
             label = f"(not possible: {exc})"
-        self.status.object = (f"<p>Will train on: <b>{html.escape(label)}</b>. The model is saved in "
-                              f"<code>{html.escape(str(registry.user_dir))}</code> and appears in the "
-                              f"model list of every view.</p>")
+        self.status.object = (
+            f"<p>Will train on: <b>{html.escape(label)}</b>. The model is saved in "
+            f"<code>{html.escape(str(registry.user_dir))}</code> and appears in the "
+            f"model list of every view.</p>"
+        )
 
     def _start(self, event=None):
         try:
@@ -435,15 +542,17 @@ class TrainView(Viewer):
             return
         job = _TrainingJob.start(config)
         if job is None:
-            self.status.object = ('<p class="bad">Another training is running on this server; '
-                                  'try again when it has finished.</p>')
+            self.status.object = (
+                '<p class="bad">Another training is running on this server; try again when it has finished.</p>'
+            )
             return
         self.job = job
         self._shown_points = 0
         self.button.disabled = True
         self.progress.param.update(value=0, max=config.steps, visible=True)
-        self.status.object = (f"<p>Training on <b>{html.escape(config.label())}</b>... "
-                              "(the first step compiles, a few seconds)</p>")
+        self.status.object = (
+            f"<p>Training on <b>{html.escape(config.label())}</b>... (the first step compiles, a few seconds)</p>"
+        )
         self.loss_pipe.send(([], []))
         self._poll = pn.state.add_periodic_callback(self._update, period=400)
 
@@ -458,9 +567,11 @@ class TrainView(Viewer):
                 self.progress.value = min(n, job.config.steps)
                 self.loss_pipe.send((list(job.steps[:n]), list(job.losses[:n])))
                 elapsed = time.perf_counter() - job.started
-                self.status.object = (f"<p>Training on <b>{html.escape(job.config.label())}</b>: "
-                                      f"step {n} of {job.config.steps}, loss {fmt(job.losses[n - 1])}, "
-                                      f"{elapsed:.0f} s</p>")
+                self.status.object = (
+                    f"<p>Training on <b>{html.escape(job.config.label())}</b>: "
+                    f"step {n} of {job.config.steps}, loss {fmt(job.losses[n - 1])}, "
+                    f"{elapsed:.0f} s</p>"
+                )
             if job.done:
                 if self._poll is not None:
                     self._poll.stop()
@@ -472,7 +583,8 @@ class TrainView(Viewer):
                 else:
                     self.status.object = (
                         f'<p class="good">Done in {time.perf_counter() - job.started:.0f} s. Saved and '
-                        f"selected: <b>{html.escape(job.entry.label)}</b>.</p>")
+                        f"selected: <b>{html.escape(job.entry.label)}</b>.</p>"
+                    )
                     if self.on_trained is not None:
                         self.on_trained(job.entry.key)
 
@@ -485,9 +597,9 @@ class TrainView(Viewer):
                 "**current settings** of the sidebar (problem type, observation density, observed "
                 "components, noise). Each step draws a fresh batch of problems. Training runs in "
                 "the background: you can keep exploring while it runs.",
-                sizing_mode="stretch_width"),
-            pn.Row(pn.Column(self.n_problems, self.n_train_steps, self.button, self.progress),
-                   self.loss_pane),
+                sizing_mode="stretch_width",
+            ),
+            pn.Row(pn.Column(self.n_problems, self.n_train_steps, self.button, self.progress), self.loss_pane),
             self.status,
             sizing_mode="stretch_width",
         )
@@ -560,13 +672,19 @@ table. Each plot's toolbar also has a save button.
 """
 
 
-ABOUT = ABOUT.replace("{COST}", (
-    r"J(x_0) = \tfrac12 \big\lVert (x_0 - x_b)/\sigma_b \big\rVert^2"
-    r" + \tfrac12 \sum_{t} \big\lVert m_t \odot (M_t(x_0) - y_t)/\sigma_o \big\rVert^2"
-)).replace("{PRESET_HELP}", (
-    "*attractor*: the truth starts on the butterfly and forecasts lose skill after a few time "
-    "units. *seed*: the reference notebook's problem, which stays close to an unstable fixed point."
-))
+ABOUT = ABOUT.replace(
+    "{COST}",
+    (
+        r"J(x_0) = \tfrac12 \big\lVert (x_0 - x_b)/\sigma_b \big\rVert^2"
+        r" + \tfrac12 \sum_{t} \big\lVert m_t \odot (M_t(x_0) - y_t)/\sigma_o \big\rVert^2"
+    ),
+).replace(
+    "{PRESET_HELP}",
+    (
+        "*attractor*: the truth starts on the butterfly and forecasts lose skill after a few time "
+        "units. *seed*: the reference notebook's problem, which stays close to an unstable fixed point."
+    ),
+)
 
 
 class AboutView(Viewer):
@@ -575,5 +693,6 @@ class AboutView(Viewer):
         note = ""
         if skipped:
             note = "\n\n**Note:** " + "; ".join(skipped)
-        return pn.pane.Markdown(ABOUT + note, sizing_mode="stretch_width", max_width=980,
-                                renderer="markdown-it", disable_math=False)
+        return pn.pane.Markdown(
+            ABOUT + note, sizing_mode="stretch_width", max_width=980, renderer="markdown-it", disable_math=False
+        )

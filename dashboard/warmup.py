@@ -2,7 +2,11 @@
 
 Compiles, once per server process, everything a slider can reach: both presets, every subset of
 observed components, every 4DVar iteration cap, FourDVarNet for every listed model (K is traced,
-so one K covers all), and the scoring. Also usable alone: `python -m dashboard.warmup`.
+so one K covers all), and the scoring. The listed models include the generalisation sweep's
+(`assets/models/sweep/`), which is all a Generalisation-tab click can reach besides the density (traced):
+they share one architecture, so they share one compile and each adds only a warm run
+(tests/test_generalisation.py checks that switching between them compiles nothing). Also usable alone:
+`python -m dashboard.warmup`.
 """
 
 from __future__ import annotations

@@ -25,11 +25,20 @@ REFERENCE_RMSE = {2: 0.1, 5: 0.125, 10: 0.16}
 def _row(axis, model, ratio, reference, train_every=None, train_observed=None, every=5, noise=0.5, observed="xyz"):
     median = ratio * reference
     return {
-        "axis": axis, "model": model, "train_obs_every": train_every,
-        "train_obs_noise": None if train_every is None else 0.5, "train_observed": train_observed,
-        "test_obs_every": every, "test_obs_noise": noise, "test_observed": observed,
-        "rmse_assim_median": median, "rmse_assim_p10": 0.6 * median, "rmse_assim_p90": 1.7 * median,
-        "rmse_forecast_median": 8.0, "rmse_forecast_p10": 6.0, "rmse_forecast_p90": 10.0,
+        "axis": axis,
+        "model": model,
+        "train_obs_every": train_every,
+        "train_obs_noise": None if train_every is None else 0.5,
+        "train_observed": train_observed,
+        "test_obs_every": every,
+        "test_obs_noise": noise,
+        "test_observed": observed,
+        "rmse_assim_median": median,
+        "rmse_assim_p10": 0.6 * median,
+        "rmse_assim_p90": 1.7 * median,
+        "rmse_forecast_median": 8.0,
+        "rmse_forecast_p10": 6.0,
+        "rmse_forecast_p90": 10.0,
         "ratio_to_4dvar": ratio,
     }
 
@@ -98,8 +107,12 @@ def test_the_sweep_models_are_listed_after_the_defaults(state):
     assert keys[0] == registry.default_key() == "assets/fourdvarnet_attractor_every5.eqx"
     names = registry.options()
     labels = {key: label for label, key in names.items()}
-    for name, words in (("every2", "obs every 2,"), ("every20", "obs every 20,"), ("mixed_every", "obs every 2/3/"),
-                        ("mixed_components", "observed xyz/x/")):
+    for name, words in (
+        ("every2", "obs every 2,"),
+        ("every20", "obs every 20,"),
+        ("mixed_every", "obs every 2/3/"),
+        ("mixed_components", "observed xyz/x/"),
+    ):
         assert (SHIPPED / model_file_name(PRESET, name)).is_file()
         key = sweep_model_key(PRESET, name)
         assert key in keys and keys.index(key) > keys.index("assets/fourdvarnet_seed_every5.eqx")
@@ -131,7 +144,11 @@ def test_the_heatmap_holds_the_sweeps_rows_cell_by_cell(state, results):
     fig = view.heatmap
     assert list(fig.x_range.factors) == ["2", "5", "10"]
     assert list(reversed(fig.y_range.factors)) == [
-        "trained every 2", "trained every 10", "mixed densities 2-25", "mixed components (every 5)"]
+        "trained every 2",
+        "trained every 10",
+        "mixed densities 2-25",
+        "mixed components (every 5)",
+    ]
     # Coloured by the ratio on a log scale centred on 1 (low * high == 1), covering every ratio.
     mapper = view.heatmap_renderer.glyph.fill_color.transform
     assert isinstance(mapper, LogColorMapper) and mapper.low * mapper.high == pytest.approx(1.0)
@@ -139,7 +156,7 @@ def test_the_heatmap_holds_the_sweeps_rows_cell_by_cell(state, results):
     assert view.heatmap_renderer.glyph.fill_color.field == "ratio"
     # "as good as 4DVar" is the palette's middle colour: near white.
     middle = mapper.palette[len(mapper.palette) // 2]
-    assert all(int(middle[k:k + 2], 16) > 0xe8 for k in (1, 3, 5))
+    assert all(int(middle[k : k + 2], 16) > 0xE8 for k in (1, 3, 5))
 
 
 def test_the_curves_hold_the_rows_with_4dvar_in_blue(state, results):
@@ -161,8 +178,13 @@ def test_the_curves_hold_the_rows_with_4dvar_in_blue(state, results):
         items = {item.label["value"]: item for item in fig.legend[0].items}
         reference = items["strong 4DVar (reference)"]
         assert any(getattr(r.glyph, "line_color", None) == METHOD_COLORS["strong_4dvar"] for r in reference.renderers)
-        colors = {r.glyph.line_color for label, item in items.items() if label != "strong 4DVar (reference)"
-                  for r in item.renderers if hasattr(r.glyph, "line_color") and r.glyph.__class__.__name__ == "Line"}
+        colors = {
+            r.glyph.line_color
+            for label, item in items.items()
+            if label != "strong 4DVar (reference)"
+            for r in item.renderers
+            if hasattr(r.glyph, "line_color") and r.glyph.__class__.__name__ == "Line"
+        }
         assert len(colors) == len(KNOWN) and METHOD_COLORS["strong_4dvar"] not in colors
 
 
@@ -174,15 +196,22 @@ def test_clicking_a_cell_loads_that_model_and_density(state, results):
     state.param.update(preset="seed", obs_every=7, obs_noise=1.0, observed=["x"])
     data = view.heatmap_source.data
     for model, every in (("every10", 2), ("mixed_every", 10), ("every2", 5)):
-        i = next(i for i, (m, e) in enumerate(zip(data["model"], data["test_obs_every"], strict=True))
-                 if (m, e) == (model, every))
+        i = next(
+            i
+            for i, (m, e) in enumerate(zip(data["model"], data["test_obs_every"], strict=True))
+            if (m, e) == (model, every)
+        )
         view.heatmap_source.selected.indices = [i]  # what a TapTool sends from the browser
         assert state.model == sweep_model_key(PRESET, model)
         assert state.obs_every == every and state.preset == PRESET
         assert state.obs_noise == 0.5 and state.observed == ["x", "y", "z"]
         solved = state._solve.calls[-1]  # one solve with all of the cell's settings at once
         assert (solved.model, solved.obs_every, solved.preset, solved.observed) == (
-            sweep_model_key(PRESET, model), every, PRESET, (0, 1, 2))
+            sweep_model_key(PRESET, model),
+            every,
+            PRESET,
+            (0, 1, 2),
+        )
         assert view.heatmap_source.selected.indices == []  # the same cell can be clicked again
         assert f"tested at every {every}" in view.picked.object
     assert len(picked) == 3
@@ -197,6 +226,7 @@ def test_a_click_on_the_served_page_switches_to_explore(results, monkeypatch):
     monkeypatch.setenv("L63_SWEEP_RESULTS", str(results))
     app = Dashboard(state=ExperimentState(solve=_Recorder()))
     app.__panel__().get_root(Document())
+    assert app.generalisation.heatmap_source is None  # built on first opening, not per page load
     app.tabs.active = 2
     assert app.tabs._names[2] == "Generalisation"
     source = app.generalisation.heatmap_source
@@ -231,8 +261,10 @@ def test_a_cell_whose_model_is_missing_is_refused_politely(state, tmp_path):
         (json.dumps({"rows": []}).encode(), "no sweep rows"),
         (json.dumps([1, 2, 3]).encode(), "no sweep rows"),
         (json.dumps({"rows": [{"model": "every5"}]}).encode(), "lacks"),
-        (json.dumps({"rows": [{**_row("density", "every5", 1.0, 0.1), "ratio_to_4dvar": "big"}]}).encode(),
-         "non-numeric"),
+        (
+            json.dumps({"rows": [{**_row("density", "every5", 1.0, 0.1), "ratio_to_4dvar": "big"}]}).encode(),
+            "non-numeric",
+        ),
         (json.dumps({"rows": [_row("density", "every5", 1.0, 0.1)]}).encode(), "no strong 4DVar"),
     ],
 )

@@ -153,6 +153,8 @@ CELL_CENTER_JS = """([label, test]) => {
   return {x: box.left + frame.left + frame.width * (xs.indexOf(test) + 0.5) / xs.length,
           y: box.top + frame.top + frame.height * (1 - (ys.indexOf(label) + 0.5) / ys.length)};
 }"""
+FIGURES_DRAWN_JS = """(n) => [...Bokeh.index.query((v) => v.model.type === "Figure" && v.has_finished() &&
+  v.model.tags.includes("generalisation"))].length >= n"""
 HEATMAP_JS = """() => { if (!window.Bokeh || !Bokeh.documents.length) return null;
   const s = [...Bokeh.documents[0].all_models].find(m => m.type === "ColumnDataSource" && "model_key" in m.data);
   return s ? {n: s.data.ratio.length, model: [...s.data.model], label: [...s.data.label],
@@ -171,14 +173,16 @@ def test_generalisation_tab_heatmap_and_click(page, dashboard_server):
     rows = [r for r in load_results(path)["rows"] if r["axis"] == "density" and r["model"] != "strong_4dvar"]
     heatmap = page.wait_for_function(HEATMAP_JS, timeout=20_000).json_value()
     assert heatmap["n"] == len(rows)
-    page.wait_for_timeout(800)
     page.set_viewport_size({"width": 1600, "height": 1450})  # the four plots in one picture
+    page.wait_for_function(FIGURES_DRAWN_JS, arg=4, timeout=20_000)
+    page.wait_for_timeout(500)
     page.screenshot(path=str(SCREENSHOTS / "generalisation.png"))
     page.set_viewport_size({"width": 1600, "height": 1000})
 
     # A real mouse click on the canvas, on the cell "trained every 20, tested at every 10".
-    i = next(i for i, (m, t) in enumerate(zip(heatmap["model"], heatmap["test"], strict=True))
-             if (m, t) == ("every20", "10"))
+    i = next(
+        i for i, (m, t) in enumerate(zip(heatmap["model"], heatmap["test"], strict=True)) if (m, t) == ("every20", "10")
+    )
     assert _slider_title(page, "Observe every N steps").endswith(": 5")
     point = page.evaluate(CELL_CENTER_JS, [heatmap["label"][i], "10"])
     page.mouse.click(point["x"], point["y"])
