@@ -46,6 +46,7 @@ from panel.viewable import Viewer
 from core.sweep import QUICK_PLAN, SHIPPED, sweep
 
 from .compute import METHOD_COLORS
+from .jobs import BackgroundJob
 from .models import sweep_model_key
 from .state import COMPONENT_NAMES, ExperimentState
 
@@ -483,40 +484,21 @@ def curve_figure(curves: dict, axis: str, colors: dict, labels: dict, width: int
 # The view
 
 
-class _SweepJob:
+class _SweepJob(BackgroundJob):
     """The quick sweep in a background thread, one at a time per server process."""
 
-    lock = threading.Lock()
-    current: _SweepJob | None = None
+    what = "the quick sweep"
+    thread_name = "l63-sweep"
+    logger = log
 
     def __init__(self, run):
-        self.run, self.payload, self.error, self.done = run, None, "", False
-        self.started = time.perf_counter()
+        self.run, self.payload = run, None
         self.lines: list[str] = []
-        self.thread = threading.Thread(target=self._run, daemon=True, name="l63-sweep")
+        super().__init__()
 
-    def _run(self):
-        try:
-            self.payload = self.run()
-            check_payload(self.payload, "the quick sweep")
-        except Exception as exc:  # noqa: BLE001
-            log.exception("the quick sweep failed")
-            self.error = f"The quick sweep failed ({exc.__class__.__name__}: {exc})."
-        finally:
-            self.done = True
-            with _SweepJob.lock:
-                if _SweepJob.current is self:
-                    _SweepJob.current = None
-
-    @classmethod
-    def start(cls, run) -> _SweepJob | None:
-        with cls.lock:
-            if cls.current is not None:
-                return None
-            job = cls(run)
-            cls.current = job
-        job.thread.start()
-        return job
+    def work(self):
+        self.payload = self.run()
+        check_payload(self.payload, "the quick sweep")
 
 
 def quick_sweep() -> dict:

@@ -7,7 +7,6 @@ import html
 import io
 import logging
 import math
-import threading
 import time
 
 import holoviews as hv
@@ -26,6 +25,7 @@ from .compute import (
     SOLVED_METHODS,
     Experiment,
 )
+from .jobs import BackgroundJob
 from .models import registry
 from .state import ExperimentState
 
@@ -79,6 +79,21 @@ def bind(widget, state: param.Parameterized, name: str, *, throttled: bool = Fal
     return widget
 
 
+def slider(widget_cls, state: param.Parameterized, name: str, *, on_error=None, **extra):
+    """A `widget_cls` slider for `state.name`, bound to it (throttled): its label, bounds (or a
+    selector's options) and step come from the parameter, `extra` overrides or adds options."""
+    spec = state.param[name]
+    kwargs = {"name": spec.label}
+    if isinstance(spec, param.Selector):
+        kwargs["options"] = list(spec.objects)
+    if getattr(spec, "bounds", None) is not None:
+        kwargs.update(start=spec.bounds[0], end=spec.bounds[1])
+    if getattr(spec, "step", None) is not None:
+        kwargs["step"] = spec.step
+    kwargs.update(value=getattr(state, name), sizing_mode="stretch_width", **extra)
+    return bind(widget_cls(**kwargs), state, name, throttled=True, on_error=on_error)
+
+
 class Controls(Viewer):
     """The sidebar: every setting of the experiment, with a one-line help under each."""
 
@@ -101,19 +116,7 @@ class Controls(Viewer):
             "preset",
             on_error=on_error,
         )
-        self.obs_every = bind(
-            pn.widgets.IntSlider(
-                name=p.obs_every.label,
-                start=p.obs_every.bounds[0],
-                end=p.obs_every.bounds[1],
-                value=s.obs_every,
-                sizing_mode="stretch_width",
-            ),
-            s,
-            "obs_every",
-            throttled=True,
-            on_error=on_error,
-        )
+        self.obs_every = slider(pn.widgets.IntSlider, s, "obs_every", on_error=on_error)
         self.observed = bind(
             pn.widgets.CheckButtonGroup(
                 name=p.observed.label,
@@ -127,58 +130,10 @@ class Controls(Viewer):
             "observed",
             on_error=on_error,
         )
-        self.obs_noise = bind(
-            pn.widgets.FloatSlider(
-                name=p.obs_noise.label,
-                start=p.obs_noise.bounds[0],
-                end=p.obs_noise.bounds[1],
-                step=p.obs_noise.step,
-                value=s.obs_noise,
-                sizing_mode="stretch_width",
-            ),
-            s,
-            "obs_noise",
-            throttled=True,
-            on_error=on_error,
-        )
-        self.n_steps = bind(
-            pn.widgets.IntSlider(
-                name=p.n_steps.label,
-                start=p.n_steps.bounds[0],
-                end=p.n_steps.bounds[1],
-                value=s.n_steps,
-                sizing_mode="stretch_width",
-            ),
-            s,
-            "n_steps",
-            throttled=True,
-            on_error=on_error,
-        )
-        self.max_steps = bind(
-            pn.widgets.DiscreteSlider(
-                name=p.max_steps.label,
-                options=list(p.max_steps.objects),
-                value=s.max_steps,
-                sizing_mode="stretch_width",
-            ),
-            s,
-            "max_steps",
-            throttled=True,
-            on_error=on_error,
-        )
-        self.seed = bind(
-            pn.widgets.IntSlider(
-                name=p.seed.label,
-                start=p.seed.bounds[0],
-                end=p.seed.bounds[1],
-                value=s.seed,
-                sizing_mode="stretch_width",
-            ),
-            s,
-            "seed",
-            throttled=True,
-            on_error=on_error,
-        )
+        self.obs_noise = slider(pn.widgets.FloatSlider, s, "obs_noise", on_error=on_error)
+        self.n_steps = slider(pn.widgets.IntSlider, s, "n_steps", on_error=on_error)
+        self.max_steps = slider(pn.widgets.DiscreteSlider, s, "max_steps", on_error=on_error)
+        self.seed = slider(pn.widgets.IntSlider, s, "seed", on_error=on_error)
         self.new_problem = pn.widgets.Button(
             label="New problem (random seed)", button_type="primary", sizing_mode="stretch_width"
         )
@@ -430,57 +385,36 @@ class ExploreView(Viewer):
 # Train
 
 
-class _TrainingJob:
-    """One training run in a background thread; sessions poll it (never block on it)."""
+class _TrainingJob(BackgroundJob):
+    """One training run in a background thread (one at a time per server process: 2 CPU cores)."""
 
-    lock = threading.Lock()  # one training at a time per server process (2 CPU cores)
-    current: _TrainingJob | None = None
+    what = "training"
+    thread_name = "l63-training"
+    logger = log
 
     def __init__(self, config: core.TrainingConfig):
         self.config = config
         self.steps: list[int] = []
         self.losses: list[float] = []
-        self.done = False
-        self.error = ""
         self.entry = None
-        self.started = time.perf_counter()
-        self.thread = threading.Thread(target=self._run, daemon=True, name="l63-training")
+        super().__init__()
 
     def _callback(self, step, loss):
         self.steps.append(step)
         self.losses.append(loss)
 
-    def _run(self):
-        try:
-            model, report = core.fit(self.config, callback=self._callback)
-            final = float(np.mean(report.losses[-10:])) if report.losses else float("nan")
-            if not math.isfinite(final):
-                raise FloatingPointError("the training loss became not-a-number")
-            info = {
-                "final_loss": final,
-                "train_time_s": report.train_time_s,
-                "compile_s": report.compile_s,
-                "trained_by": "dashboard",
-            }
-            self.entry = registry.save_trained(model, self.config, info)
-        except Exception as exc:  # noqa: BLE001
-            log.exception("training failed")
-            self.error = f"Training failed ({exc.__class__.__name__}: {exc})."
-        finally:
-            self.done = True
-            with _TrainingJob.lock:
-                if _TrainingJob.current is self:
-                    _TrainingJob.current = None
-
-    @classmethod
-    def start(cls, config) -> _TrainingJob | None:
-        with cls.lock:
-            if cls.current is not None:
-                return None
-            job = cls(config)
-            cls.current = job
-        job.thread.start()
-        return job
+    def work(self):
+        model, report = core.fit(self.config, callback=self._callback)
+        final = float(np.mean(report.losses[-10:])) if report.losses else float("nan")
+        if not math.isfinite(final):
+            raise FloatingPointError("the training loss became not-a-number")
+        info = {
+            "final_loss": final,
+            "train_time_s": report.train_time_s,
+            "compile_s": report.compile_s,
+            "trained_by": "dashboard",
+        }
+        self.entry = registry.save_trained(model, self.config, info)
 
 
 class TrainView(Viewer):
