@@ -79,25 +79,11 @@ def _status_code(result, final_cost) -> Int[Array, ""]:
 
 @partial(jax.jit, static_argnames=("solver", "max_steps"))
 def _strong_4dvar(problem: Problem, solver: str, max_steps: int) -> Analysis4DVar:
-    x_start = problem.background_mean
-    if solver == "bfgs":
-        solution = optx.minimise(
-            lambda x, p: cost(x, p),
-            _solver(solver),
-            x_start,
-            args=problem,
-            max_steps=max_steps,
-            throw=False,
-        )
-    else:
-        solution = optx.least_squares(
-            lambda x, p: residuals(x, p),
-            _solver(solver),
-            x_start,
-            args=problem,
-            max_steps=max_steps,
-            throw=False,
-        )
+    # BFGS minimises the scalar cost; the least-squares solvers take the residual vector.
+    solve, objective = (optx.minimise, cost) if solver == "bfgs" else (optx.least_squares, residuals)
+    solution = solve(
+        objective, _solver(solver), problem.background_mean, args=problem, max_steps=max_steps, throw=False
+    )
     x0 = solution.value
     final_cost = cost(x0, problem)
     # A solve that "succeeds" into NaNs has not converged either.
