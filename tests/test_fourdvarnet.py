@@ -163,14 +163,28 @@ def test_bad_model_files_raise_clear_errors(tmp_path, small_model):
         core.load_model(tmp_path / "good.eqx", architecture="fourdvarnet_reference")
 
 
-def test_shipped_models_load_and_beat_the_reference_architecture():
+def test_the_shipped_attractor_model_is_within_1_2x_of_4dvar():
     from core.cli import shipped_model_path
 
-    path = shipped_model_path("attractor")
-    if not path.exists():
-        pytest.skip("no shipped model yet")
-    model, header = core.load_model(path, architecture="fourdvarnet")
-    problems = core.generate_problems(jax.random.PRNGKey(10), 32)
+    model, header = core.load_model(shipped_model_path("attractor"), architecture="fourdvarnet")
+    assert core.TrainingConfig.from_json(header["config"]).obs_every == (5,)
+    problems = core.generate_problems(jax.random.PRNGKey(10), 64)
     ours = core.batch_statistics(core.fourdvarnet_trajectories(model, problems), problems)
     fourdvar = core.batch_statistics(core.strong_4dvar_trajectories(problems)[0], problems)
-    assert ours["rmse_assim"]["median"] < 2.0 * fourdvar["rmse_assim"]["median"]
+    # The target (measured on 256 problems in the README: 1.00x-1.04x); 1.15x on these 64.
+    assert ours["rmse_assim"]["median"] <= 1.2 * fourdvar["rmse_assim"]["median"]
+
+
+def test_the_shipped_mixed_density_model_is_within_1_5x_of_4dvar_from_every_2_to_20():
+    from core.sweep import SweepPlan, evaluate_sweep, load_shipped
+
+    plan = SweepPlan(
+        train_densities=(), test_densities=(2, 5, 10, 20), test_noises=(), test_components=(), n_problems=64
+    )
+    models, missing = load_shipped({"mixed_every": plan.configs()["mixed_every"]})
+    assert not missing
+    ratios = {
+        r["test_obs_every"]: r["ratio_to_4dvar"] for r in evaluate_sweep(models, plan) if r["model"] == "mixed_every"
+    }
+    assert set(ratios) == {2, 5, 10, 20}
+    assert max(ratios.values()) <= 1.5, ratios
