@@ -143,7 +143,7 @@ def create_app():
     """Build one session's page (called by `panel serve` for each new session)."""
     started = time.perf_counter()
     pn.extension(
-        "mathjax",
+        "katex",
         notifications=True,
         exception_handler=exception_handler,
         raw_css=[CSS],

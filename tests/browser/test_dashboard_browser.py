@@ -125,7 +125,7 @@ def test_new_problem_button_and_tabs(page, dashboard_server):
 
     page.locator(".bk-tab", has_text="About").first.click()
     page.get_by_text("What you are looking at").wait_for(timeout=20_000)
-    page.wait_for_timeout(1500)  # MathJax typesets the cost (served locally)
+    page.wait_for_timeout(1500)  # KaTeX typesets the cost (served locally)
     page.screenshot(path=str(SCREENSHOTS / "about.png"), full_page=True)
 
 
