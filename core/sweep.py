@@ -135,7 +135,12 @@ def train_models(
     if scheduler is None and workers is None:
         results = [train_job([to_train[n] for n in names]) for names in jobs]
     else:
-        from dask.distributed import Client, LocalCluster
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError:
+            raise ValueError(
+                "--workers and --scheduler need Dask: pip install 'dask[distributed]' (or the [dask] extra)"
+            ) from None
 
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True) if scheduler is None else None
         with Client(scheduler if scheduler is not None else cluster) as client:
