@@ -12,12 +12,9 @@ import math
 import sys
 from pathlib import Path
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets" / "models"
+from .training import shipped_model_path
+
 COMPONENTS = "xyz"
-
-
-def shipped_model_path(preset: str, obs_every: int = 5) -> Path:
-    return ASSETS / f"fourdvarnet_{preset}_every{obs_every}.eqx"
 
 
 class CliError(Exception):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -19,9 +18,8 @@ from .training import (
     config_of,
     fit,
     load_model,
+    shipped_model_path,
 )
-
-SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "models"
 
 
 def test_problems(key: int, n_problems: int, **settings):
@@ -32,7 +30,7 @@ def test_problems(key: int, n_problems: int, **settings):
 
 def our_model(preset: str, settings: dict, retrain: bool, log: Callable[[str], None]):
     """The shipped model for `preset` unless `retrain`; else train one on the test settings."""
-    path = SHIPPED / f"fourdvarnet_{preset}_every5.eqx"
+    path = shipped_model_path(preset)
     if path.exists() and not retrain:
         model, header = load_model(path, architecture="fourdvarnet")
         log(f"loaded our FourDVarNet from {path} (trained on {config_of(header).label()}); --retrain trains it afresh")

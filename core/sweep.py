@@ -19,10 +19,22 @@ import numpy as np
 from . import methods
 from .reproduce import test_problems
 from .scoring import scores
-from .training import TrainingConfig, build_model, config_of, fit, fit_many, load_model, save_model, vmap_signature
+from .training import (
+    SHIPPED_MODELS,
+    TrainingConfig,
+    build_model,
+    config_of,
+    fit,
+    fit_many,
+    load_model,
+    model_file_name,
+    save_model,
+    shipped_model_path,
+    vmap_signature,
+)
 
 # The sweep's own shipped models: all trained with the same budget, so that they compare fairly.
-SHIPPED = Path(__file__).resolve().parent.parent / "assets" / "models" / "sweep"
+SHIPPED = SHIPPED_MODELS / "sweep"
 MIXED_DENSITIES = (2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25)
 MIXED_COMPONENTS = ((0, 1, 2), (0,), (1,), (2,), (0, 1), (0, 2), (1, 2))
 
@@ -60,13 +72,9 @@ QUICK_PLAN = SweepPlan(
 )
 
 
-def model_file_name(preset: str, name: str) -> str:
-    return f"fourdvarnet_{preset}_{name}.eqx"
-
-
 def _shipped(name: str, config: TrainingConfig, directory: Path):
     """A shipped model trained on the same data settings as `config`, or None."""
-    path = directory / model_file_name(config.preset, name)
+    path = shipped_model_path(config.preset, name, directory)
     if not path.exists():
         return None
     model, header = load_model(path, architecture="fourdvarnet")
@@ -235,12 +243,12 @@ def sweep(
     existing file is kept unless `overwrite`: checked before any training starts).
     """
     configs = plan.configs()
+    models, missing = load_shipped(configs, log=log) if use_shipped else ({}, configs)
     if save_dir is not None and not overwrite:
-        to_train = configs if not use_shipped else load_shipped(configs)[1]
-        taken = [p for p in (Path(save_dir) / model_file_name(plan.preset, n) for n in to_train) if p.exists()]
+        # Checked before any training starts, so a refusal costs nothing.
+        taken = [p for p in (Path(save_dir) / model_file_name(plan.preset, n) for n in missing) if p.exists()]
         if taken:
             raise FileExistsError(f"{taken[0]} exists; pass --force to overwrite the sweep's models in {save_dir}")
-    models, missing = load_shipped(configs, log=log) if use_shipped else ({}, configs)
     trained = train_models(missing, scheduler=scheduler, workers=workers, log=log)
     models.update(trained)
     if save_dir is not None:

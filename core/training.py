@@ -28,6 +28,8 @@ from .fourdvarnet_reference import Batch1D, FourDVarNet1D, train_step
 from .problems import PRESETS, generate_problems, observed_mask, training_batch
 
 ARCHITECTURES = ("fourdvarnet", "fourdvarnet_reference")
+# The shipped, read-only models (the sweep's are in its "sweep" subfolder).
+SHIPPED_MODELS = Path(__file__).resolve().parent.parent / "assets" / "models"
 FILE_FORMAT = "l63-fourdvarnet-model"
 FILE_VERSION = 1
 
@@ -257,6 +259,15 @@ def fit_many(configs: Sequence[TrainingConfig]) -> list[tuple[object, TrainingRe
         )
         for i in range(len(configs))
     ]
+
+
+def model_file_name(preset: str, name: str) -> str:
+    """How shipped model files are named: "fourdvarnet_attractor_every5.eqx"."""
+    return f"fourdvarnet_{preset}_{name}.eqx"
+
+
+def shipped_model_path(preset: str, name: str = "every5", directory: Path = SHIPPED_MODELS) -> Path:
+    return directory / model_file_name(preset, name)
 
 
 class ModelFileError(ValueError):

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import core
-from core.sweep import model_file_name
+from core.training import SHIPPED_MODELS, model_file_name
 
 log = logging.getLogger(__name__)
 
-ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets" / "models"
+ASSETS_DIR = SHIPPED_MODELS
 SWEEP_SUBDIR = "sweep"  # the generalisation sweep's models: core.sweep.SHIPPED
 UNTRAINED = "untrained"
 
