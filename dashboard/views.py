@@ -79,10 +79,10 @@ def bind(widget, state: param.Parameterized, name: str, *, throttled: bool = Fal
     return widget
 
 
-def slider(widget_cls, state: param.Parameterized, name: str, *, on_error=None, **extra):
-    """A `widget_cls` slider for `state.name`, bound to it (throttled): its label, bounds (or a
+def slider(widget_cls, state: param.Parameterized, parameter: str, *, on_error=None, **extra):
+    """A `widget_cls` slider for `state.<parameter>`, bound to it (throttled): its label, bounds (or a
     selector's options) and step come from the parameter, `extra` overrides or adds options."""
-    spec = state.param[name]
+    spec = state.param[parameter]
     kwargs = {"name": spec.label}
     if isinstance(spec, param.Selector):
         kwargs["options"] = list(spec.objects)
@@ -90,8 +90,25 @@ def slider(widget_cls, state: param.Parameterized, name: str, *, on_error=None, 
         kwargs.update(start=spec.bounds[0], end=spec.bounds[1])
     if getattr(spec, "step", None) is not None:
         kwargs["step"] = spec.step
-    kwargs.update(value=getattr(state, name), sizing_mode="stretch_width", **extra)
-    return bind(widget_cls(**kwargs), state, name, throttled=True, on_error=on_error)
+    kwargs.update(value=getattr(state, parameter), sizing_mode="stretch_width", **extra)
+    return bind(widget_cls(**kwargs), state, parameter, throttled=True, on_error=on_error)
+
+
+def button_group(widget_cls, state: param.Parameterized, parameter: str, *, on_error=None, **extra):
+    """A `widget_cls` button group for the selector `state.<parameter>`, bound to it: its label and
+    options come from the parameter, `extra` overrides or adds options."""
+    spec = state.param[parameter]
+    value = getattr(state, parameter)
+    kwargs = {
+        "name": spec.label,
+        "options": list(spec.objects),
+        "value": list(value) if isinstance(value, list) else value,
+        "button_type": "primary",
+        "button_style": "outline",
+        "sizing_mode": "stretch_width",
+        **extra,
+    }
+    return bind(widget_cls(**kwargs), state, parameter, on_error=on_error)
 
 
 class Controls(Viewer):
@@ -103,33 +120,9 @@ class Controls(Viewer):
         super().__init__(**params)
         s = self.state
         p = s.param
-        self.preset = bind(
-            pn.widgets.RadioButtonGroup(
-                name="Problem",
-                options=p.preset.objects,
-                value=s.preset,
-                button_type="primary",
-                button_style="outline",
-                sizing_mode="stretch_width",
-            ),
-            s,
-            "preset",
-            on_error=on_error,
-        )
+        self.preset = button_group(pn.widgets.RadioButtonGroup, s, "preset", name="Problem", on_error=on_error)
         self.obs_every = slider(pn.widgets.IntSlider, s, "obs_every", on_error=on_error)
-        self.observed = bind(
-            pn.widgets.CheckButtonGroup(
-                name=p.observed.label,
-                options=list(p.observed.objects),
-                value=list(s.observed),
-                button_type="primary",
-                button_style="outline",
-                sizing_mode="stretch_width",
-            ),
-            s,
-            "observed",
-            on_error=on_error,
-        )
+        self.observed = button_group(pn.widgets.CheckButtonGroup, s, "observed", on_error=on_error)
         self.obs_noise = slider(pn.widgets.FloatSlider, s, "obs_noise", on_error=on_error)
         self.n_steps = slider(pn.widgets.IntSlider, s, "n_steps", on_error=on_error)
         self.max_steps = slider(pn.widgets.DiscreteSlider, s, "max_steps", on_error=on_error)
