@@ -1,58 +1,53 @@
 """Lorenz-63 twin experiments: strong-constraint 4DVar against FourDVarNet, in JAX.
 
-A flat public API over small modules; see the README for a tour. `import core as vdx` runs the
-reference notebook unchanged but for its import lines.
+A flat public API over small modules; see the README's layout for a tour. Every method is one
+`AbstractMethod` (`core/method.py`); `run` gives its trajectory and analysis, `evaluate` its scores.
+`import core as vdx` runs the reference notebook unchanged but for its import lines
+(tests/test_notebook.py); its helpers live in `core/compat.py`.
 """
 
-from .fourdvar import (
-    SOLVERS,
-    Analysis4DVar,
-    cost,
-    describe_status,
-    free_run_x0,
-    optimal_interpolation,
-    residuals,
-    strong_4dvar,
-)
+from .baseline import FreeRun, OptimalInterpolation, free_run_x0, optimal_interpolation
+from .compat import MethodResult, assim_batch, run_method
+from .evaluation import QUICK_TIMING, Evaluation, Timing, evaluate, summarize, time_call
+from .fourdvar import SOLVERS, Analysis4DVar, cost, residuals, strong_4dvar
 from .fourdvarnet import FourDVarNet, dynamical_residual, interpolate_observations
 from .fourdvarnet_reference import Batch1D, FourDVarNet1D, train_step
+from .learned import FourDVarNetMethod, ReferenceFourDVarNetMethod, learned_method
 from .lorenz import Lorenz63Forward, fixed_points, lorenz63_vector_field
-from .methods import (
-    METHOD_LABELS,
-    METHOD_NAMES,
-    fourdvarnet_reference_trajectories,
-    fourdvarnet_reference_trajectory,
-    fourdvarnet_trajectories,
-    fourdvarnet_trajectory,
-    fourdvarnet_window,
-    free_run_trajectories,
-    free_run_trajectory,
-    oi_trajectories,
-    oi_trajectory,
-    strong_4dvar_trajectories,
-    strong_4dvar_trajectory,
+from .method import (
+    STATUS_CONVERGED,
+    STATUS_DIRECT,
+    STATUS_FAILED,
+    STATUS_MAX_STEPS,
+    STATUS_WRONG_MINIMUM,
+    AbstractMethod,
+    Analysis,
+    MethodContext,
+    MethodEntry,
+    analyse,
+    build_methods,
+    describe_status,
+    register_method,
+    registered_methods,
+    run,
+    run_batch,
+    unregister_method,
 )
 from .problems import (
     CLIMATOLOGY_MEAN,
     CLIMATOLOGY_STD,
     PRESETS,
     Problem,
-    assim_batch,
     generate_problem,
     generate_problems,
     index_problem,
-    training_batch,
 )
 from .scoring import (
     ATTRACTOR_SIZE,
     PREDICTABILITY_FRACTION,
-    MethodResult,
     assemble_full_trajectory,
-    batch_statistics,
     predictability_time,
-    run_method,
     scores,
-    summarize,
 )
 from .training import (
     ModelFileError,
@@ -64,3 +59,4 @@ from .training import (
     read_model_header,
     save_model,
 )
+from .variational import Strong4DVar

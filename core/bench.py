@@ -1,4 +1,4 @@
-"""DESIGN.md's budget table, measured side by side in one run (`python -m core bench`)."""
+"""The speed budgets (README "Budgets"), measured side by side in one run (`python -m core bench`)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,13 @@ import equinox as eqx
 import jax
 import optax
 
-from . import methods
-from .fourdvar import strong_4dvar
+from .evaluation import Timing, evaluate, time_call
 from .fourdvarnet_reference import train_step
+from .learned import FourDVarNetMethod
+from .method import analyse
 from .problems import generate_problem, generate_problems
-from .scoring import time_call
 from .training import REFERENCE_CONFIG, TrainingConfig, build_model, training_batch_for
-
-
-def _timed_first(fn):
-    start = time.perf_counter()
-    jax.block_until_ready(fn())
-    return time.perf_counter() - start
+from .variational import Strong4DVar
 
 
 def reference_training_seconds(steps: int = 200) -> float:
@@ -35,17 +30,16 @@ def reference_training_seconds(steps: int = 200) -> float:
     return time.perf_counter() - start
 
 
-def _measure(single_fn, analysis_fn, batch_fn, batch_size):
-    compile_s = _timed_first(single_fn) + _timed_first(analysis_fn)
-    _, per_problem_ms, _ = time_call(single_fn)
-    _, analysis_ms, _ = time_call(analysis_fn)
-    _timed_first(batch_fn)
-    _, batch_ms, _ = time_call(batch_fn, min_repeats=3, min_total_s=0.5)
+def _measure(method, problem, problems) -> dict:
+    """One method: one problem (analysis + forecast, and the analysis alone), and a batch."""
+    single = evaluate(method, problem)
+    _, analysis_ms, _ = time_call(lambda: analyse(method, problem))
+    batch = evaluate(method, problems, timing=Timing(min_repeats=3, min_total_s=0.5))
     return {
-        "ms_per_problem": per_problem_ms,
+        "ms_per_problem": single.runtime_ms,
         "analysis_ms": analysis_ms,
-        f"ms_per_problem_batch{batch_size}": batch_ms / batch_size,
-        "compile_s": compile_s,
+        f"ms_per_problem_batch{problems.truth.shape[0]}": batch.runtime_ms,
+        "compile_s": (single.compile_ms + batch.compile_ms) / 1e3,
     }
 
 
@@ -57,20 +51,14 @@ def run_bench(model=None, *, batch_size: int = 1024, preset: str = "seed", key: 
     results["train_200_steps_s"] = reference_training_seconds()
     problem = generate_problem(jax.random.PRNGKey(key), preset=preset)
     problems = generate_problems(jax.random.PRNGKey(key + 1), batch_size, preset=preset)
-    for name, solver in (("strong_4dvar_bfgs", "bfgs"), ("strong_4dvar", "gauss-newton")):
-        results[name] = _measure(
-            lambda solver=solver: methods.strong_4dvar_trajectory(problem, solver),
-            lambda solver=solver: strong_4dvar(problem, solver=solver).x0,
-            lambda solver=solver: methods.strong_4dvar_trajectories(problems, solver)[0],
-            batch_size,
-        )
     model = build_model(TrainingConfig()) if model is None else model
-    results["fourdvarnet"] = _measure(
-        lambda: methods.fourdvarnet_trajectory(model, problem),
-        lambda: methods.fourdvarnet_window(model, problem),
-        lambda: methods.fourdvarnet_trajectories(model, problems),
-        batch_size,
-    )
+    timed = {
+        "strong_4dvar_bfgs": Strong4DVar("bfgs"),
+        "strong_4dvar": Strong4DVar("gauss-newton"),
+        "fourdvarnet": FourDVarNetMethod(model),
+    }
+    for name, method in timed.items():
+        results[name] = _measure(method, problem, problems)
     results["fourdvarnet"]["analysis_speedup_vs_bfgs"] = (
         results["strong_4dvar_bfgs"]["analysis_ms"] / results["fourdvarnet"]["analysis_ms"]
     )

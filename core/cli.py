@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="with --save-dir: overwrite models already there")
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = sub.add_parser("bench", help="DESIGN.md's budget table, measured side by side")
+    p = sub.add_parser("bench", help="the speed budgets (README, Budgets): 4DVar and FourDVarNet timed side by side")
     p.add_argument("--batch-size", type=int, default=1024, help="batch size of the vmapped runs (default: 1024)")
     p.add_argument("--json", action="store_true", help="print JSON")
     return parser

@@ -115,23 +115,6 @@ def strong_4dvar(problem: Problem, *, solver: str = "gauss-newton", max_steps: i
     return _strong_4dvar(problem, solver, int(max_steps))
 
 
-def optimal_interpolation(problem: Problem) -> Float[Array, "T_assim_plus_1 3"]:
-    """Per-time, per-component OI with a static background: xb + B / (B + R) (y - xb) where observed.
-
-    With no dynamics it falls back to the background between observation times, which is why the
-    reference's OI scores so badly over the window.
-    """
-    b_var = problem.background_std**2
-    gain = b_var / (b_var + problem.obs_noise**2)
-    xb = jnp.broadcast_to(problem.background_mean, problem.obs.shape)
-    return xb + problem.mask * gain * (problem.obs - xb)
-
-
-def free_run_x0(problem: Problem) -> Float[Array, "3"]:
-    """The free run starts from the background mean and ignores every observation."""
-    return problem.background_mean
-
-
 def describe_status(status: int) -> str:
     """A few human words for a status code of `Analysis4DVar`."""
     return {STATUS_CONVERGED: "converged", STATUS_MAX_STEPS: "hit the iteration cap"}.get(

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
+from .convlstm import lstm_update, same_convolution
 from .fourdvar import MIN_OBS_STD
 from .problems import CLIMATOLOGY_MEAN, CLIMATOLOGY_STD, Problem
 
@@ -53,8 +54,7 @@ def interpolate_observations(
 
 
 class TimeConv(eqx.Module):
-    """A 'same'-padded 1D convolution over time written as one matmul over stacked shifts: XLA's
-    CPU convolution backward passes are several times slower than this for our tiny channels."""
+    """A 'same'-padded 1D convolution over time (`same_convolution`), weights stored flat."""
 
     weight: Float[Array, "kc cout"]
     bias: Float[Array, " cout"]
@@ -67,10 +67,8 @@ class TimeConv(eqx.Module):
         self.kernel_size = kernel_size
 
     def __call__(self, x: Float[Array, "T cin"]) -> Float[Array, "T cout"]:
-        half = self.kernel_size // 2
-        padded = jnp.pad(x, ((half, half), (0, 0)))
-        shifts = [padded[i : i + x.shape[0]] for i in range(self.kernel_size)]
-        return jnp.concatenate(shifts, axis=1) @ self.weight + self.bias
+        weight = self.weight.reshape(self.kernel_size, x.shape[1], -1)
+        return same_convolution(x, weight, self.bias)
 
 
 class FourDVarNet(eqx.Module):
@@ -114,9 +112,7 @@ class FourDVarNet(eqx.Module):
         innovation = problem.mask * (x - problem.obs) / std
         residual = dynamical_residual(x, problem) / std * 10.0  # residuals are ~0.1 of a step
         features = [z, gradient, problem.mask, innovation, residual, hidden]
-        i, f, o, g = jnp.split(self.gates(jnp.concatenate(features, axis=1)), 4, axis=1)
-        cell = jax.nn.sigmoid(f) * cell + jax.nn.sigmoid(i) * jnp.tanh(g)
-        hidden = jax.nn.sigmoid(o) * jnp.tanh(cell)
+        hidden, cell = lstm_update(self.gates(jnp.concatenate(features, axis=1)), cell, axis=1)
         return z - self.output(hidden), hidden, cell
 
     def _start(self, problem: Problem):
@@ -126,20 +122,15 @@ class FourDVarNet(eqx.Module):
         return z, zeros, zeros
 
     def analyse(self, problem: Problem, n_steps: Int[Array, ""] | int | None = None):
-        """The analysed window `(T_assim + 1, 3)` after `n_steps` learned steps (a traced bound)."""
+        """The analysed window `(T_assim + 1, 3)` after `n_steps` learned steps.
+
+        A traced `n_steps` (inference) is a loop bound, so a new K does not recompile; a Python int
+        (the default, training) makes a loop of static length, which lowers to a differentiable scan.
+        """
         n_steps = self.n_solver_steps if n_steps is None else n_steps
         z, hidden, cell = jax.lax.fori_loop(
             0, n_steps, lambda _, carry: self._step(*carry, problem), self._start(problem)
         )
-        return jnp.asarray(_MEAN) + jnp.asarray(_STD) * z
-
-    def analyse_for_training(self, problem: Problem) -> Float[Array, "T 3"]:
-        """As `analyse` with the training K, written as a scan so it can be differentiated."""
-
-        def body(carry, _):
-            return self._step(*carry, problem), None
-
-        (z, _, _), _ = jax.lax.scan(body, self._start(problem), None, length=self.n_solver_steps)
         return jnp.asarray(_MEAN) + jnp.asarray(_STD) * z
 
 

@@ -1,4 +1,5 @@
-"""The reference notebook's FourDVarNet, rebuilt as REFERENCE.md describes it (about 29k parameters).
+"""The reference notebook's FourDVarNet, rebuilt as it describes it (about 29k parameters; the
+notebook's own calls are replayed by tests/test_notebook.py).
 
 State: the window x (T, 3), started from the masked observations. K times:
     J(x) = sum (mask (x - obs))^2 + lambda sum (x - phi(x))^2,  g = grad J,
@@ -14,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray
+
+from .convlstm import lstm_update, same_convolution
 
 STEP_SIZE = 0.2
 PRIOR_WEIGHT = 1.0
@@ -47,13 +50,10 @@ class BilinearAutoencoder(eqx.Module):
 
 
 def conv1d_same(conv: eqx.nn.Conv1d, x: Float[Array, "C L"]) -> Float[Array, "O L"]:
-    """`conv(x)` for a 'SAME'-padded, stride-1 `eqx.nn.Conv1d`, as a sum of k matmuls: the same
-    numbers, but XLA's CPU backward passes of such tiny convolutions are several times slower."""
-    kernel_size = conv.weight.shape[-1]
-    half, length = kernel_size // 2, x.shape[1]
-    padded = jnp.pad(x, ((0, 0), (half, half)))
-    out = sum(conv.weight[:, :, j] @ padded[:, j : j + length] for j in range(kernel_size))
-    return out + conv.bias
+    """`conv(x)` for a 'SAME'-padded, stride-1 `eqx.nn.Conv1d` (channels first), computed by
+    `same_convolution`: the same numbers as `conv(x)`, with much faster CPU backward passes."""
+    weight = jnp.transpose(conv.weight, (2, 1, 0))  # (O, C, K) -> (K, C, O)
+    return same_convolution(x.T, weight, conv.bias[:, 0]).T
 
 
 class ConvLSTMCell(eqx.Module):
@@ -67,10 +67,7 @@ class ConvLSTMCell(eqx.Module):
         self.hidden_dim = hidden_dim
 
     def __call__(self, inputs, hidden, cell):
-        i, f, o, g = jnp.split(conv1d_same(self.gates, jnp.concatenate([inputs, hidden], axis=0)), 4, axis=0)
-        cell = jax.nn.sigmoid(f) * cell + jax.nn.sigmoid(i) * jnp.tanh(g)
-        hidden = jax.nn.sigmoid(o) * jnp.tanh(cell)
-        return hidden, cell
+        return lstm_update(conv1d_same(self.gates, jnp.concatenate([inputs, hidden], axis=0)), cell, axis=0)
 
 
 class FourDVarNet1D(eqx.Module):

@@ -15,7 +15,6 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._validate import check_choice, check_range
-from .fourdvarnet_reference import Batch1D
 from .lorenz import Lorenz63Forward, fixed_points
 
 PRESETS = ("attractor", "seed")
@@ -199,14 +198,3 @@ def generate_problems(
 def index_problem(problems: Problem, i: int) -> Problem:
     """The i-th problem of a batch made by `generate_problems`."""
     return jax.tree_util.tree_map(lambda a: a[i], problems)
-
-
-def assim_batch(problem: Problem):
-    """A one-problem `Batch1D` (observations, mask, truth over the window), as the notebook uses."""
-    return Batch1D(input=problem.obs[None], mask=problem.mask[None], target=problem.truth_window[None])
-
-
-def training_batch(key: PRNGKeyArray, n_problems: int, **settings):
-    """A `Batch1D` of `n_problems` simulated problems (vmapped), for training the reference model."""
-    problems = generate_problems(key, n_problems, **settings)
-    return Batch1D(input=problems.obs, mask=problems.mask, target=problems.truth_window)

@@ -7,11 +7,11 @@ import math
 from collections.abc import Callable
 
 import jax
-import numpy as np
 
-from . import methods
+from .evaluation import evaluate
+from .learned import learned_method
+from .method import MethodContext, build_methods, describe_status
 from .problems import generate_problem, generate_problems
-from .scoring import batch_statistics, run_method
 from .training import (
     REFERENCE_CONFIG,
     TrainingConfig,
@@ -20,6 +20,7 @@ from .training import (
     load_model,
     shipped_model_path,
 )
+from .variational import Strong4DVar
 
 
 def test_problems(key: int, n_problems: int, **settings):
@@ -57,7 +58,9 @@ def reproduce(
     retrain=False,
     log: Callable[[str], None] = lambda _: None,
 ) -> dict:
-    """Every method on the problem of `key`; with `n_problems`, also statistics over a test set."""
+    """Every registered method on the problem of `key`; with `n_problems`, also statistics over a
+    test set. The learned methods use the reference FourDVarNet trained as the notebook did and our
+    shipped model (or one trained afresh with `retrain`)."""
     settings = dict(preset=preset, obs_every=obs_every, obs_noise=obs_noise, observed=observed)
     problem = generate_problem(jax.random.PRNGKey(key), **settings)
 
@@ -73,52 +76,32 @@ def reproduce(
     log("training the reference FourDVarNet as the notebook does (200 steps, 32 problems)...")
     reference_model, reference_report = fit(reference_config)
     model, train_time_s = our_model(preset, settings, retrain, log)
+    train_times = {"fourdvarnet_reference": reference_report.train_time_s, "fourdvarnet": train_time_s}
+    methods = build_methods(MethodContext(model=model, reference_model=reference_model))
 
-    runs = {
-        "free_run": (lambda: methods.free_run_trajectory(problem), None),
-        "oi": (lambda: methods.oi_trajectory(problem), None),
-        "strong_4dvar": (lambda: methods.strong_4dvar_trajectory(problem), None),
-        "strong_4dvar_bfgs": (lambda: methods.strong_4dvar_trajectory(problem, "bfgs"), None),
-        "fourdvarnet_reference": (
-            lambda: methods.fourdvarnet_reference_trajectory(reference_model, problem),
-            reference_report.train_time_s,
-        ),
-        "fourdvarnet": (lambda: methods.fourdvarnet_trajectory(model, problem), train_time_s),
-    }
     results = {}
-    for name, (run_fn, train_time) in runs.items():
-        r = run_method(name, run_fn, problem, train_time_s=train_time)
+    for name, method in methods.items():
+        e = evaluate(method, problem)
         results[name] = {
-            "rmse_assim": r.rmse_assim,
-            "rmse_forecast": r.rmse_forecast,
-            "rmse_total": r.rmse_total,
-            "runtime_ms": r.runtime_ms,
-            "compile_ms": r.compile_ms,
-            "train_time_s": r.train_time_s,
-            "converged": r.converged,
-            "num_steps": r.num_steps,
-            "predictability_time": None if math.isnan(r.predictability_time) else r.predictability_time,
+            "rmse_assim": float(e.rmse_assim),
+            "rmse_forecast": float(e.rmse_forecast),
+            "rmse_total": float(e.rmse_total),
+            "runtime_ms": e.runtime_ms,
+            "compile_ms": e.compile_ms,
+            "train_time_s": train_times.get(name),
+            "converged": bool(e.analysis.converged) if e.iterative else None,
+            "num_steps": int(e.analysis.num_steps) if e.iterative else None,
+            "status": describe_status(int(e.analysis.status)),
+            "predictability_time": None if math.isnan(e.predictability_time) else float(e.predictability_time),
         }
-    reference_final_mse = reference_report.losses[-1] if reference_report.losses else None
-    results["fourdvarnet_reference"]["final_train_mse"] = reference_final_mse
+    if "fourdvarnet_reference" in results:
+        final_mse = reference_report.losses[-1] if reference_report.losses else None
+        results["fourdvarnet_reference"]["final_train_mse"] = final_mse
 
     if n_problems:
         problems = test_problems(key, n_problems, **settings)
-        batch_runs = {
-            "free_run": lambda: methods.free_run_trajectories(problems),
-            "oi": lambda: methods.oi_trajectories(problems),
-            "strong_4dvar": lambda: methods.strong_4dvar_trajectories(problems),
-            "strong_4dvar_bfgs": lambda: methods.strong_4dvar_trajectories(problems, "bfgs"),
-            "fourdvarnet_reference": lambda: methods.fourdvarnet_reference_trajectories(reference_model, problems),
-            "fourdvarnet": lambda: methods.fourdvarnet_trajectories(model, problems),
-        }
-        for name, run_fn in batch_runs.items():
-            output = run_fn()
-            trajectories, analysis = output if isinstance(output, tuple) else (output, None)
-            stats = batch_statistics(trajectories, problems)
-            if analysis is not None:
-                stats["converged_fraction"] = float(np.mean(np.asarray(analysis.converged)))
-            results[name]["batch"] = stats
+        for name, method in methods.items():
+            results[name]["batch"] = evaluate(method, problems, timing=None).statistics()
     return {
         "preset": preset,
         "key": key,
@@ -184,12 +167,8 @@ def evaluate_model(
     preset = preset or config.preset
     settings = dict(preset=preset, obs_every=obs_every, obs_noise=obs_noise, observed=observed)
     problems = test_problems(key, n_problems, **settings)
-    if config.architecture == "fourdvarnet_reference":
-        trajectories = methods.fourdvarnet_reference_trajectories(model, problems)
-    else:
-        trajectories = methods.fourdvarnet_trajectories(model, problems, n_steps)
-    fourdvar, analysis = methods.strong_4dvar_trajectories(problems)
-    ours, theirs = batch_statistics(trajectories, problems), batch_statistics(fourdvar, problems)
+    ours = evaluate(learned_method(model, n_steps), problems, timing=None).statistics()
+    theirs = evaluate(Strong4DVar(), problems, timing=None).statistics()
     return {
         "model": str(path),
         "trained_on": config.label(),
@@ -201,10 +180,7 @@ def evaluate_model(
             "key": key,
         },
         "model_stats": ours,
-        "strong_4dvar_stats": {
-            **theirs,
-            "converged_fraction": float(np.mean(np.asarray(analysis.converged))),
-        },
+        "strong_4dvar_stats": theirs,
         "ratio_rmse_assim_median": ours["rmse_assim"]["median"] / theirs["rmse_assim"]["median"],
     }
 

@@ -16,9 +16,10 @@ import equinox as eqx
 import jax
 import numpy as np
 
-from . import methods
+from .evaluation import evaluate, summarize
+from .learned import learned_method
+from .method import MethodContext, build_methods
 from .reproduce import test_problems
-from .scoring import scores
 from .training import (
     SHIPPED_MODELS,
     TrainingConfig,
@@ -41,7 +42,7 @@ MIXED_COMPONENTS = ((0, 1, 2), (0,), (1,), (2,), (0, 1), (0, 2), (1, 2))
 
 @dataclass(frozen=True)
 class SweepPlan:
-    """What to train and where to test. Defaults: the full sweep of the issue."""
+    """What to train and where to test. Defaults: the full sweep (README, Generalisation)."""
 
     train_densities: tuple[int, ...] = (2, 5, 10, 20)
     test_densities: tuple[int, ...] = (2, 3, 5, 8, 10, 15, 20, 25)
@@ -163,20 +164,17 @@ def train_models(
     return models
 
 
-def _summary(values) -> dict[str, float]:
-    v = np.asarray(values, dtype=np.float64)
-    return {"median": float(np.median(v)), "p10": float(np.percentile(v, 10)), "p90": float(np.percentile(v, 90))}
-
-
-def _rows_for(axis, test_value, problems, models, test_settings) -> list[dict]:
-    fourdvar = scores(methods.strong_4dvar_trajectories(problems)[0], problems)
-    reference_median = float(np.median(np.asarray(fourdvar["rmse_assim"])))
-    entries = [("strong_4dvar", None, fourdvar)]
-    for name, (model, config) in models.items():
-        entries.append((name, config, scores(methods.fourdvarnet_trajectories(model, problems), problems)))
+def _rows_for(axis: str, problems, models: dict, test_settings: dict) -> list[dict]:
+    """One row per registered classical method (strong 4DVar, the reference of every ratio, among
+    them) and per model, all scored on the same `problems`."""
+    entries = [(name, None, method) for name, method in build_methods(MethodContext(), learned=False).items()]
+    entries += [(name, config, learned_method(model)) for name, (model, config) in models.items()]
+    evaluations = {name: evaluate(method, problems, timing=None) for name, _, method in entries}
+    reference_median = float(np.median(evaluations["strong_4dvar"].rmse_assim))
     rows = []
-    for name, config, s in entries:
-        assim, forecast = _summary(s["rmse_assim"]), _summary(s["rmse_forecast"])
+    for name, config, _ in entries:
+        e = evaluations[name]
+        assim, forecast = summarize(e.rmse_assim), summarize(e.rmse_forecast)
         rows.append(
             {
                 "axis": axis,
@@ -216,14 +214,14 @@ def evaluate_sweep(models: dict, plan: SweepPlan) -> list[dict]:
 
     for every in plan.test_densities:
         problems = problems_with(obs_every=every)
-        rows += _rows_for("density", every, problems, models, {**base, "test_obs_every": every})
+        rows += _rows_for("density", problems, models, {**base, "test_obs_every": every})
     for noise in plan.test_noises:
         problems = problems_with(obs_noise=noise)
-        rows += _rows_for("noise", noise, problems, models, {**base, "test_obs_noise": noise})
+        rows += _rows_for("noise", problems, models, {**base, "test_obs_noise": noise})
     for observed in plan.test_components:
         problems = problems_with(observed=observed)
         label = "".join("xyz"[c] for c in observed)
-        rows += _rows_for("components", label, problems, models, {**base, "test_observed": label})
+        rows += _rows_for("components", problems, models, {**base, "test_observed": label})
     return rows
 
 

@@ -25,9 +25,8 @@ import optax
 from ._validate import check_choice, check_range
 from .fourdvarnet import FourDVarNet, normalised_mse
 from .fourdvarnet_reference import Batch1D, FourDVarNet1D, train_step
-from .problems import PRESETS, generate_problems, observed_mask, training_batch
+from .problems import PRESETS, generate_problems, observed_mask
 
-ARCHITECTURES = ("fourdvarnet", "fourdvarnet_reference")
 # The shipped, read-only models (the sweep's are in its "sweep" subfolder).
 SHIPPED_MODELS = Path(__file__).resolve().parent.parent / "assets" / "models"
 FILE_FORMAT = "l63-fourdvarnet-model"
@@ -54,7 +53,7 @@ class TrainingConfig:
     hyperparameters: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        check_choice("architecture", self.architecture, ARCHITECTURES)
+        check_choice("architecture", self.architecture, tuple(ARCHITECTURES))
         check_choice("preset", self.preset, PRESETS)
         check_range("obs_every", list(self.obs_every), 1, 50, integer=True)
         check_range("obs_noise", list(self.obs_noise), 0.0, 100.0)
@@ -83,6 +82,44 @@ class TrainingConfig:
         return f"{self.preset}, obs every {every}, noise {noise}, observed {comps}"
 
 
+@dataclass(frozen=True)
+class Architecture:
+    """A trainable model class: its default hyper-parameters, its name for people, how it trains."""
+
+    model_class: type
+    hyperparameters: dict
+    label: str
+    # config -> (optimizer, step(model, opt_state, key) -> (model, opt_state, loss))
+    training_scheme: Callable
+
+
+def _simulated_scheme(config: TrainingConfig):
+    """Ours: a fresh batch of simulated problems, drawn from the config's choices, every step."""
+    optimizer = _optimizer(config.learning_rate, config.steps)
+    choices = (*_choices(config), config.batch_size)
+    settings = {"preset": config.preset}
+    return optimizer, lambda m, s, k: _simulated_step(m, s, k, choices, optimizer, settings)
+
+
+def _fixed_batch_scheme(config: TrainingConfig):
+    """The reference notebook's: full-batch Adam on one fixed set of `batch_size` problems."""
+    optimizer = optax.adam(config.learning_rate)
+    batch = training_batch_for(config)
+    return optimizer, lambda m, s, _key: train_step(m, batch, optimizer, s)
+
+
+ARCHITECTURES = {
+    "fourdvarnet": Architecture(
+        FourDVarNet, dict(hidden_dim=24, kernel_size=11, n_solver_steps=5), "FourDVarNet", _simulated_scheme
+    ),
+    "fourdvarnet_reference": Architecture(
+        FourDVarNet1D,
+        dict(state_dim=3, n_time=51, latent_dim=8, hidden_dim=16, n_solver_steps=5),
+        "reference FourDVarNet",
+        _fixed_batch_scheme,
+    ),
+}
+DEFAULT_HYPERPARAMETERS = ARCHITECTURES["fourdvarnet"].hyperparameters
 REFERENCE_CONFIG = TrainingConfig(
     architecture="fourdvarnet_reference",
     preset="seed",
@@ -90,17 +127,15 @@ REFERENCE_CONFIG = TrainingConfig(
     batch_size=32,
     learning_rate=1e-2,
     seed=0,
-    hyperparameters=dict(state_dim=3, n_time=51, latent_dim=8, hidden_dim=16, n_solver_steps=5),
+    hyperparameters=ARCHITECTURES["fourdvarnet_reference"].hyperparameters,
 )
-DEFAULT_HYPERPARAMETERS = dict(hidden_dim=24, kernel_size=11, n_solver_steps=5)
 
 
 def build_model(config: TrainingConfig, key=None):
     """An untrained model of the config's architecture and hyper-parameters."""
     key = jax.random.PRNGKey(config.seed) if key is None else key
-    if config.architecture == "fourdvarnet_reference":
-        return FourDVarNet1D(**{**REFERENCE_CONFIG.hyperparameters, **config.hyperparameters}, key=key)
-    return FourDVarNet(**{**DEFAULT_HYPERPARAMETERS, **config.hyperparameters}, key=key)
+    architecture = ARCHITECTURES[config.architecture]
+    return architecture.model_class(**{**architecture.hyperparameters, **config.hyperparameters}, key=key)
 
 
 @dataclass
@@ -148,7 +183,7 @@ def _simulated_step_body(model, opt_state, key, choices, optimizer, settings):
     )
 
     def loss_fn(m):
-        windows = jax.vmap(m.analyse_for_training)(problems)
+        windows = jax.vmap(m.analyse)(problems)
         return normalised_mse(windows, problems.truth_window)
 
     loss, grads = eqx.filter_value_and_grad(loss_fn)(model)
@@ -171,15 +206,7 @@ def fit(
     start = time.perf_counter()
     losses: list[float] = []
     compile_s = 0.0
-    if config.architecture == "fourdvarnet_reference":
-        optimizer = optax.adam(config.learning_rate)
-        batch = training_batch_for(config)
-        step_fn = lambda m, s, _key: train_step(m, batch, optimizer, s)
-    else:
-        optimizer = _optimizer(config.learning_rate, config.steps)
-        choices = (*_choices(config), config.batch_size)
-        settings = {"preset": config.preset}
-        step_fn = lambda m, s, k: _simulated_step(m, s, k, choices, optimizer, settings)
+    optimizer, step_fn = ARCHITECTURES[config.architecture].training_scheme(config)
     opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
     key = jax.random.PRNGKey(config.seed + 1)
     for step in range(config.steps):
@@ -195,7 +222,7 @@ def fit(
 
 def training_batch_for(config: TrainingConfig) -> Batch1D:
     """The reference's fixed training set: `batch_size` problems from `split(PRNGKey(1), ...)`."""
-    return training_batch(
+    problems = generate_problems(
         jax.random.PRNGKey(1),
         config.batch_size,
         preset=config.preset,
@@ -203,6 +230,7 @@ def training_batch_for(config: TrainingConfig) -> Batch1D:
         obs_noise=config.obs_noise[0],
         observed=config.observed[0],
     )
+    return Batch1D(input=problems.obs, mask=problems.mask, target=problems.truth_window)
 
 
 def _choices(config: TrainingConfig):

@@ -14,7 +14,6 @@ solve.
 from __future__ import annotations
 
 import dataclasses
-import math
 import threading
 import time
 from dataclasses import dataclass
@@ -24,29 +23,45 @@ import numpy as np
 
 import core
 
-from .models import ModelEntry, registry
+from .models import registry
 
 # The static 4DVar iteration caps the slider offers (each compiles once, at warm-up).
 ITERATION_CAPS = (1, 2, 3, 5, 10, 20, 50)
-# Method keys, in drawing order, with their display names and their one colour everywhere.
-METHODS = ("truth", "observations", "free_run", "strong_4dvar", "fourdvarnet")
-METHOD_LABELS = {
-    "truth": "truth",
-    "observations": "observations",
+# What is drawn besides the methods, with its one colour everywhere.
+DATA_LABELS = {"truth": "truth", "observations": "observations"}
+DATA_COLORS = {"truth": "#000000", "observations": "#d62728"}
+SHORT_LABELS = {  # the registry's labels are long; these fit a legend
     "free_run": "free run",
     "strong_4dvar": "strong 4DVar",
     "fourdvarnet": "FourDVarNet",
 }
-METHOD_COLORS = {
-    "truth": "#000000",
-    "observations": "#d62728",
-    "free_run": "#8c8c8c",
-    "strong_4dvar": "#1f5fbf",
-    "fourdvarnet": "#7b3fa0",
-}
-SOLVED_METHODS = ("free_run", "strong_4dvar", "fourdvarnet")
+# The methods solved and drawn unless a student asks for others.
+DEFAULT_SOLVED = ("free_run", "strong_4dvar", "fourdvarnet")
 RMSE_FLOOR = 1e-3  # RMSE(t) is drawn on a log axis: clip exact zeros to this floor
 COMPONENTS = ("x", "y", "z")
+
+
+def solved_methods() -> tuple[str, ...]:
+    """Every registered method the dashboard can solve (the reference architecture needs a model
+    of its own, which the dashboard selects as "the" FourDVarNet, so it is not listed apart)."""
+    return tuple(name for name in core.registered_methods() if name != "fourdvarnet_reference")
+
+
+def method_labels() -> dict[str, str]:
+    entries = core.registered_methods()
+    return {**DATA_LABELS, **{m: SHORT_LABELS.get(m, entries[m].label) for m in solved_methods()}}
+
+
+def method_colors() -> dict[str, str]:
+    entries = core.registered_methods()
+    return {**DATA_COLORS, **{m: entries[m].colour for m in solved_methods()}}
+
+
+# Snapshots for the views, which draw the default methods.
+SOLVED_METHODS = DEFAULT_SOLVED
+METHODS = ("truth", "observations", *SOLVED_METHODS)
+METHOD_LABELS = method_labels()
+METHOD_COLORS = method_colors()
 
 
 @dataclass(frozen=True)
@@ -61,6 +76,7 @@ class Settings:
     n_steps: int = 5  # FourDVarNet's K
     max_steps: int = 20  # strong 4DVar's iteration cap
     model: str = ""  # a key of the model registry ("" -> its default)
+    methods: tuple[str, ...] = DEFAULT_SOLVED  # which registered methods to solve
 
 
 @dataclass
@@ -70,9 +86,10 @@ class MethodOutput:
     rmse_assim: float
     rmse_forecast: float
     rmse_total: float
-    runtime_ms: float
+    runtime_ms: float  # median of warm calls
+    compile_ms: float  # the first call's extra time, shown apart (0 once this process has compiled)
     predictability_time: float
-    converged: bool | None = None
+    converged: bool | None = None  # None for direct (non-iterative) methods
     num_steps: int | None = None
     final_cost: float | None = None
     status: str | None = None
@@ -94,34 +111,23 @@ class Experiment:
     solve_ms: float = 0.0
 
 
-_scores = jax.jit(core.scores)
-
-
-def _timed(fn):
-    start = time.perf_counter()
-    out = jax.block_until_ready(fn())
-    return out, (time.perf_counter() - start) * 1e3
-
-
-def _method_output(trajectory, problem, runtime_ms, analysis=None) -> MethodOutput:
-    s = jax.device_get(_scores(trajectory, problem))
-    trace = np.asarray(s["rmse_trace"], dtype=np.float64)
-    out = MethodOutput(
-        trajectory=np.asarray(trajectory, dtype=np.float64),
-        rmse_trace=trace,
-        rmse_assim=float(s["rmse_assim"]),
-        rmse_forecast=float(s["rmse_forecast"]),
-        rmse_total=float(s["rmse_total"]),
-        runtime_ms=runtime_ms,
-        predictability_time=core.predictability_time(trace, problem),
+def method_output(evaluation: core.Evaluation) -> MethodOutput:
+    """A `core.Evaluation` of one problem as the dashboard reads it."""
+    e, analysis = evaluation, evaluation.analysis
+    return MethodOutput(
+        trajectory=np.asarray(e.trajectory, dtype=np.float64),
+        rmse_trace=np.asarray(e.rmse_trace, dtype=np.float64),
+        rmse_assim=float(e.rmse_assim),
+        rmse_forecast=float(e.rmse_forecast),
+        rmse_total=float(e.rmse_total),
+        runtime_ms=e.runtime_ms,
+        compile_ms=e.compile_ms,
+        predictability_time=float(e.predictability_time),
+        converged=bool(analysis.converged) if e.iterative else None,
+        num_steps=int(analysis.num_steps) if e.iterative else None,
+        final_cost=float(analysis.cost) if e.iterative else None,
+        status=core.describe_status(int(analysis.status)) if e.iterative else None,
     )
-    if analysis is not None:
-        analysis = jax.device_get(analysis)
-        out.converged = bool(analysis.converged)
-        out.num_steps = int(analysis.num_steps)
-        out.final_cost = float(analysis.cost)
-        out.status = core.describe_status(int(analysis.status))
-    return out
 
 
 def make_problem(settings: Settings) -> core.Problem:
@@ -134,14 +140,8 @@ def make_problem(settings: Settings) -> core.Problem:
     )
 
 
-def run_fourdvarnet(entry: ModelEntry, problem, n_steps: int):
-    if entry.architecture == "fourdvarnet_reference":
-        return core.fourdvarnet_reference_trajectory(entry.model, problem)
-    return core.fourdvarnet_trajectory(entry.model, problem, n_steps)
-
-
 def run_experiment(settings: Settings) -> Experiment:
-    """Generate the problem, run every method (each timed once, warm), score them.
+    """Generate the problem, run the chosen methods (each timed warm), score them.
 
     Raises:
         ValueError: a setting is out of range (core checks every bound again).
@@ -149,15 +149,16 @@ def run_experiment(settings: Settings) -> Experiment:
     start = time.perf_counter()
     if settings.max_steps not in ITERATION_CAPS:
         raise ValueError(f"max_steps must be one of {', '.join(map(str, ITERATION_CAPS))}; got {settings.max_steps!r}")
+    unknown = [m for m in settings.methods if m not in solved_methods()]
+    if unknown:
+        raise ValueError(f"methods must be among {', '.join(solved_methods())}; got {unknown[0]!r}")
     entry = registry.get(settings.model)
     problem = make_problem(settings)
-    methods = {}
-    traj, ms = _timed(lambda: core.free_run_trajectory(problem))
-    methods["free_run"] = _method_output(traj, problem, ms)
-    (traj, analysis), ms = _timed(lambda: core.strong_4dvar_trajectory(problem, max_steps=settings.max_steps))
-    methods["strong_4dvar"] = _method_output(traj, problem, ms, analysis)
-    traj, ms = _timed(lambda: run_fourdvarnet(entry, problem, settings.n_steps))
-    methods["fourdvarnet"] = _method_output(traj, problem, ms)
+    context = core.MethodContext(model=entry.model, max_steps=settings.max_steps, n_steps=settings.n_steps)
+    built = core.build_methods(context)
+    methods = {
+        name: method_output(core.evaluate(built[name], problem, timing=core.QUICK_TIMING)) for name in settings.methods
+    }
 
     truth = np.asarray(problem.truth, dtype=np.float64)
     obs, mask = np.asarray(problem.obs), np.asarray(problem.mask)
@@ -199,7 +200,7 @@ def _cached(fn):
     return cache(fn, max_items=256, policy="LRU")
 
 
-def _solve_key(preset, obs_every, obs_noise, observed, seed, n_steps, max_steps, model, model_version):
+def _solve_key(preset, obs_every, obs_noise, observed, seed, n_steps, max_steps, model, model_version, methods):
     # model_version (the file's mtime) makes a retrained file under the same name a new key.
     settings = Settings(
         preset=preset,
@@ -210,6 +211,7 @@ def _solve_key(preset, obs_every, obs_noise, observed, seed, n_steps, max_steps,
         n_steps=n_steps,
         max_steps=max_steps,
         model=model,
+        methods=tuple(methods),
     )
     return run_experiment(settings)
 
@@ -231,6 +233,7 @@ def solve(settings: Settings) -> Experiment:
         int(settings.max_steps),
         entry_key,
         registry.version_of(entry_key),
+        tuple(str(m) for m in settings.methods),
     )
     with _locks_guard:
         lock = _locks.setdefault(args, threading.Lock())
@@ -239,9 +242,3 @@ def solve(settings: Settings) -> Experiment:
             _locks[args] = lock
     with lock:
         return _solve_cached(*args)
-
-
-def finite_or_none(value: float | None):
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return None
-    return value

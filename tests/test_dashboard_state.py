@@ -181,7 +181,7 @@ def test_moving_density_noise_seed_or_k_never_recompiles(state):
     finally:
         logger.removeHandler(handler)
     assert handler.messages == [], handler.messages[:5]
-    assert core.free_run_trajectory._cache_size() >= 1
+    assert core.run._cache_size() >= 1
 
 
 def test_a_failing_solve_is_friendly_and_the_session_recovers():

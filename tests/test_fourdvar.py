@@ -46,12 +46,12 @@ def test_cost_is_half_the_squared_residuals_and_lowest_near_the_truth():
 
 
 def test_seed_key_42_matches_the_reference_notebook(seed_problem):
-    trajectory, analysis = core.strong_4dvar_trajectory(seed_problem)
+    trajectory, analysis = core.run(core.Strong4DVar(), seed_problem)
     s = core.scores(trajectory, seed_problem)
-    # REFERENCE.md: strong 4DVar 0.051 / 0.076 / 0.075, OI 15.110 / 1.094 / 3.573.
+    # The reference notebook's printed table: strong 4DVar 0.051 / 0.076 / 0.075, OI 15.110 / 1.094 / 3.573.
     assert abs(float(s["rmse_assim"]) - 0.051) < 0.02
     assert abs(float(s["rmse_forecast"]) - 0.076) < 0.02
-    oi = core.scores(core.oi_trajectory(seed_problem), seed_problem)
+    oi = core.scores(core.run(core.OptimalInterpolation(), seed_problem)[0], seed_problem)
     np.testing.assert_allclose(
         [oi["rmse_assim"], oi["rmse_forecast"], oi["rmse_total"]], [15.110, 1.094, 3.573], atol=0.02
     )

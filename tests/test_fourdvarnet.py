@@ -1,6 +1,8 @@
 """FourDVarNet: the reference architecture's size, training lowers the loss, our model's building
 blocks against hand values, no retrace on K or density, save/load round trips and clear errors."""
 
+import dataclasses
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -9,11 +11,16 @@ import optax
 import pytest
 
 import core
-from core import methods
+from core.training import REFERENCE_CONFIG, training_batch_for
 
 
 def _parameter_count(model):
     return sum(leaf.size for leaf in jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_array)))
+
+
+def reference_batch(n_problems: int):
+    """The reference notebook's training set (seed preset, keys from split(key 1)), n problems."""
+    return training_batch_for(dataclasses.replace(REFERENCE_CONFIG, batch_size=n_problems))
 
 
 def test_reference_architecture_has_about_29k_parameters():
@@ -22,13 +29,13 @@ def test_reference_architecture_has_about_29k_parameters():
     )
     # 2 x (153 x 8 + 8) encoder + (8 x 153 + 153) decoder + (118 x 64 x 3 + 64) gates + (16 x 51 x 3 + 51) output.
     assert _parameter_count(model) == 2 * (153 * 8 + 8) + (8 * 153 + 153) + (118 * 64 * 3 + 64) + (16 * 51 * 3 + 51)
-    batch = core.training_batch(jax.random.PRNGKey(1), 4, preset="seed")
+    batch = reference_batch(4)
     assert model(batch).shape == (4, 51, 3)
 
 
 def test_reference_training_lowers_the_loss():
     model = core.FourDVarNet1D(key=jax.random.PRNGKey(0))
-    batch = core.training_batch(jax.random.PRNGKey(1), 8, preset="seed")
+    batch = reference_batch(8)
     optimizer = optax.adam(1e-2)
     opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
     losses = []
@@ -83,12 +90,14 @@ def test_our_cost_gradient_matches_finite_differences():
 def test_changing_k_or_density_does_not_retrace(monkeypatch):
     model = core.FourDVarNet(hidden_dim=4, key=jax.random.PRNGKey(0))
     problem = core.generate_problem(jax.random.PRNGKey(6), obs_every=5)
-    methods.fourdvarnet_trajectory(model, problem, 3)
+    core.run(core.FourDVarNetMethod(model, 3), problem)
     traces = []
     original = core.FourDVarNet.analyse
     monkeypatch.setattr(core.FourDVarNet, "analyse", lambda self, *a: traces.append(1) or original(self, *a))
     outputs = [
-        methods.fourdvarnet_trajectory(model, core.generate_problem(jax.random.PRNGKey(7), obs_every=e, obs_noise=s), k)
+        core.run(
+            core.FourDVarNetMethod(model, k), core.generate_problem(jax.random.PRNGKey(7), obs_every=e, obs_noise=s)
+        )[0]
         for e, s, k in [(5, 0.5, 1), (2, 0.1, 4), (10, 1.0, 9)]
     ]
     assert traces == []
@@ -99,10 +108,11 @@ def test_k_zero_returns_the_first_guess_and_k_changes_the_analysis():
     model = core.FourDVarNet(hidden_dim=4, key=jax.random.PRNGKey(0))
     problem = core.generate_problem(jax.random.PRNGKey(8))
     first_guess = core.interpolate_observations(problem.obs, problem.mask, problem.background_mean)
-    np.testing.assert_allclose(methods.fourdvarnet_window(model, problem, 0), first_guess, rtol=1e-5, atol=1e-4)
-    assert not np.allclose(methods.fourdvarnet_window(model, problem, 2), first_guess)
+    window = lambda k: core.analyse(core.FourDVarNetMethod(model, k), problem).window
+    np.testing.assert_allclose(window(0), first_guess, rtol=1e-5, atol=1e-4)
+    assert not np.allclose(window(2), first_guess)
     with pytest.raises(ValueError, match="n_steps"):
-        methods.fourdvarnet_window(model, problem, -1)
+        core.FourDVarNetMethod(model, -1)
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +136,8 @@ def test_save_load_round_trips_exactly(tmp_path, small_model):
     assert header["info"]["final_loss"] == 1.0
     problem = core.generate_problem(jax.random.PRNGKey(9))
     np.testing.assert_array_equal(
-        methods.fourdvarnet_window(model, problem), methods.fourdvarnet_window(loaded, problem)
+        core.analyse(core.FourDVarNetMethod(model), problem).window,
+        core.analyse(core.FourDVarNetMethod(loaded), problem).window,
     )
 
 
@@ -169,8 +180,8 @@ def test_the_shipped_attractor_model_is_within_1_2x_of_4dvar():
     model, header = core.load_model(shipped_model_path("attractor"), architecture="fourdvarnet")
     assert core.TrainingConfig.from_json(header["config"]).obs_every == (5,)
     problems = core.generate_problems(jax.random.PRNGKey(10), 64)
-    ours = core.batch_statistics(core.fourdvarnet_trajectories(model, problems), problems)
-    fourdvar = core.batch_statistics(core.strong_4dvar_trajectories(problems)[0], problems)
+    ours = core.evaluate(core.FourDVarNetMethod(model), problems, timing=None).statistics()
+    fourdvar = core.evaluate(core.Strong4DVar(), problems, timing=None).statistics()
     # The issue's target (measured on 256 problems in the README: 1.00x-1.04x); 1.15x on these 64.
     assert ours["rmse_assim"]["median"] <= 1.2 * fourdvar["rmse_assim"]["median"]
 

@@ -1,4 +1,4 @@
-"""`reproduce` and `bench` end to end: the JSON the issue specifies, and the seed-key-42 targets."""
+"""`reproduce` and `bench` end to end: their JSON shape, and the seed-key-42 targets."""
 
 import json
 

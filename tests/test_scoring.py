@@ -41,10 +41,9 @@ def test_predictability_time_is_the_first_crossing_after_the_window():
     assert math.isnan(core.predictability_time(np.full(1001, 0.1), problem))
 
 
-def test_run_method_scores_times_and_reports_convergence():
+def test_run_method_scores_and_times_a_callable():
     problem = core.generate_problem(jax.random.PRNGKey(42), preset="seed")
-    result = core.run_method("strong_4dvar", lambda: core.strong_4dvar_trajectory(problem), problem)
-    assert result.converged is True and result.num_steps > 0
+    result = core.run_method("strong_4dvar", lambda: core.run(core.Strong4DVar(), problem)[0], problem)
     assert result.runtime_ms > 0 and result.compile_ms >= 0
     assert result.mean.shape == (1001, 3) and result.rmse_trace.shape == (1001,)
     np.testing.assert_allclose(result.rmse_assim, np.sqrt(np.mean(result.rmse_trace[:51] ** 2)), rtol=1e-5)
@@ -52,8 +51,8 @@ def test_run_method_scores_times_and_reports_convergence():
 
 def test_batch_statistics_match_numpy():
     problems = core.generate_problems(jax.random.PRNGKey(3), 20)
-    trajectories = core.free_run_trajectories(problems)
-    stats = core.batch_statistics(trajectories, problems)
+    evaluation = core.evaluate(core.FreeRun(), problems, timing=None)
+    trajectories, stats = evaluation.trajectory, evaluation.statistics()
     per_problem = np.sqrt(np.mean((np.asarray(trajectories) - np.asarray(problems.truth))[:, :51] ** 2, axis=(1, 2)))
     assert stats["n_problems"] == 20
     np.testing.assert_allclose(stats["rmse_assim"]["median"], np.median(per_problem), rtol=1e-5)
@@ -63,12 +62,23 @@ def test_batch_statistics_match_numpy():
 def test_batch_predictability_counts_a_skilful_forecast_as_the_whole_run():
     problems = core.generate_problems(jax.random.PRNGKey(4), 3, preset="seed")
     # The seed preset's truth stays by C+: a perfect trajectory never loses skill.
-    stats = core.batch_statistics(problems.truth, problems)
+    stats = core.evaluate(Oracle(), problems, timing=None).statistics()
     assert stats["predictability_time"]["median"] == 10.0
-    free = core.free_run_trajectories(core.generate_problems(jax.random.PRNGKey(5), 3))
     attractor = core.generate_problems(jax.random.PRNGKey(5), 3)
+    free = core.evaluate(core.FreeRun(), attractor, timing=None)
     each = [
-        core.predictability_time(core.scores(free[i], core.index_problem(attractor, i))["rmse_trace"], attractor)
+        core.predictability_time(
+            core.scores(free.trajectory[i], core.index_problem(attractor, i))["rmse_trace"], attractor
+        )
         for i in range(3)
     ]
-    np.testing.assert_allclose(core.batch_statistics(free, attractor)["predictability_time"]["median"], np.median(each))
+    np.testing.assert_allclose(free.statistics()["predictability_time"]["median"], np.median(each))
+
+
+class Oracle(core.AbstractMethod):
+    """Knows the truth: a perfect window (the test's independent reference)."""
+
+    def analyse(self, problem):
+        from core.method import direct_analysis
+
+        return direct_analysis(problem.truth_window)
