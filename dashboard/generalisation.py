@@ -118,6 +118,7 @@ class GeneralisationView(Viewer):
             running=lambda job: f"<p>Running the quick sweep... {self.runner.seconds():.0f} s</p>",
             finished=self._sweep_finished,
             period_ms=500,
+            button_type="default",
             idle='<div class="help">The figures come from the shipped sweep (no computation here). The quick '
             "sweep re-evaluates the shipped models on 64 fresh problems at fewer settings (about a minute).</div>",
         )

@@ -40,6 +40,7 @@ class JobRunner(Viewer):
             only says "busy"; `steps_done(job)` then gives the bar's value at each poll.
         period_ms: how often a served session polls the job.
         width, progress_width: the button's and the progress bar's widths in pixels.
+        button_type: the button's colour ("primary", "default", ...).
         idle: the status line before any job.
     """
 
@@ -58,13 +59,14 @@ class JobRunner(Viewer):
         period_ms: int = 400,
         width: int = 230,
         progress_width: int = 200,
+        button_type: str = "primary",
         idle: str = "",
     ):
         super().__init__()
         self.job_class, self.arguments, self.busy = job_class, arguments, busy
         self.started, self.running, self.finished = started, running, finished
         self.total, self.steps_done, self.period_ms = total, steps_done, period_ms
-        self.button = pn.widgets.Button(label=label, button_type="primary", width=width)
+        self.button = pn.widgets.Button(label=label, button_type=button_type, width=width)
         self.button.on_click(self.start)
         self.progress = pn.indicators.Progress(
             value=0, max=100, width=progress_width, bar_color="primary", visible=False
