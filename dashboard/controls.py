@@ -71,7 +71,8 @@ class Controls(Viewer):
             label="New problem (random seed)", button_type="primary", sizing_mode="stretch_width"
         )
         self.new_problem.on_click(lambda event: self.state.new_problem())
-        self.model = pn.widgets.Select.from_param(p.model, sizing_mode="stretch_width")
+        # description=None: the doc is the help line under the widget already, not also a tooltip.
+        self.model = pn.widgets.Select.from_param(p.model, sizing_mode="stretch_width", description=None)
         self.shown = pn.widgets.CheckBoxGroup.from_param(p.shown, inline=False)
 
     def __panel__(self):
