@@ -1,7 +1,12 @@
 """The classroom dashboard: `panel serve dashboard/app.py` from the repository root.
 
 Importing this module has no side effects: the page is built only when Panel serves it
-(`if pn.state.served:` at the bottom). See `dashboard/README_SECTION.md` for the classroom command.
+(`if pn.state.served:` at the bottom). For a classroom, warm the JIT first with
+`panel serve dashboard/app.py --setup dashboard/warmup.py` (see `dashboard/warmup.py`).
+
+The page is one `ExperimentState` per session (`state.py`) with thin views over it: the sidebar
+(`controls.py`) and the Explore, Train, Generalisation and About tabs (`explore.py`, `train.py`,
+`generalisation.py`, `about.py`).
 """
 
 from __future__ import annotations
@@ -20,10 +25,13 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
+from dashboard.about import AboutView
+from dashboard.controls import Controls, refusal_message
+from dashboard.explore import ExploreView
 from dashboard.generalisation import GeneralisationView
 from dashboard.models import registry
 from dashboard.state import ExperimentState
-from dashboard.views import AboutView, Controls, ExploreView, TrainView
+from dashboard.train import TrainView
 
 log = logging.getLogger("dashboard")
 
@@ -61,12 +69,12 @@ class Dashboard(Viewer):
             params["state"] = ExperimentState()
         super().__init__(**params)
         self.alert = pn.pane.Alert("", alert_type="danger", visible=False, margin=(5, 10), sizing_mode="stretch_width")
-        self.controls = Controls(state=self.state, on_error=self.show_error)
+        self.controls = Controls(state=self.state)
         self.explore = ExploreView(state=self.state, alert=self.alert)
         self.train = TrainView(state=self.state, on_trained=self.use_model)
         # Its figures (~0.25 s of Bokeh models) are built when the tab is first opened, not per page load.
         self.generalisation = GeneralisationView(state=self.state, on_pick=self.show_explore, lazy=True)
-        self.about = AboutView()
+        self.about = AboutView(state=self.state)
         self.state.param.watch(self._on_experiment, ["experiment", "shown"])
         self.state.param.watch(self._on_error, "error")
         self._generation = registry.generation
@@ -120,21 +128,24 @@ class Dashboard(Viewer):
             return
         self._generation = registry.generation
         with pn.io.hold():
-            self.state.refresh_models()
-            self.controls.sync_model_options()
+            self.state.refresh_models()  # the sidebar's Select follows the parameter's objects
 
     def __panel__(self):
         return pn.Row(self.controls, self.tabs, sizing_mode="stretch_width")
 
 
 def exception_handler(exc: Exception):
-    """Any error escaping a callback: logged for the teacher, a short note for the student."""
-    log.error("callback failed", exc_info=exc)
+    """Any error escaping a callback: a short note for the student. A value the state refused (out
+    of its bounds, e.g. crafted in the browser) says why; anything else is logged for the teacher."""
+    message = refusal_message(exc)
+    if message is None:
+        log.error("callback failed", exc_info=exc)
+        message = "Something went wrong with that action; the page keeps working."
+    else:
+        log.warning("%s", message)
     try:
         if pn.state.notifications is not None:
-            pn.state.notifications.error(
-                "Something went wrong with that action; the page keeps working.", duration=6000
-            )
+            pn.state.notifications.error(message, duration=8000)
     except Exception:  # noqa: BLE001
         pass
 

@@ -1,9 +1,10 @@
 """The dashboard's state: bounded, documented parameters and the experiment they define.
 
-No Panel here (the attractors example's pattern): this class is the model, the `Viewer`s in
-`views.py` are thin views over it. Bounds live on the parameters and are checked again in `core`:
-setting a value out of range raises `ValueError` naming the parameter and its range, and leaves the
-state as it was.
+No Panel here: this class is the model, and the `Viewer`s (`controls.py`, `explore.py`,
+`train.py`, `generalisation.py`) are thin views over it; the sidebar's widgets are built from these
+parameters (`Widget.from_param`), so their labels, bounds, steps and options live here only.
+The bounds are checked again in `core`: setting a value out of range raises `ValueError` naming
+the parameter and its range, and leaves the state as it was.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import random
 import param
 
 from . import compute
-from .compute import ITERATION_CAPS, METHODS, Experiment, Settings
+from .compute import ITERATION_CAPS, METHOD_LABELS, METHODS, Experiment, Settings
 from .models import registry
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ class ExperimentState(param.Parameterized):
     preset = param.Selector(
         default="attractor",
         objects=["attractor", "seed"],
+        label="Problem",
         doc="attractor: the truth starts on the butterfly, forecasts lose skill after a few time "
         "units. seed: the reference notebook's problem, which stays near a fixed point.",
     )
@@ -76,7 +78,7 @@ class ExperimentState(param.Parameterized):
     )
     shown = param.ListSelector(
         default=list(METHODS),
-        objects=list(METHODS),
+        objects={METHOD_LABELS[m]: m for m in METHODS},
         label="Shown",
         doc="Which curves to draw.",
     )
@@ -105,10 +107,9 @@ class ExperimentState(param.Parameterized):
         current = dict(getattr(self.param.model, "names", None) or {})
         changed = current != options
         if changed:
-            self.param.model.objects = options
-            if self.model not in keys:
-                with param.parameterized.discard_events(self):
-                    self.model = registry.default_key()
+            self.param.model.objects = options  # the sidebar's Select follows (`Widget.from_param`)
+            if self.model not in keys:  # the chosen model is gone: solve with the default one
+                self.model = registry.default_key()
         return changed
 
     def settings(self) -> Settings:

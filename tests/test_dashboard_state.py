@@ -83,7 +83,7 @@ def test_k_changes_fourdvarnet_only(state):
 
 
 def test_iteration_cap_shows_non_convergence(state):
-    from dashboard.views import table_html
+    from dashboard.explore import table_html
 
     assert state.experiment.methods["strong_4dvar"].converged
     state.max_steps = 1
@@ -135,20 +135,70 @@ def test_no_component_observed_is_a_friendly_error(state):
     assert state.error == "" and state.experiment is not before
 
 
-def test_crafted_widget_value_is_refused():
-    import panel as pn
+def test_the_sidebar_is_built_from_the_state(state):
+    from dashboard.compute import METHOD_LABELS, METHODS
+    from dashboard.controls import Controls
 
-    from dashboard.state import ExperimentState
-    from dashboard.views import bind
+    controls = Controls(state=state)
+    slider = controls.obs_noise
+    assert (slider.name, slider.start, slider.end, slider.step) == ("Observation noise (std)", 0.0, 5.0, 0.05)
+    assert list(controls.max_steps.options.values()) == list(state.param.max_steps.objects)
+    assert dict(controls.shown.options) == {METHOD_LABELS[m]: m for m in METHODS}
+    # Both ways: the state moves the widget, a (released) widget moves the state.
+    state.seed = 17
+    assert controls.seed.value == 17
+    controls.seed._process_events({"value": 18, "value_throttled": 18})  # what the browser sends
+    assert state.seed == 18 and state.experiment.settings.seed == 18
+    controls.observed._process_events({"active": [0, 2]})  # the browser sends the buttons pressed
+    assert state.experiment.settings.observed == (0, 2)
 
-    state = ExperimentState()
-    messages = []
-    slider = bind(pn.widgets.IntSlider(start=1, end=25, value=5), state, "obs_every", on_error=messages.append)
-    slider.value = 999  # what a tampered browser message would set
-    assert state.obs_every == 5 and slider.value == 5
-    assert messages and "at most 25" in messages[0]
-    slider.value = 7
+
+def test_crafted_widget_value_is_refused(state):
+    from dashboard.controls import Controls, refusal_message
+
+    controls = Controls(state=state)
+    before = state.experiment
+    with pytest.raises(ValueError) as info:  # a tampered browser message, as the server receives it
+        controls.obs_every._process_events({"value": 999, "value_throttled": 999})
+    assert state.obs_every == 5 and state.experiment is before
+    assert controls.obs_every.value == 5  # the widget snaps back to the state's value
+    message = refusal_message(info.value)
+    assert message.startswith("That value was refused") and "obs_every" in message and "at most 25" in message
+    assert refusal_message(ValueError("raised elsewhere")) is None  # only the state's own checks
+    controls.obs_every._process_events({"value": 7, "value_throttled": 7})
     assert state.obs_every == 7 and state.experiment.settings.obs_every == 7
+
+
+def test_the_model_list_follows_the_registry(state, user_cache):
+    from dashboard.controls import Controls
+    from dashboard.models import registry
+
+    controls = Controls(state=state)
+    config = core.TrainingConfig(steps=0, seed=3)
+    path = core.save_model(user_cache / "mine.eqx", core.build_model(config), config, info={})
+    state.refresh_models()
+    assert "user/mine.eqx" in controls.model.options.values()
+    state.model = "user/mine.eqx"
+    assert controls.model.value == "user/mine.eqx"
+    path.unlink()  # gone (deleted by hand): the default model is chosen and solved with
+    state.refresh_models()
+    assert "user/mine.eqx" not in controls.model.options.values()
+    default = registry.default_key()
+    assert state.model == controls.model.value == default
+    assert state.experiment.settings.model == default
+
+
+def test_the_about_text_quotes_the_page(state):
+    from dashboard.about import about_markdown
+
+    text = about_markdown(state, skipped=["broken.eqx could not be read"])
+    e = state.experiment
+    assert f"0 ≤ t ≤ {e.window_end:g})" in text and f"to t = {e.t[-1]:g} with" in text
+    assert (e.window_end, e.t[-1]) == (0.5, 10.0)
+    for name in ("obs_every", "max_steps", "model"):
+        assert f"| {state.param[name].label} |" in text
+    assert "**Note:** broken.eqx could not be read" in text
+    assert "{{" not in text and "Note:" not in about_markdown(state)
 
 
 class _CountCompiles(logging.Handler):
@@ -228,7 +278,8 @@ def test_corrupt_or_foreign_model_files_are_skipped(user_cache):
 def test_views_render_and_export_without_a_browser(state):
     from bokeh.document import Document
 
-    from dashboard.views import ExploreView, metrics_csv, trajectories_csv
+    from dashboard.explore import ExploreView
+    from dashboard.export import metrics_csv, trajectories_csv
 
     view = ExploreView(state=state)
     view.__panel__().get_root(Document())
@@ -249,12 +300,17 @@ def test_views_render_and_export_without_a_browser(state):
 
 def test_training_job_saves_to_the_user_cache_and_is_selectable(state, user_cache):
     from dashboard.models import registry
-    from dashboard.views import _TrainingJob
+    from dashboard.train import TrainingJob
 
+    def shipped_files():
+        return {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in registry.assets_dir.rglob("*.eqx")}
+
+    shipped = shipped_files()
+    assert shipped
     config = core.TrainingConfig(steps=5, batch_size=8, seed=1)
-    job = _TrainingJob.start(config)
+    job = TrainingJob.start(config)
     assert job is not None
-    assert _TrainingJob.start(config) is None  # one training at a time
+    assert TrainingJob.start(config) is None  # one training at a time
     job.thread.join(timeout=240)
     assert job.done and job.error == "", job.error
     assert len(job.losses) == 5
@@ -263,8 +319,19 @@ def test_training_job_saves_to_the_user_cache_and_is_selectable(state, user_cach
     state.refresh_models()
     state.model = job.entry.key
     assert state.experiment.model_label == job.entry.label
-    # Shipped assets are never written.
-    assert all(not str(p).startswith(str(user_cache)) for p in registry.assets_dir.glob("*.eqx"))
+    # Shipped assets are never written: the same files, untouched.
+    assert shipped_files() == shipped
+
+
+def test_the_train_tab_refuses_unusable_settings(state):
+    from dashboard.train import TrainView
+
+    view = TrainView(state=state)
+    assert "Will train on: <b>attractor, obs every 5" in view.runner.status.object
+    state.observed = []
+    assert view.runner.start() is None and view.runner.job is None
+    assert 'class="bad"' in view.runner.status.object and "at least one" in view.runner.status.object
+    assert not view.runner.button.disabled
 
 
 def test_importing_the_app_has_no_side_effects():

@@ -161,7 +161,7 @@ def test_the_heatmap_holds_the_sweeps_rows_cell_by_cell(state, results):
 
 def test_the_curves_hold_the_rows_with_4dvar_in_blue(state, results):
     from dashboard.compute import METHOD_COLORS
-    from dashboard.generalisation import curve_data
+    from dashboard.generalisation_data import curve_data
 
     view = _view(state, results)
     payload = known_payload()
@@ -288,14 +288,14 @@ def test_recompute_runs_in_the_background_and_redraws(state, results):
     payload = known_payload()
     payload["rows"] = [r for r in payload["rows"] if r["test_obs_every"] != 10]
     view = _view(state, results, sweep_fn=lambda: payload)
-    view._start_sweep()
-    job = view.job
-    assert job is not None and view.recompute.disabled and view.progress.visible
+    runner = view.runner
+    job = runner.start()
+    assert job is not None and runner.job is job and runner.button.disabled and runner.progress.visible
     job.thread.join(timeout=30)
-    view.poll_sweep()
-    assert not view.recompute.disabled and not view.progress.visible and job.error == ""
+    runner.poll()
+    assert not runner.button.disabled and not runner.progress.visible and job.error == ""
     assert len(view.heatmap_source.data["ratio"]) == 8 and list(view.heatmap.x_range.factors) == ["2", "5"]
-    assert "Quick sweep done" in view.sweep_status.object
+    assert "Quick sweep done" in runner.status.object
 
 
 def test_the_sweep_models_share_one_compile():

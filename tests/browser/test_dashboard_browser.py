@@ -162,7 +162,7 @@ HEATMAP_JS = """() => { if (!window.Bokeh || !Bokeh.documents.length) return nul
 
 
 def test_generalisation_tab_heatmap_and_click(page, dashboard_server):
-    from dashboard.generalisation import load_results, results_path  # the file the server reads
+    from dashboard.generalisation_data import load_results, results_path  # the file the server reads
 
     path = results_path()
     _open(page, dashboard_server["url"])
