@@ -57,11 +57,12 @@ def method_colors() -> dict[str, str]:
     return {**DATA_COLORS, **{m: entries[m].colour for m in solved_methods()}}
 
 
-# Snapshots for the views, which draw the default methods.
-SOLVED_METHODS = DEFAULT_SOLVED
-METHODS = ("truth", "observations", *SOLVED_METHODS)
-METHOD_LABELS = method_labels()
-METHOD_COLORS = method_colors()
+def drawn_items() -> tuple[str, ...]:
+    """What the Explore plots can draw: the data, then every solvable method."""
+    return (*DATA_LABELS, *solved_methods())
+
+
+DEFAULT_SHOWN = (*DATA_LABELS, *DEFAULT_SOLVED)
 
 
 @dataclass(frozen=True)

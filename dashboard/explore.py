@@ -15,18 +15,19 @@ import param
 from panel.viewable import Viewer
 
 from . import plots
-from .compute import METHOD_COLORS, METHOD_LABELS, METHODS, SOLVED_METHODS, Experiment
+from .compute import Experiment, drawn_items, method_colors, method_labels
 from .export import PNG_JS, fmt, metrics_csv, metrics_rows, trajectories_csv
 from .state import ExperimentState
 
 
 def legend_html(experiment: Experiment | None, shown) -> str:
-    """The shown methods' swatches; a non-converged 4DVar says so (it is drawn dotted)."""
+    """The shown methods' swatches; a solver that did not converge says so (it is drawn dotted)."""
     items = []
-    for m in METHODS:
+    colors, labels = method_colors(), method_labels()
+    for m in drawn_items():
         if m not in shown:
             continue
-        color = METHOD_COLORS[m]
+        color = colors[m]
         if m == "observations":
             swatch = f'<span style="color:{color};font-weight:bold">&#10005;</span>'
         else:
@@ -35,8 +36,9 @@ def legend_html(experiment: Experiment | None, shown) -> str:
                 f'<span style="display:inline-block;width:22px;border-top:3px {dash} {color};'
                 f'vertical-align:middle"></span>'
             )
-        label = METHOD_LABELS[m]
-        if m == "strong_4dvar" and experiment is not None and not experiment.methods[m].converged:
+        label = labels[m]
+        solved = None if experiment is None else experiment.methods.get(m)
+        if solved is not None and solved.converged is False:
             label += " (NOT converged: dotted)"
         items.append(f'<span class="legend-item">{swatch} {html.escape(label)}</span>')
     return '<div class="legend">' + " ".join(items) + "</div>"
@@ -48,11 +50,12 @@ def table_html(experiment: Experiment | None, shown) -> str:
         return "<p>No results yet.</p>"
     head = (
         "<tr><th>method</th><th>RMSE window</th><th>RMSE forecast</th><th>RMSE total</th>"
-        "<th>skill until t =</th><th>time (ms)</th><th>4DVar solve</th></tr>"
+        "<th>skill until t =</th><th>time (ms)</th><th>solver</th></tr>"
     )
     body = []
-    for m, row in zip(SOLVED_METHODS, metrics_rows(experiment), strict=True):
-        color = METHOD_COLORS[m]
+    colors = method_colors()
+    for m, row in zip(experiment.methods, metrics_rows(experiment), strict=True):
+        color = colors[m]
         status = html.escape(row["status"])
         if row["converged"] is False:
             status = f'<span class="bad">{status}</span>'

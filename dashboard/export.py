@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .compute import METHOD_LABELS, SOLVED_METHODS, Experiment
+from .compute import Experiment, method_labels
 
 
 def fmt(value, digits: int = 3) -> str:
@@ -26,9 +26,9 @@ def fmt(value, digits: int = 3) -> str:
 def metrics_rows(experiment: Experiment) -> list[dict]:
     """One row per solved method: its label, RMSEs, predictability time, runtime and 4DVar status."""
     rows = []
-    for m in SOLVED_METHODS:
-        out = experiment.methods[m]
-        label = METHOD_LABELS[m]
+    labels = method_labels()
+    for m, out in experiment.methods.items():
+        label = labels[m]
         if m == "fourdvarnet":
             label += f" (K={experiment.settings.n_steps})"
         rows.append(
@@ -58,7 +58,7 @@ def trajectories_csv(experiment: Experiment) -> str:
         idx = np.rint(experiment.obs_t[c] / (experiment.t[1] - experiment.t[0])).astype(int)
         obs[idx] = experiment.obs_values[c]
         cols[f"obs_{name}"] = obs
-    for m in SOLVED_METHODS:
+    for m in experiment.methods:
         for c, name in enumerate("xyz"):
             cols[f"{m}_{name}"] = experiment.methods[m].trajectory[:, c]
         cols[f"{m}_rmse"] = experiment.methods[m].rmse_trace

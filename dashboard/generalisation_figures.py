@@ -24,7 +24,7 @@ from bokeh.palettes import RdBu11, interp_palette
 from bokeh.plotting import figure
 from bokeh.transform import dodge
 
-from .compute import METHOD_COLORS
+from .compute import method_colors
 from .generalisation_data import REFERENCE
 
 # One colour per model, the same in every plot; none is 4DVar's blue or the observations' red. The
@@ -34,7 +34,7 @@ MODEL_COLORS = {
     "every5": "#2ca02c",
     "every10": "#8c564b",
     "every20": "#e377c2",
-    "mixed_every": METHOD_COLORS["fourdvarnet"],
+    "mixed_every": method_colors()["fourdvarnet"],
     "mixed_components": "#17becf",
 }
 EXTRA_COLORS = ("#bcbd22", "#7f7f7f", "#9edae5", "#c49c94", "#f7b6d2", "#98df8a")
@@ -175,7 +175,7 @@ def curve_figure(curves: dict, axis: str, colors: dict, labels: dict, width: int
             data["x"] = [x * math.exp(0.12 * offset) if axis == "noise" else x + 0.8 * offset for x in c["x"]]
         source = ColumnDataSource(data)
         x = dodge("x", 0.5 * offset, range=fig.x_range) if categorical else "x"
-        color = METHOD_COLORS[REFERENCE] if name == REFERENCE else colors[name]
+        color = method_colors()[REFERENCE] if name == REFERENCE else colors[name]
         legend = "strong 4DVar (reference)" if name == REFERENCE else labels.get(name, name)
         if name == REFERENCE:
             fig.varea(x=x, y1="p10", y2="p90", source=source, fill_color=color, fill_alpha=0.13, legend_label=legend)

@@ -19,7 +19,7 @@ from bokeh.layouts import gridplot
 from bokeh.models import BoxAnnotation, ColumnDataSource, Range1d, Segment, Span
 from bokeh.plotting import figure
 
-from .compute import METHOD_COLORS, METHODS, RMSE_FLOOR, SOLVED_METHODS, Experiment
+from .compute import RMSE_FLOOR, Experiment, drawn_items, method_colors, solved_methods
 
 WIDTH = 760
 TIME_HEIGHT = 165
@@ -40,7 +40,7 @@ def loss_plot(data):
     steps, losses = data
     losses = np.maximum(np.asarray(losses, dtype=np.float64), 1e-8)
     return hv.Curve((np.asarray(steps), losses), "step", hv.Dimension("loss", label="training loss")).opts(
-        color=METHOD_COLORS["fourdvarnet"],
+        color=method_colors()["fourdvarnet"],
         line_width=2,
         logy=True,
         width=640,
@@ -56,9 +56,9 @@ def loss_plot(data):
 COLUMNS = ("x", "y", "z", "rmse")
 
 
-def _empty_lines():
+def _empty_lines(methods):
     data = {"t": EMPTY_T}
-    for m in ("truth", *SOLVED_METHODS):
+    for m in ("truth", *methods):
         data.update({f"{m}_{c}": EMPTY_T for c in COLUMNS})
     return data
 
@@ -67,12 +67,14 @@ class ExploreFigures:
     """One session's Explore figures and the data sources they draw from."""
 
     def __init__(self):
+        self.methods = solved_methods()  # every method a student may tick, drawn or hidden
+        self.colors = method_colors()
         # Few sources, so that an update is few messages and few redraws: every line reads one
         # source (columns t, <method>_x, ..., <method>_rmse), the observations another.
-        self.lines = ColumnDataSource(_empty_lines())
+        self.lines = ColumnDataSource(_empty_lines(self.methods))
         self.obs = ColumnDataSource({"t": EMPTY_T, "x": EMPTY_T, "y": EMPTY_T, "z": EMPTY_T})
         self.marks = ColumnDataSource({"t": [], "y0": [], "y1": [], "color": []})
-        self.renderers: dict[str, list] = {m: [] for m in METHODS}
+        self.renderers: dict[str, list] = {m: [] for m in drawn_items()}
         x_range = Range1d(0.0, 10.0, bounds=(0.0, 10.0))
         self.figures = []
         for c, name in enumerate("xyz"):
@@ -84,7 +86,7 @@ class ExploreFigures:
             self._lines(fig, name)
             self.renderers["observations"].append(
                 fig.scatter(
-                    "t", name, source=self.obs, marker="x", size=9, line_width=2, color=METHOD_COLORS["observations"]
+                    "t", name, source=self.obs, marker="x", size=9, line_width=2, color=self.colors["observations"]
                 )
             )
             self.figures.append(fig)
@@ -93,7 +95,7 @@ class ExploreFigures:
             "error against the truth (log); dotted: half the attractor's size; dash-dot: predictability time"
         )
         rmse.xaxis.axis_label = "time t"
-        self._lines(rmse, "rmse", methods=SOLVED_METHODS)
+        self._lines(rmse, "rmse", methods=self.methods)
         self.threshold = Span(location=4.2, dimension="width", line_color="#444444", line_dash="dotted", line_width=1.5)
         rmse.add_layout(self.threshold)
         rmse.add_glyph(
@@ -113,12 +115,12 @@ class ExploreFigures:
             x_axis_label="x",
             y_axis_label="z",
         )
-        for m in ("truth", *SOLVED_METHODS):
+        for m in ("truth", *self.methods):
             style = dict(LINE_STYLE.get(m, {}))
             if m == "truth":
                 style.update(line_width=2.2, line_alpha=0.75)
             self.renderers[m].append(
-                self.phase.line(f"{m}_x", f"{m}_z", source=self.lines, color=METHOD_COLORS[m], **style)
+                self.phase.line(f"{m}_x", f"{m}_z", source=self.lines, color=self.colors[m], **style)
             )
 
     @staticmethod
@@ -132,10 +134,10 @@ class ExploreFigures:
         fig.min_border_left = 60
         return fig
 
-    def _lines(self, fig, column, methods=("truth", *SOLVED_METHODS)):
-        for m in methods:
+    def _lines(self, fig, column, methods=None):
+        for m in ("truth", *self.methods) if methods is None else methods:
             self.renderers[m].append(
-                fig.line("t", f"{m}_{column}", source=self.lines, color=METHOD_COLORS[m], **LINE_STYLE.get(m, {}))
+                fig.line("t", f"{m}_{column}", source=self.lines, color=self.colors[m], **LINE_STYLE.get(m, {}))
             )
 
     def update(self, experiment: Experiment | None, shown) -> None:
@@ -147,8 +149,12 @@ class ExploreFigures:
                 lines[f"truth_{name}"] = experiment.truth[:, c]
             lines["truth_rmse"] = np.zeros_like(t)
             marks = {"t": [], "y0": [], "y1": [], "color": []}
-            for m in SOLVED_METHODS:
-                out = experiment.methods[m]
+            unsolved = np.full_like(t, np.nan)
+            for m in self.methods:
+                out = experiment.methods.get(m)
+                if out is None:  # not shown, so not solved: its lines are hidden and empty
+                    lines.update({f"{m}_{c}": unsolved for c in COLUMNS})
+                    continue
                 for c, name in enumerate("xyz"):
                     lines[f"{m}_{name}"] = out.trajectory[:, c]
                 lines[f"{m}_rmse"] = np.maximum(out.rmse_trace, RMSE_FLOOR)
@@ -156,7 +162,7 @@ class ExploreFigures:
                     marks["t"].append(out.predictability_time)
                     marks["y0"].append(RMSE_FLOOR)
                     marks["y1"].append(1e3)
-                    marks["color"].append(METHOD_COLORS[m])
+                    marks["color"].append(self.colors[m])
             self.lines.data = lines
             self.marks.data = marks
             n_window = int(round(experiment.window_end / (t[1] - t[0]))) + 1
@@ -167,11 +173,13 @@ class ExploreFigures:
                 obs[name] = column
             self.obs.data = obs
             self.threshold.location = experiment.threshold
-            converged = experiment.methods["strong_4dvar"].converged
-            dash = "solid" if converged else "dotted"
-            for r in self.renderers["strong_4dvar"]:
-                if r.glyph.line_dash != dash:  # compare first: unchanged values send nothing
-                    r.glyph.line_dash = dash
+            for m, out in experiment.methods.items():
+                if out.converged is None:
+                    continue
+                dash = "solid" if out.converged else "dotted"
+                for r in self.renderers[m]:
+                    if r.glyph.line_dash != dash:  # compare first: unchanged values send nothing
+                        r.glyph.line_dash = dash
         for m, renderers in self.renderers.items():
             for r in renderers:
                 if r.visible != (m in shown):

@@ -15,7 +15,7 @@ import random
 import param
 
 from . import compute
-from .compute import ITERATION_CAPS, METHOD_LABELS, METHODS, Experiment, Settings
+from .compute import DEFAULT_SHOWN, ITERATION_CAPS, Experiment, Settings, drawn_items, method_labels, solved_methods
 from .models import registry
 
 log = logging.getLogger(__name__)
@@ -77,20 +77,24 @@ class ExperimentState(param.Parameterized):
         doc="Which trained FourDVarNet to use; each says what it was trained on.",
     )
     shown = param.ListSelector(
-        default=list(METHODS),
-        objects={METHOD_LABELS[m]: m for m in METHODS},
+        default=list(DEFAULT_SHOWN),
+        objects=list(DEFAULT_SHOWN),  # every registered method, set per session in __init__
         label="Shown",
-        doc="Which curves to draw.",
+        doc="Which curves to draw; a method is solved when it is shown.",
     )
 
     experiment = param.Parameter(default=None, doc="The latest solved experiment (read only).")
     error = param.String(default="", doc="A friendly message when the last update failed.")
 
-    _inputs = ("preset", "obs_every", "observed", "obs_noise", "n_steps", "max_steps", "seed", "model")
+    _inputs = ("preset", "obs_every", "observed", "obs_noise", "n_steps", "max_steps", "seed", "model", "shown")
 
     def __init__(self, solve=compute.solve, **params):
         self._solve = solve
-        super().__init__(**{k: v for k, v in params.items() if k != "model"})
+        super().__init__()
+        # The registry may have grown since this class was defined: offer every method it knows.
+        labels = method_labels()
+        self.param.shown.objects = {labels[m]: m for m in drawn_items()}
+        self.param.update(**{k: v for k, v in params.items() if k != "model"})
         self.refresh_models()
         if "model" in params:
             self.model = params["model"]
@@ -126,6 +130,7 @@ class ExperimentState(param.Parameterized):
             n_steps=int(self.n_steps),
             max_steps=int(self.max_steps),
             model=self.model,
+            methods=tuple(m for m in solved_methods() if m in self.shown),
         )
 
     def new_problem(self) -> None:

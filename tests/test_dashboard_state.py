@@ -136,14 +136,14 @@ def test_no_component_observed_is_a_friendly_error(state):
 
 
 def test_the_sidebar_is_built_from_the_state(state):
-    from dashboard.compute import METHOD_LABELS, METHODS
+    from dashboard.compute import drawn_items, method_labels
     from dashboard.controls import Controls
 
     controls = Controls(state=state)
     slider = controls.obs_noise
     assert (slider.name, slider.start, slider.end, slider.step) == ("Observation noise (std)", 0.0, 5.0, 0.05)
     assert list(controls.max_steps.options.values()) == list(state.param.max_steps.objects)
-    assert dict(controls.shown.options) == {METHOD_LABELS[m]: m for m in METHODS}
+    assert dict(controls.shown.options) == {method_labels()[m]: m for m in drawn_items()}
     # Both ways: the state moves the widget, a (released) widget moves the state.
     state.seed = 17
     assert controls.seed.value == 17

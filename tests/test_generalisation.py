@@ -160,7 +160,9 @@ def test_the_heatmap_holds_the_sweeps_rows_cell_by_cell(state, results):
 
 
 def test_the_curves_hold_the_rows_with_4dvar_in_blue(state, results):
-    from dashboard.compute import METHOD_COLORS
+    from dashboard.compute import method_colors
+
+    METHOD_COLORS = method_colors()
     from dashboard.generalisation_data import curve_data
 
     view = _view(state, results)

@@ -104,9 +104,14 @@ def test_a_new_method_shows_up_in_the_sweep(toy_method):
 
 def test_a_new_method_shows_up_in_the_dashboard(toy_method):
     from dashboard import compute
+    from dashboard.state import ExperimentState
 
     assert toy_method in compute.solved_methods()
-    assert compute.method_labels()[toy_method] == "persist the observations"
+    # A new page offers it among the curves a student may tick; ticking it solves it.
+    state = ExperimentState()
+    assert state.param.shown.names["persist the observations"] == toy_method
+    state.shown = [*state.shown, toy_method]
+    assert state.error == "" and toy_method in state.experiment.methods
     settings = compute.Settings(methods=("strong_4dvar", toy_method))
     experiment = compute.run_experiment(settings)
     assert experiment.methods[toy_method].rmse_assim > experiment.methods["strong_4dvar"].rmse_assim
