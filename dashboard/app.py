@@ -59,6 +59,14 @@ table.metrics th:first-child, table.metrics td:first-child { text-align: left; }
 .bad { color: #b00020; font-weight: 600; }
 .good { color: #1b7a2b; }
 .table-scroll { overflow-x: auto; max-width: 100%; }
+table.metrics small { color: #666; white-space: nowrap; }
+"""
+# The template's own page (header, sidebar): a phone's header keeps its title on two lines.
+PAGE_CSS = """
+@media (max-width: 700px) {
+  #header .title { font-size: 1.0rem; white-space: normal; }
+  #header .app-header { max-width: 55vw; }
+}
 """
 # Phones and tablets: lay the page out at the device's width (not 980 px shrunk to 40%).
 META_VIEWPORT = "width=device-width, initial-scale=1"
@@ -71,6 +79,7 @@ NARROW_JS = (
     f"if(window.innerWidth<{NARROW_PX}){{var s=document.getElementById('sidebar');"
     "if(s){s.classList.remove('show');}"
     "var b=document.getElementById('sidebar-toggle');if(b){b.setAttribute('aria-expanded','false');}}});"
+    "//"  # (Panel prefixes a js_files entry with its relative path unless it contains '//')
 )
 # Presentation mode (a projector): the sidebar folds away and the page fills the screen; the
 # server enlarges the plots' text and lines. Runs in the browser on every toggle.
@@ -145,10 +154,10 @@ class Dashboard(Viewer):
             dynamic=True,
         )
         self.tabs.param.watch(self._on_tab, "active")
-        self.present = pn.widgets.Toggle(label="Presentation", button_type="light", width=120, margin=(5, 10))
+        self.present = pn.widgets.Toggle(label="Present", button_type="light", width=90, margin=(5, 5))
         self.present.jscallback(value=PRESENT_JS)
         self.present.param.watch(lambda event: self.explore.set_presentation(event.new), "value")
-        self.reset = pn.widgets.Button(label="Reset settings", button_type="light", width=120, margin=(5, 10))
+        self.reset = pn.widgets.Button(label="Reset", button_type="light", width=80, margin=(5, 5))
         self.reset.on_click(lambda event: self.reset_settings())
         if self.state.error:
             self._on_error()
@@ -261,6 +270,7 @@ def create_app():
         raw_css=[CSS],
         design="bootstrap",
         throttled=True,
+        js_files={"narrow_screens": NARROW_JS},
     )
     app = Dashboard()
     template = pn.template.BootstrapTemplate(
@@ -270,7 +280,7 @@ def create_app():
         collapsed_sidebar=False,
         meta_viewport=META_VIEWPORT,
     )
-    template.config.js_files = {"narrow": NARROW_JS}
+    template.config.raw_css = [*template.config.raw_css, PAGE_CSS]
     template.header.append(pn.Row(app.present, app.reset, align="end"))
     template.sidebar.append(app.controls)
     template.main.append(pn.Column(app.preparing, app.tabs, sizing_mode="stretch_width"))

@@ -20,6 +20,11 @@ from .export import PNG_JS, fmt, metrics_csv, metrics_rows, trajectories_csv
 from .seeds import N_SEEDS, many_seeds, many_seeds_html
 from .state import ExperimentState
 
+LEGEND_NOTE = (
+    '<div class="help">Shaded: the assimilation window. RMSE plot: dotted, half the attractor\'s size (beyond '
+    "it a forecast has lost its skill); dash-dot, each method's predictability time.</div>"
+)
+
 
 def legend_html(experiment: Experiment | None, shown) -> str:
     """The shown methods' swatches; a solver that did not converge says so (it is drawn dotted)."""
@@ -42,7 +47,7 @@ def legend_html(experiment: Experiment | None, shown) -> str:
         if solved is not None and solved.converged is False:
             label += " (NOT converged: dotted)"
         items.append(f'<span class="legend-item">{swatch} {html.escape(label)}</span>')
-    return '<div class="legend">' + " ".join(items) + "</div>"
+    return '<div class="legend">' + " ".join(items) + "</div>" + LEGEND_NOTE
 
 
 def table_html(experiment: Experiment | None, shown) -> str:
@@ -50,8 +55,8 @@ def table_html(experiment: Experiment | None, shown) -> str:
     if experiment is None:
         return "<p>No results yet.</p>"
     head = (
-        "<tr><th>method</th><th>RMSE window</th><th>RMSE forecast</th><th>RMSE total</th>"
-        "<th>predictability time</th><th>time (ms, warm)</th><th>solver</th></tr>"
+        "<tr><th>method</th><th>RMSE<br>window</th><th>RMSE<br>forecast</th><th>RMSE<br>total</th>"
+        "<th>predict&shy;ability<br>time</th><th>time<br>(ms, warm)</th></tr>"
     )
     body = []
     colors = method_colors()
@@ -62,14 +67,16 @@ def table_html(experiment: Experiment | None, shown) -> str:
             status = f'<span class="bad">{status}</span>'
         elif row["converged"]:
             status = f'<span class="good">{status}</span>'
+        # An iterative solver's steps and status under its name (keeps the table narrow enough to
+        # sit beside the plots on a 1366 px laptop).
+        solver = "" if row["steps"] is None else f'<br><small class="solver">{row["steps"]} steps, {status}</small>'
         tp = row["predictability_time"]
         tp_text = "end of run" if isinstance(tp, float) and math.isnan(tp) else fmt(tp)
         body.append(
             f'<tr class="row-{m}" style="opacity:{1.0 if m in shown else 0.45}">'
-            f'<td><span class="swatch" style="background:{color}"></span>{html.escape(row["method"])}</td>'
+            f'<td><span class="swatch" style="background:{color}"></span>{html.escape(row["method"])}{solver}</td>'
             f"<td>{fmt(row['rmse_assim'])}</td><td>{fmt(row['rmse_forecast'])}</td>"
-            f"<td>{fmt(row['rmse_total'])}</td><td>{tp_text}</td><td>{fmt(row['runtime_ms'])}</td>"
-            f"<td>{'-' if row['steps'] is None else str(row['steps']) + ' steps, '}{status}</td></tr>"
+            f"<td>{fmt(row['rmse_total'])}</td><td>{tp_text}</td><td>{fmt(row['runtime_ms'])}</td></tr>"
         )
     caption = (
         f"seed {experiment.settings.seed}, {experiment.settings.preset} problem; "
@@ -195,7 +202,7 @@ class ExploreView(Viewer):
                 exports,
                 self.seeds,
                 sizing_mode="stretch_width",
-                styles={"flex": "1 1 340px", "min-width": "0", "max-width": "640px"},
+                styles={"flex": "1 1 420px", "min-width": "0", "max-width": "640px"},
             ),
             flex_wrap="wrap",
             align_items="flex-start",

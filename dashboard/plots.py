@@ -1,9 +1,10 @@
 """The Explore figures, drawn once per session and then patched in place on every change.
 
 Each of the five figures (x(t), y(t), z(t), RMSE(t) and the x-z butterfly) draws all its curves
-with ONE `MultiLine` renderer over its own `ColumnDataSource` (one row per shown curve: xs, ys,
-colour, dash, width). An update replaces those sources' data under `pn.io.hold()` (one websocket
-message) and never rebuilds a figure; a hidden method is simply not a row. One renderer per figure
+with ONE `MultiLine` renderer, and all five read one `ColumnDataSource` (one row per shown curve:
+t, x, y, z, rmse, colour, dash, width). An update replaces its data under `pn.io.hold()` (one
+websocket message, each curve sent once) and never rebuilds a figure; a hidden method is simply
+not a row. One renderer per figure
 instead of one per method and figure keeps a page at ~1/3 of the Bokeh models (the page's build
 cost, which 30 students opening the page at once pay 30 times) and the browser's redraw short.
 The four time plots share one x range, so zooming one zooms them all, and stretch to the width of
@@ -76,16 +77,17 @@ def _time_figure(x_range, label, y_range, height, **kw):
     return fig
 
 
-def _curves(fig):
-    """One MultiLine for every curve of `fig`, reading its own source; returns the source."""
-    source = ColumnDataSource({"xs": [], "ys": [], "color": [], "dash": [], "width": []})
+CURVE_COLUMNS = ("t", "x", "y", "z", "rmse", "color", "dash", "width")
+
+
+def _curves(fig, source, xs, ys):
+    """One MultiLine for every curve of `fig`: columns `xs` against `ys` of the shared source."""
     fig.add_glyph(
         source,
-        MultiLine(xs="xs", ys="ys", line_color="color", line_dash="dash", line_width="width"),
+        MultiLine(xs=xs, ys=ys, line_color="color", line_dash="dash", line_width="width"),
         nonselection_glyph=None,
         muted_glyph=None,
     )
-    return source
 
 
 class ExploreFigures:
@@ -94,30 +96,33 @@ class ExploreFigures:
     def __init__(self):
         self.colors = method_colors()
         self.presenting = False
+        # One row per shown curve (t, x, y, z, rmse as arrays; colour, dash, width), read by all five
+        # figures: an update sends each curve once and every figure redraws from it.
+        self.curves = ColumnDataSource({c: [] for c in CURVE_COLUMNS})
         self.obs = ColumnDataSource({"t": EMPTY_T, "x": EMPTY_T, "y": EMPTY_T, "z": EMPTY_T})
         self.marks = ColumnDataSource({"t": [], "y0": [], "y1": [], "color": []})
         x_range = Range1d(0.0, 10.0, bounds=(0.0, 10.0))
-        self.figures, self.sources = [], []
+        self.figures = []
         for c, name in enumerate("xyz"):
             fig = _time_figure(x_range, name, Range1d(*YLIM[name]), TIME_HEIGHT)
             if c == 0:
-                fig.title.text = "x(t), y(t), z(t)   (shaded: the assimilation window and its observations)"
+                fig.title.text = "x(t), y(t), z(t)"
             if c == 2:
                 fig.xaxis.axis_label = "time t"
-            self.sources.append(_curves(fig))
+            _curves(fig, self.curves, "t", name)
             fig.scatter("t", name, source=self.obs, marker="x", size=9, line_width=2, color=self.colors["observations"])
             self.figures.append(fig)
         rmse = _time_figure(x_range, "RMSE(t)", Range1d(RMSE_FLOOR, 100.0), RMSE_HEIGHT, y_axis_type="log")
-        rmse.title.text = (
-            "error against the truth (log); dotted: half the attractor's size; dash-dot: predictability time"
-        )
+        rmse.title.text = "error against the truth, RMSE(t)"
         rmse.xaxis.axis_label = "time t"
-        self.sources.append(_curves(rmse))
+        _curves(rmse, self.curves, "t", "rmse")
         self.threshold = Span(location=4.2, dimension="width", line_color="#444444", line_dash="dotted", line_width=1.5)
         rmse.add_layout(self.threshold)
         rmse.add_glyph(
             self.marks,
             Segment(x0="t", x1="t", y0="y0", y1="y1", line_color="color", line_dash="dashdot", line_width=1.3),
+            nonselection_glyph=None,
+            muted_glyph=None,
         )
         self.figures.append(rmse)
         self.grid = gridplot(
@@ -131,12 +136,12 @@ class ExploreFigures:
             toolbar_location="above",
             x_range=Range1d(-22.0, 22.0),
             y_range=Range1d(-2.0, 52.0),
-            title="the x-z plane (the butterfly), whole run",
+            title="the x-z plane (the butterfly)",
             x_axis_label="x",
             y_axis_label="z",
         )
         self.phase.toolbar.logo = None
-        self.phase_source = _curves(self.phase)
+        _curves(self.phase, self.curves, "x", "z")
         self.all_figures = [*self.figures, self.phase]
         self._style_text()
 
@@ -162,38 +167,34 @@ class ExploreFigures:
             return
         t = experiment.t.astype(np.float32)  # float32 halves what goes over the websocket
         scale = WIDTH_SCALE[self.presenting]
-        curves = []  # (name, trajectory (T, 3), rmse (T,) or None, dash)
+        nan = np.full_like(t, np.nan)
+        curves = {c: [] for c in CURVE_COLUMNS}
+
+        def add(name, trajectory, rmse, dash):
+            trajectory = np.asarray(trajectory, dtype=np.float32)
+            for c, column in enumerate("xyz"):
+                curves[column].append(trajectory[:, c])
+            curves["t"].append(t)
+            curves["rmse"].append(nan if rmse is None else np.maximum(rmse, RMSE_FLOOR).astype(np.float32))
+            curves["color"].append(self.colors[name])
+            curves["dash"].append(dash)
+            curves["width"].append(LINE_WIDTH.get(name, DEFAULT_WIDTH) * scale)
+
         if "truth" in shown:
-            curves.append(("truth", experiment.truth, None, "solid"))
+            add("truth", experiment.truth, None, "solid")  # its error is zero: no RMSE curve
         marks = {"t": [], "y0": [], "y1": [], "color": []}
         for m, out in experiment.methods.items():
             if m not in shown:
                 continue
-            dash = LINE_DASH.get(m, "solid") if out.converged is not False else "dotted"
-            curves.append((m, out.trajectory, np.maximum(out.rmse_trace, RMSE_FLOOR), dash))
+            add(
+                m, out.trajectory, out.rmse_trace, LINE_DASH.get(m, "solid") if out.converged is not False else "dotted"
+            )
             if math.isfinite(out.predictability_time):
                 marks["t"].append(out.predictability_time)
                 marks["y0"].append(RMSE_FLOOR)
                 marks["y1"].append(1e3)
                 marks["color"].append(self.colors[m])
-
-        def rows(columns):
-            kept = [(m, ys, dash) for m, ys, dash in columns if ys is not None]
-            return {
-                "color": [self.colors[m] for m, _, _ in kept],
-                "dash": [dash for _, _, dash in kept],
-                "width": [LINE_WIDTH.get(m, DEFAULT_WIDTH) * scale for m, _, _ in kept],
-                "ys": [np.asarray(ys, dtype=np.float32) for _, ys, _ in kept],
-            }
-
-        for c, source in enumerate(self.sources[:3]):
-            data = rows([(m, traj[:, c], dash) for m, traj, _, dash in curves])
-            source.data = {"xs": [t] * len(data["ys"]), **data}
-        data = rows([(m, rmse, dash) for m, _, rmse, dash in curves])
-        self.sources[3].data = {"xs": [t] * len(data["ys"]), **data}
-        data = rows([(m, traj[:, 2], dash) for m, traj, _, dash in curves])
-        data["xs"] = [np.asarray(traj[:, 0], dtype=np.float32) for _, traj, _, _ in curves]
-        self.phase_source.data = data
+        self.curves.data = curves
         self.marks.data = marks
         n_window = int(round(experiment.window_end / (experiment.t[1] - experiment.t[0]))) + 1
         obs = {"t": t[:n_window]}
