@@ -95,7 +95,12 @@ const grid = Bokeh.index.query_one((v) => v.model.type == "GridPlot");
 const phase = Bokeh.index.query_one((v) => v.model.type == "Figure" && v.model.y_range.end > 50 &&
                                            v.model.x_range.start < -20);
 if (grid == null) { return; }
-const parse = (text) => new DOMParser().parseFromString(text, "text/html");
+// Panel keeps an HTML pane's text escaped: unescape it, then parse it.
+const parser = new DOMParser();
+const parse = (text) => {
+  const raw = text.includes("<") ? text : parser.parseFromString(text, "text/html").documentElement.textContent;
+  return parser.parseFromString(raw.replaceAll("<br>", " "), "text/html");
+};
 const legendDoc = parse(legend.text), tableDoc = parse(table.text);
 const items = [...legendDoc.querySelectorAll(".legend-item")].map((el) => {
   const style = el.innerHTML;
