@@ -25,10 +25,12 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
+from dashboard import compute, warmup
 from dashboard.about import AboutView
 from dashboard.controls import Controls, refusal_message
 from dashboard.explore import ExploreView
 from dashboard.generalisation import GeneralisationView
+from dashboard.jitcache import enable_compilation_cache
 from dashboard.models import registry
 from dashboard.state import ExperimentState
 from dashboard.train import TrainView
@@ -56,7 +58,68 @@ table.metrics th:first-child, table.metrics td:first-child { text-align: left; }
   vertical-align: middle; }
 .bad { color: #b00020; font-weight: 600; }
 .good { color: #1b7a2b; }
+.table-scroll { overflow-x: auto; max-width: 100%; }
+table.metrics small { color: #666; white-space: nowrap; }
+@media (max-width: 560px) {
+  table.metrics { font-size: 11px; }
+  table.metrics th, table.metrics td { padding: 2px 2px; }
+}
 """
+# The template's own page (header, sidebar): a phone's header keeps its title on two lines.
+PAGE_CSS = """
+@media (max-width: 700px) {
+  #header .title { font-size: 1.0rem; white-space: normal; }
+  #header .app-header { max-width: 55vw; }
+}
+"""
+# Phones and tablets: lay the page out at the device's width (not 980 px shrunk to 40%).
+META_VIEWPORT = "width=device-width, initial-scale=1"
+NARROW_PX = 900  # below this the sidebar starts collapsed (its toggle opens it over the page)
+# Runs in the page's <head>, from a data: URL (nothing is fetched): on a narrow screen, start with
+# the sidebar collapsed; the template's toggle button still opens it.
+NARROW_JS = (
+    "data:text/javascript,"
+    "document.addEventListener('DOMContentLoaded',function(){"
+    f"if(window.innerWidth<{NARROW_PX}){{var s=document.getElementById('sidebar');"
+    "if(s){s.classList.remove('show');}"
+    "var b=document.getElementById('sidebar-toggle');if(b){b.setAttribute('aria-expanded','false');}}});"
+    "//"  # (Panel prefixes a js_files entry with its relative path unless it contains '//')
+)
+# Presentation mode (a projector): the sidebar folds away and the page fills the screen; the
+# server enlarges the plots' text and lines. Runs in the browser on every toggle.
+PRESENT_JS = """
+const sidebar = document.getElementById("sidebar");
+if (sidebar) { sidebar.classList.toggle("show", !cb_obj.active); }
+try {
+  if (cb_obj.active && !document.fullscreenElement && document.documentElement.requestFullscreen) {
+    document.documentElement.requestFullscreen().catch(() => {});
+  } else if (!cb_obj.active && document.fullscreenElement) {
+    document.exitFullscreen().catch(() => {});
+  }
+} catch (e) {}
+"""
+# Every setting of the experiment lives in the page's URL, so that a link opens the same experiment.
+URL_PARAMETERS = ("preset", "obs_every", "observed", "obs_noise", "seed", "n_steps", "max_steps", "model", "shown")
+
+
+class FirstSolve:
+    """The state's solver while this process has not solved anything yet (no `--setup` warm-up).
+
+    Until `release()` it returns None (nothing to draw yet), so that the first page is sent to the
+    browser at once, with a progress note, instead of after the JIT compile (seconds); `release()`
+    then solves for real and every later call goes straight to `compute.solve`.
+    """
+
+    def __init__(self):
+        self.deferred = not warmup.WARM.is_set()
+
+    def __call__(self, settings):
+        if self.deferred:
+            return None
+        return compute.solve(settings)
+
+    def release(self):
+        self.deferred = False
 
 
 class Dashboard(Viewer):
@@ -65,10 +128,19 @@ class Dashboard(Viewer):
     state = param.ClassSelector(class_=ExperimentState)
 
     def __init__(self, **params):
+        self.first_solve = FirstSolve()
         if "state" not in params:
-            params["state"] = ExperimentState()
+            params["state"] = ExperimentState(solve=self.first_solve)
         super().__init__(**params)
         self.alert = pn.pane.Alert("", alert_type="danger", visible=False, margin=(5, 10), sizing_mode="stretch_width")
+        self.preparing = pn.pane.Alert(
+            "Preparing the solvers: this server is compiling them for its first page (only once; a few "
+            "seconds). The plots appear as soon as they are ready.",
+            alert_type="info",
+            visible=self.first_solve.deferred,
+            margin=(5, 10),
+            sizing_mode="stretch_width",
+        )
         self.controls = Controls(state=self.state)
         self.explore = ExploreView(state=self.state, alert=self.alert)
         self.train = TrainView(state=self.state, on_trained=self.use_model)
@@ -86,8 +158,49 @@ class Dashboard(Viewer):
             dynamic=True,
         )
         self.tabs.param.watch(self._on_tab, "active")
+        self.present = pn.widgets.Toggle(label="Present", button_type="light", width=90, margin=(5, 5))
+        self.present.jscallback(value=PRESENT_JS)
+        self.present.param.watch(lambda event: self.explore.set_presentation(event.new), "value")
+        self.reset = pn.widgets.Button(label="Reset", button_type="light", width=80, margin=(5, 5))
+        self.reset.on_click(lambda event: self.reset_settings())
         if self.state.error:
             self._on_error()
+
+    # -- the first page of a fresh process, the URL, the header's buttons ---------------------
+
+    def finish_first_solve(self):
+        """After the page is drawn: solve (compiling if this process has not yet), then draw."""
+        if not self.first_solve.deferred:
+            return
+        self.explore.loading = True
+        try:
+            self.first_solve.release()
+            self.state.update()
+            warmup.WARM.set()
+        finally:
+            self.explore.loading = False
+            self.preparing.visible = False
+
+    def reset_settings(self):
+        """Every setting back to its default (one solve)."""
+        defaults = {name: self.state.param[name].default for name in URL_PARAMETERS if name != "model"}
+        defaults["model"] = registry.default_key()
+        self.state.param.update(**defaults)
+
+    def sync_url(self, location):
+        """Keep every setting in the page's URL both ways; a value the state refuses is skipped and said."""
+        location.sync(self.state, {name: name for name in URL_PARAMETERS}, on_error=self._url_refused)
+        location.sync(self.present, {"value": "present"})
+
+    def _url_refused(self, values: dict):
+        refused = []
+        for name, value in values.items():
+            try:
+                setattr(self.state, name, value)
+            except Exception:  # noqa: BLE001 - a crafted or stale link must not break the page
+                refused.append(name)
+        if refused:
+            self.show_error(f"The link's value for {', '.join(refused)} was out of range and was not used.")
 
     # -- events -----------------------------------------------------------------------------
 
@@ -131,7 +244,7 @@ class Dashboard(Viewer):
             self.state.refresh_models()  # the sidebar's Select follows the parameter's objects
 
     def __panel__(self):
-        return pn.Row(self.controls, self.tabs, sizing_mode="stretch_width")
+        return pn.Row(self.controls, pn.Column(self.preparing, self.tabs), sizing_mode="stretch_width")
 
 
 def exception_handler(exc: Exception):
@@ -153,6 +266,7 @@ def exception_handler(exc: Exception):
 def create_app():
     """Build one session's page (called by `panel serve` for each new session)."""
     started = time.perf_counter()
+    enable_compilation_cache()  # before anything compiles: a restart loads what the last run compiled
     pn.extension(
         "katex",
         notifications=True,
@@ -160,6 +274,7 @@ def create_app():
         raw_css=[CSS],
         design="bootstrap",
         throttled=True,
+        js_files={"narrow_screens": NARROW_JS},
     )
     app = Dashboard()
     template = pn.template.BootstrapTemplate(
@@ -167,9 +282,15 @@ def create_app():
         header_background="#2f3e5c",
         sidebar_width=300,
         collapsed_sidebar=False,
+        meta_viewport=META_VIEWPORT,
     )
+    template.config.raw_css = [*template.config.raw_css, PAGE_CSS]
+    template.header.append(pn.Row(app.present, app.reset, align="end"))
     template.sidebar.append(app.controls)
-    template.main.append(app.tabs)
+    template.main.append(pn.Column(app.preparing, app.tabs, sizing_mode="stretch_width"))
+    if pn.state.location is not None:
+        app.sync_url(pn.state.location)
+    pn.state.onload(app.finish_first_solve)
     pn.state.add_periodic_callback(app.refresh_models, period=MODEL_LIST_POLL_MS)
     log.info("session page built in %.0f ms", (time.perf_counter() - started) * 1e3)
     return template, app

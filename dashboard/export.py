@@ -87,14 +87,72 @@ def metrics_csv(experiment: Experiment) -> str:
     return out.getvalue()
 
 
-# Runs in the browser: Bokeh renders the time plots' grid to a PNG, which is downloaded.
+# Runs in the browser: the time plots and the butterfly as Bokeh renders them, with the legend
+# above and the settings and the metrics table below (read from the two HTML panes passed as
+# `legend` and `table`), drawn on one canvas and downloaded as <settings>_figure.png.
 PNG_JS = """
-const view = Bokeh.index.query_one((v) => v.model.type == "GridPlot");
-if (view == null) { return; }
-view.export("png").to_blob().then((blob) => {
+const grid = Bokeh.index.query_one((v) => v.model.type == "GridPlot");
+const phase = Bokeh.index.query_one((v) => v.model.type == "Figure" && v.model.y_range.end > 50 &&
+                                           v.model.x_range.start < -20);
+if (grid == null) { return; }
+// Panel keeps an HTML pane's text escaped: unescape it, then parse it.
+const parser = new DOMParser();
+const parse = (text) => {
+  const raw = text.includes("<") ? text : parser.parseFromString(text, "text/html").documentElement.textContent;
+  return parser.parseFromString(raw.replaceAll("<br>", " "), "text/html");
+};
+const legendDoc = parse(legend.text), tableDoc = parse(table.text);
+const items = [...legendDoc.querySelectorAll(".legend-item")].map((el) => {
+  const style = el.innerHTML;
+  const color = (style.match(/#[0-9a-fA-F]{6}/) || ["#000000"])[0];
+  const label = el.textContent.trim();
+  return {label, color, cross: label.startsWith("\u2715"), dashed: style.includes("dashed")};
+});
+const tbl = tableDoc.querySelector("table");
+const rows = tbl ? [...tbl.querySelectorAll("tr")].map((tr) => [...tr.children].map((c) => c.textContent.trim())) : [];
+const cap = tbl ? tbl.querySelector("caption") : null;
+const caption = cap ? cap.textContent : "";
+const name = (tbl && tbl.dataset.name) || "l63_explore";
+const a = grid.export("png").canvas;
+const b = phase ? phase.export("png").canvas : null;
+const pad = 16, line = 22;
+const width = a.width + (b ? b.width + pad : 0) + 2 * pad;
+const tableTop = pad + line * 2 + Math.max(a.height, b ? b.height : 0) + pad;
+const height = tableTop + line * (rows.length + 3) + pad;
+const out = document.createElement("canvas");
+out.width = width; out.height = height;
+const ctx = out.getContext("2d");
+ctx.fillStyle = "#ffffff"; ctx.fillRect(0, 0, width, height);
+ctx.font = "15px sans-serif"; ctx.textBaseline = "middle";
+let x = pad;
+for (const it of items) {
+  ctx.strokeStyle = it.color; ctx.fillStyle = it.color; ctx.lineWidth = 3;
+  const label = it.label.replace(/^\\u2715\\s*/, "");
+  if (it.cross) {
+    ctx.font = "bold 15px sans-serif"; ctx.fillText("\\u2715", x + 4, pad + line / 2); ctx.font = "15px sans-serif";
+  } else {
+    ctx.setLineDash(it.dashed ? [6, 4] : []); ctx.beginPath(); ctx.moveTo(x, pad + line / 2);
+    ctx.lineTo(x + 24, pad + line / 2); ctx.stroke(); ctx.setLineDash([]);
+  }
+  ctx.fillStyle = "#000000"; ctx.fillText(label, x + 30, pad + line / 2);
+  x += 30 + ctx.measureText(label).width + 24;
+}
+ctx.drawImage(a, pad, pad + line * 2);
+if (b) { ctx.drawImage(b, pad + a.width + pad, pad + line * 2); }
+ctx.fillStyle = "#000000"; ctx.font = "14px sans-serif";
+ctx.fillText("Settings: " + name.replace(/^l63_/, "").replaceAll("_", ", "), pad, tableTop);
+const colX = [pad];
+for (let i = 1; i < 8; i++) { colX.push(pad + 260 + (i - 1) * 150); }
+rows.forEach((r, i) => {
+  ctx.font = i == 0 ? "bold 14px sans-serif" : "14px sans-serif";
+  r.forEach((cell, j) => ctx.fillText(cell, colX[Math.min(j, colX.length - 1)], tableTop + line * (i + 1)));
+});
+ctx.font = "12px sans-serif"; ctx.fillStyle = "#555555";
+ctx.fillText(caption, pad, tableTop + line * (rows.length + 1));
+out.toBlob((blob) => {
   const link = document.createElement("a");
   link.href = URL.createObjectURL(blob);
-  link.download = "l63_explore.png";
+  link.download = name + "_figure.png";
   document.body.appendChild(link);
   link.click();
   link.remove();

@@ -1,12 +1,15 @@
 """The Explore figures, drawn once per session and then patched in place on every change.
 
-The time plots and the butterfly are Bokeh figures over one `ColumnDataSource` per method (columns
-t, x, y, z, rmse): an update replaces those sources' data under `pn.io.hold()` (one websocket message),
-hides or shows renderers, and never rebuilds a figure. The four time plots share one x range, so
-zooming one zooms them all. (A HoloViews `DynamicMap` per plot did the same at ~200 ms of Python per
-update for these ~30 glyphs on the classroom server, over the 200 ms budget from slider release to
-redrawn plots; writing the sources directly costs a few ms.) The training loss curve, a single
-element, stays a HoloViews `DynamicMap` fed by a `Pipe`.
+Each of the five figures (x(t), y(t), z(t), RMSE(t) and the x-z butterfly) draws all its curves
+with ONE `MultiLine` renderer, and all five read one `ColumnDataSource` (one row per shown curve:
+t, x, y, z, rmse, colour, dash, width). An update replaces its data under `pn.io.hold()` (one
+websocket message, each curve sent once) and never rebuilds a figure; a hidden method is simply
+not a row. One renderer per figure
+instead of one per method and figure keeps a page at ~1/3 of the Bokeh models (the page's build
+cost, which 30 students opening the page at once pay 30 times) and the browser's redraw short.
+The four time plots share one x range, so zooming one zooms them all, and stretch to the width of
+the page. (A HoloViews `DynamicMap` per plot did the same at ~200 ms of Python per update.)
+The training loss curve, a single element, stays a HoloViews `DynamicMap` fed by a `Pipe`.
 """
 
 from __future__ import annotations
@@ -16,23 +19,25 @@ import math
 import holoviews as hv
 import numpy as np
 from bokeh.layouts import gridplot
-from bokeh.models import BoxAnnotation, ColumnDataSource, Range1d, Segment, Span
+from bokeh.models import BoxAnnotation, ColumnDataSource, MultiLine, Range1d, Segment, Span
 from bokeh.plotting import figure
 
-from .compute import RMSE_FLOOR, Experiment, drawn_items, method_colors, solved_methods
+from .compute import RMSE_FLOOR, Experiment, method_colors
 
-WIDTH = 760
-TIME_HEIGHT = 165
+TIME_HEIGHT = 150
+RMSE_HEIGHT = 190
+PHASE_HEIGHT = 380
+MIN_WIDTH = 280  # a 390 px phone, less the margins
 WINDOW_FILL = "#f2d98a"
-LINE_STYLE = {
-    "truth": dict(line_width=2.0),
-    "free_run": dict(line_width=1.5, line_dash="dashed"),
-    "strong_4dvar": dict(line_width=1.8),
-    "fourdvarnet": dict(line_width=1.8),
-}
+LINE_WIDTH = {"truth": 2.0, "free_run": 1.5}  # others: DEFAULT_WIDTH
+DEFAULT_WIDTH = 1.8
+LINE_DASH = {"free_run": "dashed"}  # others solid; a solver that did not converge: dotted
 EMPTY_T = np.zeros(0)
 YLIM = {"x": (-25.0, 25.0), "y": (-32.0, 32.0), "z": (-5.0, 55.0)}  # the attractor's extent
-TOOLS = "pan,xwheel_zoom,box_zoom,reset,save"
+TOOLS = "xpan,xwheel_zoom,reset,save"  # few tools: each is a few Bokeh models per figure, per page
+# Presentation mode (a projector): larger text and thicker lines.
+FONT = {False: ("10px", "11px", "12px"), True: ("16px", "17px", "18px")}  # ticks, axis labels, titles
+WIDTH_SCALE = {False: 1.0, True: 1.6}
 
 
 def loss_plot(data):
@@ -53,134 +58,152 @@ def loss_plot(data):
     )
 
 
-COLUMNS = ("x", "y", "z", "rmse")
+def _time_figure(x_range, label, y_range, height, **kw):
+    fig = figure(
+        height=height,
+        min_width=MIN_WIDTH,
+        sizing_mode="stretch_width",
+        x_range=x_range,
+        y_range=y_range,
+        tools=TOOLS,
+        y_axis_label=label,
+        **kw,
+    )
+    fig.add_layout(
+        BoxAnnotation(left=0.0, right=0.5, fill_color=WINDOW_FILL, fill_alpha=0.45, line_alpha=0, level="underlay")
+    )
+    fig.min_border_left = 60
+    fig.toolbar.logo = None
+    return fig
 
 
-def _empty_lines(methods):
-    data = {"t": EMPTY_T}
-    for m in ("truth", *methods):
-        data.update({f"{m}_{c}": EMPTY_T for c in COLUMNS})
-    return data
+CURVE_COLUMNS = ("t", "x", "y", "z", "rmse", "color", "dash", "width")
+
+
+def _curves(fig, source, xs, ys):
+    """One MultiLine for every curve of `fig`: columns `xs` against `ys` of the shared source."""
+    fig.add_glyph(
+        source,
+        MultiLine(xs=xs, ys=ys, line_color="color", line_dash="dash", line_width="width"),
+        nonselection_glyph=None,
+        muted_glyph=None,
+    )
 
 
 class ExploreFigures:
     """One session's Explore figures and the data sources they draw from."""
 
     def __init__(self):
-        self.methods = solved_methods()  # every method a student may tick, drawn or hidden
         self.colors = method_colors()
-        # Few sources, so that an update is few messages and few redraws: every line reads one
-        # source (columns t, <method>_x, ..., <method>_rmse), the observations another.
-        self.lines = ColumnDataSource(_empty_lines(self.methods))
+        self.presenting = False
+        # One row per shown curve (t, x, y, z, rmse as arrays; colour, dash, width), read by all five
+        # figures: an update sends each curve once and every figure redraws from it.
+        self.curves = ColumnDataSource({c: [] for c in CURVE_COLUMNS})
         self.obs = ColumnDataSource({"t": EMPTY_T, "x": EMPTY_T, "y": EMPTY_T, "z": EMPTY_T})
         self.marks = ColumnDataSource({"t": [], "y0": [], "y1": [], "color": []})
-        self.renderers: dict[str, list] = {m: [] for m in drawn_items()}
         x_range = Range1d(0.0, 10.0, bounds=(0.0, 10.0))
         self.figures = []
         for c, name in enumerate("xyz"):
-            fig = self._time_figure(x_range, name, Range1d(*YLIM[name]), TIME_HEIGHT)
+            fig = _time_figure(x_range, name, Range1d(*YLIM[name]), TIME_HEIGHT)
             if c == 0:
-                fig.title.text = "x(t), y(t), z(t)   (shaded: the assimilation window and its observations)"
+                fig.title.text = "x(t), y(t), z(t)"
             if c == 2:
                 fig.xaxis.axis_label = "time t"
-            self._lines(fig, name)
-            self.renderers["observations"].append(
-                fig.scatter(
-                    "t", name, source=self.obs, marker="x", size=9, line_width=2, color=self.colors["observations"]
-                )
-            )
+            _curves(fig, self.curves, "t", name)
+            fig.scatter("t", name, source=self.obs, marker="x", size=9, line_width=2, color=self.colors["observations"])
             self.figures.append(fig)
-        rmse = self._time_figure(x_range, "RMSE(t)", Range1d(RMSE_FLOOR, 100.0), 200, y_axis_type="log")
-        rmse.title.text = (
-            "error against the truth (log); dotted: half the attractor's size; dash-dot: predictability time"
-        )
+        rmse = _time_figure(x_range, "RMSE(t)", Range1d(RMSE_FLOOR, 100.0), RMSE_HEIGHT, y_axis_type="log")
+        rmse.title.text = "error against the truth, RMSE(t)"
         rmse.xaxis.axis_label = "time t"
-        self._lines(rmse, "rmse", methods=self.methods)
+        _curves(rmse, self.curves, "t", "rmse")
         self.threshold = Span(location=4.2, dimension="width", line_color="#444444", line_dash="dotted", line_width=1.5)
         rmse.add_layout(self.threshold)
         rmse.add_glyph(
             self.marks,
             Segment(x0="t", x1="t", y0="y0", y1="y1", line_color="color", line_dash="dashdot", line_width=1.3),
+            nonselection_glyph=None,
+            muted_glyph=None,
         )
         self.figures.append(rmse)
-        self.grid = gridplot([[f] for f in self.figures], merge_tools=True, toolbar_location="above")
+        self.grid = gridplot(
+            [[f] for f in self.figures], merge_tools=True, toolbar_location="above", sizing_mode="stretch_width"
+        )
         self.phase = figure(
-            width=420,
-            height=420,
-            tools=TOOLS,
+            height=PHASE_HEIGHT,
+            min_width=MIN_WIDTH,
+            sizing_mode="stretch_width",
+            tools="pan,wheel_zoom,reset,save",
             toolbar_location="above",
             x_range=Range1d(-22.0, 22.0),
             y_range=Range1d(-2.0, 52.0),
-            title="the x-z plane (the butterfly), whole run",
+            title="the x-z plane (the butterfly)",
             x_axis_label="x",
             y_axis_label="z",
         )
-        for m in ("truth", *self.methods):
-            style = dict(LINE_STYLE.get(m, {}))
-            if m == "truth":
-                style.update(line_width=2.2, line_alpha=0.75)
-            self.renderers[m].append(
-                self.phase.line(f"{m}_x", f"{m}_z", source=self.lines, color=self.colors[m], **style)
-            )
+        self.phase.toolbar.logo = None
+        _curves(self.phase, self.curves, "x", "z")
+        self.all_figures = [*self.figures, self.phase]
+        self._style_text()
 
-    @staticmethod
-    def _time_figure(x_range, label, y_range, height, **kw):
-        fig = figure(
-            width=WIDTH, height=height, x_range=x_range, y_range=y_range, tools=TOOLS, y_axis_label=label, **kw
-        )
-        fig.add_layout(
-            BoxAnnotation(left=0.0, right=0.5, fill_color=WINDOW_FILL, fill_alpha=0.45, line_alpha=0, level="underlay")
-        )
-        fig.min_border_left = 60
-        return fig
+    def _style_text(self):
+        ticks, labels, titles = FONT[self.presenting]
+        for fig in self.all_figures:
+            fig.title.text_font_size = titles
+            for axis in (*fig.xaxis, *fig.yaxis):
+                axis.major_label_text_font_size = ticks
+                axis.axis_label_text_font_size = labels
 
-    def _lines(self, fig, column, methods=None):
-        for m in ("truth", *self.methods) if methods is None else methods:
-            self.renderers[m].append(
-                fig.line("t", f"{m}_{column}", source=self.lines, color=self.colors[m], **LINE_STYLE.get(m, {}))
-            )
+    def set_presentation(self, on: bool, experiment=None, shown=()) -> None:
+        """Larger text and thicker lines for a projector (call under hold)."""
+        if on == self.presenting:
+            return
+        self.presenting = on
+        self._style_text()
+        self.update(experiment, shown)
 
     def update(self, experiment: Experiment | None, shown) -> None:
-        """Write the experiment into the sources and show the chosen methods (call under hold)."""
-        if experiment is not None:
-            t = experiment.t
-            lines = {"t": t}
-            for c, name in enumerate("xyz"):
-                lines[f"truth_{name}"] = experiment.truth[:, c]
-            lines["truth_rmse"] = np.zeros_like(t)
-            marks = {"t": [], "y0": [], "y1": [], "color": []}
-            unsolved = np.full_like(t, np.nan)
-            for m in self.methods:
-                out = experiment.methods.get(m)
-                if out is None:  # not shown, so not solved: its lines are hidden and empty
-                    lines.update({f"{m}_{c}": unsolved for c in COLUMNS})
-                    continue
-                for c, name in enumerate("xyz"):
-                    lines[f"{m}_{name}"] = out.trajectory[:, c]
-                lines[f"{m}_rmse"] = np.maximum(out.rmse_trace, RMSE_FLOOR)
-                if math.isfinite(out.predictability_time) and m in shown:
-                    marks["t"].append(out.predictability_time)
-                    marks["y0"].append(RMSE_FLOOR)
-                    marks["y1"].append(1e3)
-                    marks["color"].append(self.colors[m])
-            self.lines.data = lines
-            self.marks.data = marks
-            n_window = int(round(experiment.window_end / (t[1] - t[0]))) + 1
-            obs = {"t": t[:n_window]}
-            for c, name in enumerate("xyz"):
-                column = np.full(n_window, np.nan)
-                column[np.rint(experiment.obs_t[c] / (t[1] - t[0])).astype(int)] = experiment.obs_values[c]
-                obs[name] = column
-            self.obs.data = obs
-            self.threshold.location = experiment.threshold
-            for m, out in experiment.methods.items():
-                if out.converged is None:
-                    continue
-                dash = "solid" if out.converged else "dotted"
-                for r in self.renderers[m]:
-                    if r.glyph.line_dash != dash:  # compare first: unchanged values send nothing
-                        r.glyph.line_dash = dash
-        for m, renderers in self.renderers.items():
-            for r in renderers:
-                if r.visible != (m in shown):
-                    r.visible = m in shown
+        """Write the experiment's shown curves into the sources (call under hold)."""
+        if experiment is None:
+            return
+        t = experiment.t.astype(np.float32)  # float32 halves what goes over the websocket
+        scale = WIDTH_SCALE[self.presenting]
+        nan = np.full_like(t, np.nan)
+        curves = {c: [] for c in CURVE_COLUMNS}
+
+        def add(name, trajectory, rmse, dash):
+            trajectory = np.asarray(trajectory, dtype=np.float32)
+            for c, column in enumerate("xyz"):
+                curves[column].append(trajectory[:, c])
+            curves["t"].append(t)
+            curves["rmse"].append(nan if rmse is None else np.maximum(rmse, RMSE_FLOOR).astype(np.float32))
+            curves["color"].append(self.colors[name])
+            curves["dash"].append(dash)
+            curves["width"].append(LINE_WIDTH.get(name, DEFAULT_WIDTH) * scale)
+
+        if "truth" in shown:
+            add("truth", experiment.truth, None, "solid")  # its error is zero: no RMSE curve
+        marks = {"t": [], "y0": [], "y1": [], "color": []}
+        for m, out in experiment.methods.items():
+            if m not in shown:
+                continue
+            add(
+                m, out.trajectory, out.rmse_trace, LINE_DASH.get(m, "solid") if out.converged is not False else "dotted"
+            )
+            if math.isfinite(out.predictability_time):
+                marks["t"].append(out.predictability_time)
+                marks["y0"].append(RMSE_FLOOR)
+                marks["y1"].append(1e3)
+                marks["color"].append(self.colors[m])
+        self.curves.data = curves
+        self.marks.data = marks
+        n_window = int(round(experiment.window_end / (experiment.t[1] - experiment.t[0]))) + 1
+        obs = {"t": t[:n_window]}
+        for c, name in enumerate("xyz"):
+            column = np.full(n_window, np.nan, dtype=np.float32)
+            if "observations" in shown:
+                column[np.rint(experiment.obs_t[c] / (experiment.t[1] - experiment.t[0])).astype(int)] = (
+                    experiment.obs_values[c]
+                )
+            obs[name] = column
+        self.obs.data = obs
+        self.threshold.location = experiment.threshold

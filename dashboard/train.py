@@ -102,7 +102,7 @@ class TrainView(Viewer):
         self.loss_pane = pn.pane.HoloViews(hv.DynamicMap(plots.loss_plot, streams=[self.loss_pipe]), linked_axes=False)
         self._shown_points = 0
         self.describe()
-        self.state.param.watch(lambda e: self.describe(), ["preset", "obs_every", "observed", "obs_noise"])
+        self.state.param.watch(lambda *events: self.describe(), ["preset", "obs_every", "observed", "obs_noise"])
 
     def config(self) -> core.TrainingConfig:
         """The training configuration for the sidebar's settings and this tab's two sliders."""

@@ -7,12 +7,18 @@ so one K covers all), and the scoring. The listed models include the generalisat
 they share one architecture, so they share one compile and each adds only a warm run
 (tests/test_generalisation.py checks that switching between them compiles nothing). Also usable alone:
 `python -m dashboard.warmup`.
+
+Compiled programs are also written to the persistent JAX cache (`jitcache.py`), so a later start
+of the server, or another process, loads them instead of compiling again. `WARM` is set once this
+process has solved: the app then builds pages with their plots at once (before, the first page is
+sent first and solved after, with a progress note).
 """
 
 from __future__ import annotations
 
 import itertools
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -21,13 +27,18 @@ try:
 except ImportError:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dashboard.compute import ITERATION_CAPS, Settings, run_experiment  # noqa: E402
+from dashboard.compute import ITERATION_CAPS, Settings, run_experiment, solve  # noqa: E402
+from dashboard.jitcache import enable_compilation_cache  # noqa: E402
 from dashboard.models import registry  # noqa: E402
+from dashboard.seeds import many_seeds  # noqa: E402
+
+WARM = threading.Event()  # set once this process has solved (read by the app)
 
 
 def warm_up(verbose: bool = True) -> float:
     """Run every compiled path once; returns the seconds it took."""
     start = time.perf_counter()
+    cache = enable_compilation_cache()
     registry.refresh()
     subsets = [c for r in (1, 2, 3) for c in itertools.combinations((0, 1, 2), r)]
     settings = [Settings(preset=p, max_steps=cap) for p in ("attractor", "seed") for cap in ITERATION_CAPS]
@@ -35,12 +46,19 @@ def warm_up(verbose: bool = True) -> float:
     settings += [Settings(model=key) for key in registry.entries()]
     for s in settings:
         run_experiment(s)
+    solve(Settings())  # the first page's result, in the shared result cache
+    many_seeds(Settings())  # the "run on 100 seeds" button's batched programs
     elapsed = time.perf_counter() - start
-    message = f"dashboard warm-up: {len(settings)} settings compiled in {elapsed:.1f} s"
+    message = f"dashboard warm-up: {len(settings)} settings compiled in {elapsed:.1f} s (JIT cache: {cache})"
     if verbose:
         print(message, flush=True)
+    WARM.set()
     return elapsed
 
 
 if __name__ in ("__main__", "panel_setup_module"):  # `python -m dashboard.warmup` or `--setup`
     warm_up()
+    if __name__ == "panel_setup_module":  # run as a script: tell the imported module, which the app reads
+        from dashboard import warmup as _shared
+
+        _shared.WARM.set()

@@ -287,15 +287,19 @@ def test_views_render_and_export_without_a_browser(state):
     assert lines[0].startswith("# preset=attractor") and len(lines) == 2 + 1001
     assert lines[1].startswith("t,truth_x,truth_y,truth_z,obs_x")
     assert len(metrics_csv(state.experiment).splitlines()) == 4
-    # Hiding a method hides its glyphs; new settings patch the same sources in place.
-    source = view.figures.lines
+    # A hidden method is not drawn (no row in any figure's source); new settings patch the same
+    # sources in place: the x(t) source's truth row is the experiment's new truth.
+    source = view.figures.curves
+    fourdvarnet = state.experiment.methods["fourdvarnet"].trajectory[:, 0]
+    assert any(np.allclose(x, fourdvarnet, atol=1e-4) for x in source.data["x"])
     state.shown = ["truth", "strong_4dvar"]
     view.refresh()  # (the Dashboard calls this on every change)
-    assert not any(r.visible for r in view.figures.renderers["fourdvarnet"])
-    old = np.asarray(source.data["truth_x"]).copy()
+    assert not any(np.allclose(x, fourdvarnet, atol=1e-4) for x in source.data["x"])
+    assert len(source.data["x"]) == 2
     state.seed = 11
     view.refresh()
-    assert view.figures.lines is source and not np.allclose(source.data["truth_x"], old)
+    assert view.figures.curves is source
+    np.testing.assert_allclose(source.data["x"][0], state.experiment.truth[:, 0], rtol=1e-6, atol=1e-5)
 
 
 def test_training_job_saves_to_the_user_cache_and_is_selectable(state, user_cache):

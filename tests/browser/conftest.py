@@ -60,8 +60,13 @@ def model_cache(tmp_path_factory) -> Path:
 def dashboard_server(model_cache):
     """`panel serve dashboard/app.py --setup dashboard/warmup.py` on 127.0.0.1; yields its URL."""
     port = _free_port()
+    from dashboard.jitcache import cache_dir
+
     env = {
         **os.environ,
+        # Compiled programs are kept in the user's JAX cache (the dashboard's own, `jitcache.py`):
+        # a second test run loads them; trained models go to the empty cache of this session.
+        "L63_JAX_CACHE": os.environ.get("L63_JAX_CACHE") or str(cache_dir() or "off"),
         "XDG_CACHE_HOME": str(model_cache),
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }

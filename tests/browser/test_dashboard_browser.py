@@ -25,18 +25,24 @@ FINGERPRINT_JS = """() => {
   for (const m of Bokeh.documents[0].all_models) {
     if (m.type !== "ColumnDataSource") continue;
     for (const [k, v] of Object.entries(m.data)) {
-      const n = v.length; let s = 0;
-      for (let i = 0; i < Math.min(n, 400); i += 7) { const x = Number(v[i]); if (isFinite(x)) s += x; }
+      // A column is numbers, or (a MultiLine's) one array per curve.
+      const rows = (v.length && typeof v[0] === "object" && v[0] !== null && "length" in v[0]) ? [...v] : [v];
+      let n = 0, s = 0;
+      for (const row of rows) {
+        n += row.length;
+        for (let i = 0; i < Math.min(row.length, 400); i += 7) { const x = Number(row[i]); if (isFinite(x)) s += x; }
+      }
       parts.push(k + ":" + n + ":" + s.toFixed(5));
     }
   }
   return parts.sort().join("|");
 }"""
 
-# True once the x(t) plot holds a 1001-point trajectory.
+# True once the plots' source holds 1001-point trajectories and every figure has drawn.
 READY_JS = """() => !!window.Bokeh && Bokeh.documents.length > 0 &&
-  [...Bokeh.documents[0].all_models].some(m => m.type === "ColumnDataSource" &&
-    Object.values(m.data).some(v => v.length === 1001))"""
+  [...Bokeh.documents[0].all_models].some(m => m.type === "ColumnDataSource" && m.data.x &&
+    m.data.x.length > 0 && m.data.x[0].length === 1001) &&
+  [...Bokeh.index.query((v) => v.model.type === "Figure")].every((v) => v.has_finished())"""
 
 
 def _slider(page, title: str):
@@ -127,6 +133,95 @@ def test_new_problem_button_and_tabs(page, dashboard_server):
     page.get_by_text("What you are looking at").wait_for(timeout=20_000)
     page.wait_for_timeout(1500)  # KaTeX typesets the cost (served locally)
     page.screenshot(path=str(SCREENSHOTS / "about.png"), full_page=True)
+
+
+# The boxes of every plot canvas and of the metrics table, in page coordinates.
+BOXES_JS = """() => {
+  const box = (el) => { const r = el.getBoundingClientRect();
+                        return {l: r.left, t: r.top, r: r.right, b: r.bottom}; };
+  const figures = [...Bokeh.index.query((v) => v.model.type === "Figure")].map((v) => box(v.canvas_view.el));
+  const tables = [...Bokeh.index.query((v) => v.el && v.el.shadowRoot &&
+                                              v.el.shadowRoot.querySelector("table.metrics:not(.seeds)"))]
+    .map((v) => box(v.el.shadowRoot.querySelector(".table-scroll")));  // what shows (it scrolls if it must)
+  const sidebar = document.getElementById("sidebar");
+  return {figures, tables, width: window.innerWidth,
+          sidebar: sidebar ? sidebar.getBoundingClientRect().width : 0,
+          viewport: document.querySelector('meta[name="viewport"]')?.content || null};
+}"""
+SCREENS = [(390, 844), (768, 1024), (1366, 768), (1920, 1080)]
+
+
+def _overlap(a, b) -> float:
+    return max(0.0, min(a["r"], b["r"]) - max(a["l"], b["l"])) * max(0.0, min(a["b"], b["b"]) - max(a["t"], b["t"]))
+
+
+@pytest.mark.parametrize("width, height", SCREENS, ids=[f"{w}x{h}" for w, h in SCREENS])
+def test_layout_fits_every_screen(page, dashboard_server, width, height):
+    """Phone to projector: no two plots (nor a plot and the table) overlap, none runs past the width."""
+    page.set_viewport_size({"width": width, "height": height})
+    _open(page, dashboard_server["url"])
+    page.wait_for_timeout(500)  # the layout settles after the last figure drew
+    boxes = page.evaluate(BOXES_JS)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"screen_{width}x{height}.png"))
+    assert boxes["viewport"] == "width=device-width, initial-scale=1"
+    figures, tables = boxes["figures"], boxes["tables"]
+    assert len(figures) == 5 and len(tables) == 1
+    for i, a in enumerate(figures + tables):
+        assert a["r"] - a["l"] > 200, f"box {i} is only {a['r'] - a['l']:.0f} px wide"
+        assert a["l"] >= 0 and a["r"] <= width + 0.5, f"box {i} runs past the {width} px viewport: {a}"
+        for j, b in enumerate(figures + tables):
+            if j > i:
+                assert _overlap(a, b) < 1.0, f"boxes {i} and {j} overlap at {width}x{height}: {a} {b}"
+    if width < 900:  # narrow screens start with the sidebar folded away
+        assert boxes["sidebar"] < 1.0
+    else:
+        assert boxes["sidebar"] > 250
+    # The plots use the width: the time plots span most of what the sidebar leaves.
+    time_plot = figures[0]["r"] - figures[0]["l"]
+    assert time_plot > 0.5 * (width - boxes["sidebar"])
+
+
+TITLE_FONT_JS = """() => [...Bokeh.documents[0].all_models].filter((m) => m.type === "Title")
+  .map((m) => m.text_font_size)"""
+
+
+def test_settings_live_in_the_url_and_presentation_mode(page, dashboard_server):
+    page.goto(dashboard_server["url"] + "?obs_every=10&seed=7&observed=%5B%22x%22%2C%20%22z%22%5D")
+    page.wait_for_function(READY_JS, timeout=60_000)
+    page.locator(".bk-slider-title", has_text="Observe every N steps: 10").first.wait_for(timeout=20_000)
+    page.locator("table.metrics caption", has_text="seed 7,").first.wait_for(timeout=20_000)
+    # A change goes back into the address, so that a copied link opens the same experiment.
+    _move_and_time(page, _slider(page, "Observe every N steps"))
+    page.wait_for_function("() => window.location.search.includes('obs_every=11')", timeout=10_000)
+    assert "seed=7" in page.url
+    # Reset: the defaults, in the plots and in the address.
+    page.get_by_role("button", name="Reset").click()
+    page.locator(".bk-slider-title", has_text="Observe every N steps: 5").first.wait_for(timeout=20_000)
+    page.wait_for_function("() => !window.location.search.includes('obs_every=11')", timeout=10_000)
+    # Presentation: larger plot text, sidebar folded; and back.
+    assert "18px" not in page.evaluate(TITLE_FONT_JS)
+    page.get_by_role("button", name="Present").click()
+    page.wait_for_function(f"() => ({TITLE_FONT_JS})().includes('18px')", timeout=10_000)
+    page.wait_for_function("() => !document.getElementById('sidebar').classList.contains('show')", timeout=5_000)
+    page.wait_for_timeout(600)
+    page.screenshot(path=str(SCREENSHOTS / "presentation.png"))
+    page.get_by_role("button", name="Present").click()
+    page.wait_for_function(f"() => !({TITLE_FONT_JS})().includes('18px')", timeout=10_000)
+
+
+def test_png_export_names_what_it_holds(page, dashboard_server):
+    _open(page, dashboard_server["url"])
+    with page.expect_download(timeout=20_000) as download:
+        page.get_by_role("button", name="Figure (PNG)").click()
+    name = download.value.suggested_filename
+    assert name == "l63_attractor_seed42_every5_noise0.5_xyz_K5_cap20_figure.png"
+    path = download.value.path()
+    download.value.save_as(SCREENSHOTS / "exported_figure.png")
+    header = Path(path).read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+    assert width > 800 and height > 600  # plots, butterfly, legend and table on one picture
 
 
 def test_out_of_range_value_from_the_browser_is_refused(page, dashboard_server):
