@@ -4,6 +4,28 @@ A flat public API over small modules; see the README for a tour. `import core as
 reference notebook unchanged but for its import lines.
 """
 
+from .cycle import (
+    AbstractCycledMethod,
+    CycleRecord,
+    CycleSetup,
+    CycleTruth,
+    cycle_scores,
+    default_burn_in,
+    mean_with_stderr,
+    run_cycle,
+    sakov2012,
+    simulate,
+    time_cycle,
+)
+from .cycle_methods import (
+    CYCLE_METHOD_NAMES,
+    CycledFreeRun,
+    CycledOI,
+    CycledStrong4DVar,
+    CycledVar3D,
+    build_cycled_method,
+)
+from .ensemble import EnKFPerturbed, EnKFSqrt, IEnKS, perturbed_obs_analysis, random_rotation, sqrt_analysis
 from .fourdvar import (
     SOLVERS,
     Analysis4DVar,

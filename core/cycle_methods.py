@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ._validate import check_range
-from .cycle import AbstractCycledMethod, CycleSetup, CycleTruth, forecast
+from .cycle import AbstractCycledMethod, CycleSetup, forecast
 
 N_ITERATIONS = 10  # DAPPER's var_method default nIter (wtol = 0: always all of them)
 
@@ -148,5 +148,51 @@ class CycledStrong4DVar(AbstractCycledMethod):
         return new_state, (forecast_mean, forecast_std, analysis, _diag_std(analysis_cov))
 
 
-def _unused(truth: CycleTruth) -> None:  # pragma: no cover - keeps the import for type hints
-    return None
+# ---------------------------------------------------------------------------------------------
+# By name: what the CLI and the dashboard build.
+
+CYCLE_METHOD_NAMES = ("oi", "var3d", "strong_4dvar", "enkf_perturbed", "enkf_sqrt", "ienks")
+ENSEMBLE_METHODS = ("enkf_perturbed", "enkf_sqrt", "ienks")
+# DAPPER's tuning on sakov2012 (mods/Lorenz63/sakov2012.py): inflation and rotation per method.
+DEFAULT_INFLATION = {"enkf_perturbed": 1.04, "enkf_sqrt": 1.02, "ienks": 1.02}
+DEFAULT_ROTATE = {"enkf_perturbed": False, "enkf_sqrt": True, "ienks": True}
+DEFAULT_B_SCALE = 0.1  # DAPPER's Var3D(xB=0.1); the same static B for the cycled 4DVar
+
+
+def build_cycled_method(
+    name: str,
+    *,
+    n_members: int = 10,
+    inflation: float | None = None,
+    lag: int = 1,
+    b_scale: float = DEFAULT_B_SCALE,
+) -> AbstractCycledMethod:
+    """The cycled method called `name` (one of `CYCLE_METHOD_NAMES`), DAPPER's tuning by default.
+
+    Arguments:
+        name: the method.
+        n_members: ensemble size (ensemble methods).
+        inflation: multiplicative inflation (ensemble methods); None: DAPPER's tuned value.
+        lag: window length in cycles (`strong_4dvar`, `ienks`).
+        b_scale: the static B as a multiple of the climatological covariance (`var3d`, `strong_4dvar`).
+
+    Raises:
+        ValueError: unknown name or a parameter out of range.
+    """
+    from ._validate import check_choice
+    from .ensemble import EnKFPerturbed, EnKFSqrt, IEnKS
+
+    check_choice("method", name, CYCLE_METHOD_NAMES)
+    if name == "oi":
+        return CycledOI()
+    if name == "var3d":
+        return CycledVar3D(b_scale)
+    if name == "strong_4dvar":
+        return CycledStrong4DVar(b_scale, lag)
+    inflation = DEFAULT_INFLATION[name] if inflation is None else inflation
+    rotate = DEFAULT_ROTATE[name]
+    if name == "enkf_perturbed":
+        return EnKFPerturbed(n_members, inflation, rotate)
+    if name == "enkf_sqrt":
+        return EnKFSqrt(n_members, inflation, rotate)
+    return IEnKS(n_members, inflation, rotate, lag)
