@@ -67,7 +67,8 @@ def perturbed_obs_analysis(
     noise = (noise - jnp.mean(noise, axis=0)) * jnp.sqrt(n / (n - 1)) * setup.observed
     innovations = (y - ensemble) * setup.obs_precision_sqrt - noise  # whitened y - D - H E_i
     c = yw.T @ yw + (n - 1) * jnp.eye(3)
-    return ensemble + innovations @ jnp.linalg.solve(c, yw.T) @ anomalies
+    # The transposed gain C^{-1} Yw^T A is 3 x 3: form it first, never an N x N product.
+    return ensemble + innovations @ jnp.linalg.solve(c, yw.T @ anomalies)
 
 
 def _ones_first_basis(n: int) -> np.ndarray:
