@@ -86,3 +86,4 @@ from .training import (
     read_model_header,
     save_model,
 )
+from .uncertainty import band_coverage, posterior_covariance, posterior_std
