@@ -65,8 +65,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--b-scale",
         type=float,
-        default=DEFAULT_B_SCALE,
-        help=f"static B of var3d and strong_4dvar, times the climatological covariance (default: {DEFAULT_B_SCALE})",
+        default=None,
+        help="static B of var3d and strong_4dvar, times the climatological covariance (default: "
+        + ", ".join(f"{k} {v}" for k, v in DEFAULT_B_SCALE.items())
+        + ")",
     )
     p.add_argument(
         "--n-cycles", type=int, default=1001, help="number of analyses, 10..1000000 (default: 1001, DAPPER's Ko=1000)"
@@ -92,7 +94,8 @@ def _validate(args) -> int:
     if args.inflation is not None:
         check_range("--inflation", args.inflation, 1.0, 3.0)
     check_range("--lag", args.lag, 1, 50, integer=True)
-    check_range("--b-scale", args.b_scale, 1e-4, 100.0)
+    if args.b_scale is not None:
+        check_range("--b-scale", args.b_scale, 1e-4, 100.0)
     check_range("--n-cycles", args.n_cycles, 10, 1_000_000, integer=True)
     burn_in = default_burn_in(args.obs_every) if args.burn_in is None else args.burn_in
     if args.burn_in is None:
@@ -141,6 +144,8 @@ def run_comparison(args, burn_in: int) -> dict:
             )
         if name in ("strong_4dvar", "ienks"):
             scores["lag"] = args.lag
+        if name in DEFAULT_B_SCALE:
+            scores["b_scale"] = DEFAULT_B_SCALE[name] if args.b_scale is None else args.b_scale
         payload["methods"][name] = scores
     return payload
 
