@@ -37,19 +37,19 @@ def _whitened_obs_anomalies(ensemble, y, setup: CycleSetup):
     return mean, ensemble - mean, (ensemble - mean) * rinv, (y - mean) * rinv
 
 
-def _psd_power(sym: Float[Array, "N N"], shift, power) -> Float[Array, "N N"]:
-    """(sym + shift I)^(-power) for a symmetric positive semi-definite `sym`, by eigendecomposition."""
+def _psd_powers(sym: Float[Array, "N N"], shift, powers) -> list[Float[Array, "N N"]]:
+    """(sym + shift I)^(-p) for each p, from one eigendecomposition of the symmetric PSD `sym`."""
     evals, evecs = jnp.linalg.eigh(sym)
-    return (evecs * (jnp.maximum(evals, 0.0) + shift) ** (-power)) @ evecs.T
+    shifted = jnp.maximum(evals, 0.0) + shift
+    return [(evecs * shifted ** (-p)) @ evecs.T for p in powers]
 
 
 def sqrt_analysis(ensemble: Float[Array, "N 3"], y: Float[Array, "3"], setup: CycleSetup) -> Float[Array, "N 3"]:
     """The ETKF update with the symmetric square root (DAPPER's `EnKF_analysis(..., 'Sqrt')`)."""
     n1 = ensemble.shape[0] - 1
     mean, anomalies, yw, dy = _whitened_obs_anomalies(ensemble, y, setup)
-    gram = yw @ yw.T
-    pw = _psd_power(gram, n1, 1.0)
-    transform = _psd_power(gram, n1, 0.5) * jnp.sqrt(n1)
+    pw, transform = _psd_powers(yw @ yw.T, n1, (1.0, 0.5))
+    transform = transform * jnp.sqrt(n1)
     weights = pw @ (yw @ dy)
     return mean + weights @ anomalies + transform @ anomalies
 
@@ -192,11 +192,9 @@ class IEnKS(_EnsembleMethod):
             ensemble = forecast(setup.forward, x0 + (w[None] + transform) @ x0_anomalies, window_steps)
             _, _, yw, dy = _whitened_obs_anomalies(ensemble, y, setup)
             y0 = transform_inv @ yw  # "de-conditioned" observation anomalies
-            gram = y0 @ y0.T
-            post_w = _psd_power(gram, n1, 1.0)
+            post_w, half, minus_half = _psd_powers(y0 @ y0.T, n1, (1.0, 0.5, -0.5))
             dw = post_w @ (y0 @ dy - n1 * w)
-            new_transform = _psd_power(gram, n1, 0.5) * jnp.sqrt(n1)
-            new_inv = _psd_power(gram, n1, -0.5) / jnp.sqrt(n1)
+            new_transform, new_inv = half * jnp.sqrt(n1), minus_half / jnp.sqrt(n1)
             return w + dw, new_transform, new_inv, dw, transform, ensemble
 
         eye = jnp.eye(n)
