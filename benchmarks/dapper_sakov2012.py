@@ -57,7 +57,8 @@ def main(n_cycles=5001, obs_every=25, obs_noise_var=2.0, seed=3000, methods=tupl
             "rmse_f": float(xp.avrgs.err.rms.f.val),
             "spread_a": float(xp.avrgs.spread.rms.a.val),
             "ms_per_cycle": 1e3 * float(xp.stats.duration) / n_cycles,
-            "documented_rmse_a": documented,
+            # Documented for sakov2012 itself only (obs every 25 steps, R = 2 I).
+            "documented_rmse_a": documented if (obs_every, obs_noise_var) == (25, 2.0) else None,
         }
     return {
         "dapper": dpr.__version__,
