@@ -243,11 +243,12 @@ def mean_with_stderr(series: np.ndarray) -> tuple[float, float]:
     acov = np.array([np.sum(anomalies[: n - i] * anomalies[i:]) / (n - i) for i in range(5)])
     if acov[0] == 0:
         return mu, 0.0
+    variance = acov[0]
     first_nonpositive = np.flatnonzero(acov <= 0)
     acov = acov[: first_nonpositive[0]] if first_nonpositive.size else acov
     a = 0.01 if len(acov) == 1 else float(np.exp(np.mean(np.log(acov[1:] / acov[:-1]))))
     correction = 1 + 2 / n * ((n - 1) * a - n * a**2 + a ** (n + 1)) / (1 - a) ** 2
-    return mu, float(np.sqrt(acov[0] / n * correction)) if len(acov) else 0.0
+    return mu, float(np.sqrt(variance / n * correction))
 
 
 def cycle_scores(record: CycleRecord, truth: CycleTruth, burn_in: int) -> dict:
