@@ -95,9 +95,9 @@ def post_process(ensemble, inflation, rotate: bool, key: PRNGKeyArray):
 
 
 class _EnsembleMethod(AbstractCycledMethod):
-    n_members: int = eqx.field(static=True)
-    inflation: Float[Array, ""]
-    rotate: bool = eqx.field(static=True)
+    """Abstract: every ensemble method starts from N draws of the initial distribution."""
+
+    n_members: eqx.AbstractVar[int]
 
     def init(self, setup, truth, key):
         return initial_ensemble(setup, key, self.n_members)
@@ -117,6 +117,10 @@ class EnKFSqrt(_EnsembleMethod):
         rotate: a random mean-preserving rotation of the anomalies after each analysis (static).
     """
 
+    n_members: int = eqx.field(static=True)
+    inflation: Float[Array, ""]
+    rotate: bool = eqx.field(static=True)
+
     def __init__(self, n_members: int = 10, inflation: float = 1.02, rotate: bool = True):
         _check_ensemble(n_members, inflation)
         self.n_members, self.inflation, self.rotate = int(n_members), jnp.asarray(inflation, jnp.float32), bool(rotate)
@@ -133,6 +137,10 @@ class EnKFPerturbed(_EnsembleMethod):
 
     Fields: as `EnKFSqrt` (rotation off by default, as DAPPER's tuning).
     """
+
+    n_members: int = eqx.field(static=True)
+    inflation: Float[Array, ""]
+    rotate: bool = eqx.field(static=True)
 
     def __init__(self, n_members: int = 10, inflation: float = 1.04, rotate: bool = False):
         _check_ensemble(n_members, inflation)
@@ -162,6 +170,9 @@ class IEnKS(_EnsembleMethod):
         n_iterations: Gauss-Newton iterations per window (static).
     """
 
+    n_members: int = eqx.field(static=True)
+    inflation: Float[Array, ""]
+    rotate: bool = eqx.field(static=True)
     lag: Array
     n_iterations: int = eqx.field(static=True)
 
