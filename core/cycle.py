@@ -197,6 +197,20 @@ class AbstractCycledMethod(eqx.Module):
         """One forecast + analysis: `(state, (forecast_mean, forecast_spread, analysis_mean, analysis_spread))`."""
 
 
+def _scan_cycles(method, setup, truth, key, keep_states: bool):
+    key_init, key_cycles = jax.random.split(key)
+    initial = method.init(setup, truth, key_init)
+
+    def body(state, inputs):
+        y, index, key_k = inputs
+        new_state, (fm, fs, am, as_) = method.cycle(state, y, index, setup, truth, key_k)
+        return new_state, ((fm, fs, am, as_), state if keep_states else None)
+
+    inputs = (truth.obs, jnp.arange(setup.n_cycles), jax.random.split(key_cycles, setup.n_cycles))
+    _, ((fm, fs, am, as_), states) = jax.lax.scan(body, initial, inputs)
+    return CycleRecord(forecast_mean=fm, forecast_spread=fs, analysis_mean=am, analysis_spread=as_), states
+
+
 @eqx.filter_jit
 def run_cycle(method: AbstractCycledMethod, setup: CycleSetup, truth: CycleTruth, key: PRNGKeyArray) -> CycleRecord:
     """Run `method` through every cycle of `truth`'s observations (`lax.scan`), jitted.
@@ -210,16 +224,53 @@ def run_cycle(method: AbstractCycledMethod, setup: CycleSetup, truth: CycleTruth
     Returns:
         A `CycleRecord` with one row per cycle.
     """
-    key_init, key_cycles = jax.random.split(key)
-    state = method.init(setup, truth, key_init)
+    return _scan_cycles(method, setup, truth, key, False)[0]
 
-    def body(state, inputs):
-        y, index, key_k = inputs
-        return method.cycle(state, y, index, setup, truth, key_k)
 
-    inputs = (truth.obs, jnp.arange(setup.n_cycles), jax.random.split(key_cycles, setup.n_cycles))
-    _, (fm, fs, am, as_) = jax.lax.scan(body, state, inputs)
-    return CycleRecord(forecast_mean=fm, forecast_spread=fs, analysis_mean=am, analysis_spread=as_)
+@eqx.filter_jit
+def run_cycle_with_states(method: AbstractCycledMethod, setup: CycleSetup, truth: CycleTruth, key: PRNGKeyArray):
+    """`run_cycle`, also returning the state each cycle started from (for `between_analyses`).
+
+    Returns:
+        `(record, states)`: `states[k]` is the state before cycle k's forecast (`(n_cycles, N, 3)` for
+        an ensemble, `(n_cycles, 3)` for a mean). For filters and lag-1 methods it sits at the previous
+        observation time (t = 0 for k = 0).
+    """
+    return _scan_cycles(method, setup, truth, key, True)
+
+
+@eqx.filter_jit
+def between_analyses(states, setup: CycleSetup, max_steps: int):
+    """Every model step between analyses: each cycle's starting state carried forward (the sawtooth).
+
+    Exact for filters and lag-1 methods, whose state after an analysis is what the next cycle
+    forecasts. (OI ignores it: its background is the climatology.)
+
+    Arguments:
+        states: from `run_cycle_with_states`.
+        setup: the same set-up.
+        max_steps: a static bound on `setup.obs_every` (a shape: pick the slider's maximum).
+
+    Returns:
+        `(mean, spread)`, each `(n_cycles, max_steps + 1, 3)`: index j of cycle k is the time
+        k * obs_every + j steps; entries past `obs_every` are NaN. The spread is NaN for a mean state.
+    """
+
+    def one(state):
+        def body(s, j):
+            s = jnp.where(j < setup.obs_every, setup.forward.step(s), s)
+            return s, s
+
+        _, path = jax.lax.scan(body, state, jnp.arange(max_steps))
+        return jnp.concatenate([state[None], path], axis=0)
+
+    paths = jax.vmap(one)(states)  # (n_cycles, max_steps + 1, [N,] 3)
+    if states.ndim == 3:
+        mean, spread = jnp.mean(paths, axis=2), jnp.std(paths, axis=2, ddof=1)
+    else:
+        mean, spread = paths, jnp.full_like(paths, jnp.nan)
+    valid = (jnp.arange(max_steps + 1) <= setup.obs_every)[None, :, None]
+    return jnp.where(valid, mean, jnp.nan), jnp.where(valid, spread, jnp.nan)
 
 
 def _instant_rms(values: np.ndarray) -> np.ndarray:

@@ -215,3 +215,22 @@ def test_bocquet2012_ienks_within_ten_percent_of_dapper(obs_every, documented):
     record = core.run_cycle(core.build_cycled_method("ienks"), setup, truth, jax.random.PRNGKey(1))
     rmse = core.cycle_scores(record, truth, core.default_burn_in(obs_every))["rmse_a"]
     assert rmse == pytest.approx(documented, rel=0.10)
+
+
+@pytest.mark.parametrize("name", ["var3d", "enkf_sqrt", "ienks"])
+def test_between_analyses_ends_at_the_next_forecast(name):
+    """The sawtooth: each cycle's starting state carried obs_every steps reaches that cycle's forecast."""
+    setup = core.sakov2012(obs_every=10, n_cycles=30)
+    truth = core.simulate(setup, jax.random.PRNGKey(0))
+    record, states = core.run_cycle_with_states(core.build_cycled_method(name), setup, truth, jax.random.PRNGKey(1))
+    plain = core.run_cycle(core.build_cycled_method(name), setup, truth, jax.random.PRNGKey(1))
+    np.testing.assert_array_equal(np.asarray(record.analysis_mean), np.asarray(plain.analysis_mean))
+    mean, spread = core.between_analyses(states, setup, 16)
+    np.testing.assert_allclose(np.asarray(mean[:, 10]), np.asarray(record.forecast_mean), atol=1e-4)
+    if name != "var3d":
+        np.testing.assert_allclose(np.asarray(spread[:, 10]), np.asarray(record.forecast_spread), atol=1e-4)
+    assert np.all(np.isnan(np.asarray(mean[:, 11:])))
+    # Step 0 of cycle k + 1 is where cycle k left the state: the analysis. The iEnKS's recorded
+    # analysis is DAPPER's linearised increment, its state the smoothed ensemble run through the model.
+    tolerance = 1e-2 if name == "ienks" else 1e-4
+    np.testing.assert_allclose(np.asarray(mean[1:, 0]), np.asarray(record.analysis_mean[:-1]), atol=tolerance)
