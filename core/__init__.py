@@ -8,6 +8,30 @@ A flat public API over small modules; see the README's layout for a tour. Every 
 
 from .baseline import FreeRun, OptimalInterpolation, free_run_x0, optimal_interpolation
 from .compat import MethodResult, assim_batch, run_method
+from .cycle import (
+    AbstractCycledMethod,
+    CycleRecord,
+    CycleSetup,
+    CycleTruth,
+    between_analyses,
+    cycle_scores,
+    default_burn_in,
+    mean_with_stderr,
+    run_cycle,
+    run_cycle_with_states,
+    sakov2012,
+    simulate,
+    time_cycle,
+)
+from .cycle_methods import (
+    CYCLE_METHOD_NAMES,
+    CycledFreeRun,
+    CycledOI,
+    CycledStrong4DVar,
+    CycledVar3D,
+    build_cycled_method,
+)
+from .ensemble import EnKFPerturbed, EnKFSqrt, IEnKS, perturbed_obs_analysis, random_rotation, sqrt_analysis
 from .evaluation import QUICK_TIMING, Evaluation, Timing, evaluate, summarize, time_call
 from .fourdvar import SOLVERS, Analysis4DVar, cost, residuals, strong_4dvar
 from .fourdvarnet import FourDVarNet, dynamical_residual, interpolate_observations
@@ -59,4 +83,5 @@ from .training import (
     read_model_header,
     save_model,
 )
+from .uncertainty import band_coverage, posterior_covariance, posterior_std
 from .variational import Strong4DVar

@@ -12,6 +12,7 @@ import math
 import sys
 from pathlib import Path
 
+from . import cycle_cli
 from .training import shipped_model_path
 
 COMPONENTS = "xyz"
@@ -173,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="the speed budgets (README, Budgets): 4DVar and FourDVarNet timed side by side")
     p.add_argument("--batch-size", type=int, default=1024, help="batch size of the vmapped runs (default: 1024)")
     p.add_argument("--json", action="store_true", help="print JSON")
+
+    cycle_cli.add_parser(sub)
     return parser
 
 
@@ -336,4 +339,5 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "sweep": cmd_sweep,
     "bench": cmd_bench,
+    "cycle": cycle_cli.command,
 }

@@ -1,0 +1,223 @@
+"""The ensemble family in the cycle: EnKF with perturbed observations, square-root EnKF (ETKF), iEnKS.
+
+Formulas as DAPPER's `da_methods/ensemble.py` (`EnKF_analysis`, `post_process`) and
+`da_methods/variational.py` (`iEnKS_update`), written in whitened observation space:
+Y = (H E - mean) R^{-1/2}, so an unobserved component is a zero column and the mask stays data.
+An ensemble is `(N, 3)`: the model step broadcasts over members, so the forecast is vmapped for free.
+N is a shape (static); inflation and lag are arrays (a new value does not recompile).
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from ._validate import check_range
+from .cycle import AbstractCycledMethod, CycleSetup, forecast
+
+N_ITERATIONS = 10  # DAPPER's iEnKS default nIter (wtol = 0: always all of them)
+
+
+def ensemble_stats(ensemble: Float[Array, "N 3"]) -> tuple[Float[Array, "3"], Float[Array, "3"]]:
+    """Mean and unbiased standard deviation of each component."""
+    return jnp.mean(ensemble, axis=0), jnp.std(ensemble, axis=0, ddof=1)
+
+
+def initial_ensemble(setup: CycleSetup, key: PRNGKeyArray, n_members: int) -> Float[Array, "N 3"]:
+    """N draws of N(x0_mean, x0_std^2 I), as DAPPER's `HMM.X0.sample(N)`."""
+    return setup.x0_mean + setup.x0_std * jax.random.normal(key, (n_members, 3))
+
+
+def _whitened_obs_anomalies(ensemble, y, setup: CycleSetup):
+    mean = jnp.mean(ensemble, axis=0)
+    rinv = setup.obs_precision_sqrt
+    return mean, ensemble - mean, (ensemble - mean) * rinv, (y - mean) * rinv
+
+
+def _psd_powers(sym: Float[Array, "N N"], shift, powers) -> list[Float[Array, "N N"]]:
+    """(sym + shift I)^(-p) for each p, from one eigendecomposition of the symmetric PSD `sym`."""
+    evals, evecs = jnp.linalg.eigh(sym)
+    shifted = jnp.maximum(evals, 0.0) + shift
+    return [(evecs * shifted ** (-p)) @ evecs.T for p in powers]
+
+
+def sqrt_analysis(ensemble: Float[Array, "N 3"], y: Float[Array, "3"], setup: CycleSetup) -> Float[Array, "N 3"]:
+    """The ETKF update with the symmetric square root (DAPPER's `EnKF_analysis(..., 'Sqrt')`)."""
+    n1 = ensemble.shape[0] - 1
+    mean, anomalies, yw, dy = _whitened_obs_anomalies(ensemble, y, setup)
+    pw, transform = _psd_powers(yw @ yw.T, n1, (1.0, 0.5))
+    transform = transform * jnp.sqrt(n1)
+    weights = pw @ (yw @ dy)
+    return mean + weights @ anomalies + transform @ anomalies
+
+
+def perturbed_obs_analysis(
+    ensemble: Float[Array, "N 3"], y: Float[Array, "3"], setup: CycleSetup, key: PRNGKeyArray
+) -> Float[Array, "N 3"]:
+    """The stochastic EnKF update (Burgers et al. 1998; DAPPER's `EnKF_analysis(..., 'PertObs')`).
+
+    The observation perturbations are centred and rescaled by sqrt(N / (N - 1)), as DAPPER's `mean0`.
+    """
+    n = ensemble.shape[0]
+    _, anomalies, yw, _ = _whitened_obs_anomalies(ensemble, y, setup)
+    noise = jax.random.normal(key, ensemble.shape)
+    noise = (noise - jnp.mean(noise, axis=0)) * jnp.sqrt(n / (n - 1)) * setup.observed
+    innovations = (y - ensemble) * setup.obs_precision_sqrt - noise  # whitened y - D - H E_i
+    c = yw.T @ yw + (n - 1) * jnp.eye(3)
+    # The transposed gain C^{-1} Yw^T A is 3 x 3: form it first, never an N x N product.
+    return ensemble + innovations @ jnp.linalg.solve(c, yw.T @ anomalies)
+
+
+def _ones_first_basis(n: int) -> np.ndarray:
+    return np.linalg.svd(np.ones((n, 1)))[0]
+
+
+def random_rotation(key: PRNGKeyArray, n: int) -> Float[Array, "N N"]:
+    """A random orthogonal N x N matrix that keeps the ensemble mean (DAPPER's `genOG_1`):
+    a Haar rotation of the N - 1 directions orthogonal to (1, ..., 1)."""
+    basis = jnp.asarray(_ones_first_basis(n), jnp.float32)
+    q, r = jnp.linalg.qr(jax.random.normal(key, (n - 1, n - 1)))
+    q = q * jnp.where(jnp.diag(r) < 0, -1.0, 1.0)
+    block = jnp.zeros((n, n)).at[0, 0].set(1.0).at[1:, 1:].set(q)
+    return basis @ block @ basis.T
+
+
+def post_process(ensemble, inflation, rotate: bool, key: PRNGKeyArray):
+    """Multiplicative inflation of the anomalies, then an optional random rotation (DAPPER's `post_process`)."""
+    mean = jnp.mean(ensemble, axis=0)
+    anomalies = inflation * (ensemble - mean)
+    if rotate:
+        anomalies = random_rotation(key, ensemble.shape[0]) @ anomalies
+    return mean + anomalies
+
+
+class _EnsembleMethod(AbstractCycledMethod):
+    """Abstract: every ensemble method starts from N draws of the initial distribution."""
+
+    n_members: eqx.AbstractVar[int]
+
+    def init(self, setup, truth, key):
+        return initial_ensemble(setup, key, self.n_members)
+
+
+def _check_ensemble(n_members, inflation):
+    check_range("n_members", n_members, 2, 10_000, integer=True)
+    check_range("inflation", inflation, 0.5, 3.0)
+
+
+class EnKFSqrt(_EnsembleMethod):
+    """The square-root EnKF (ETKF), DAPPER's `EnKF('Sqrt', N, infl, rot)`.
+
+    Fields:
+        n_members: ensemble size N (static).
+        inflation: multiplicative inflation of the analysis anomalies (traced).
+        rotate: a random mean-preserving rotation of the anomalies after each analysis (static).
+    """
+
+    n_members: int = eqx.field(static=True)
+    inflation: Float[Array, ""]
+    rotate: bool = eqx.field(static=True)
+
+    def __init__(self, n_members: int = 10, inflation: float = 1.02, rotate: bool = True):
+        _check_ensemble(n_members, inflation)
+        self.n_members, self.inflation, self.rotate = int(n_members), jnp.asarray(inflation, jnp.float32), bool(rotate)
+
+    def cycle(self, state, y, index, setup, truth, key):
+        ensemble = forecast(setup.forward, state, setup.obs_every)
+        fm, fs = ensemble_stats(ensemble)
+        ensemble = post_process(sqrt_analysis(ensemble, y, setup), self.inflation, self.rotate, key)
+        return ensemble, (fm, fs, *ensemble_stats(ensemble))
+
+
+class EnKFPerturbed(_EnsembleMethod):
+    """The EnKF with perturbed observations, DAPPER's `EnKF('PertObs', N, infl)`.
+
+    Fields: as `EnKFSqrt` (rotation off by default, as DAPPER's tuning).
+    """
+
+    n_members: int = eqx.field(static=True)
+    inflation: Float[Array, ""]
+    rotate: bool = eqx.field(static=True)
+
+    def __init__(self, n_members: int = 10, inflation: float = 1.04, rotate: bool = False):
+        _check_ensemble(n_members, inflation)
+        self.n_members, self.inflation, self.rotate = int(n_members), jnp.asarray(inflation, jnp.float32), bool(rotate)
+
+    def cycle(self, state, y, index, setup, truth, key):
+        key_obs, key_rot = jax.random.split(key)
+        ensemble = forecast(setup.forward, state, setup.obs_every)
+        fm, fs = ensemble_stats(ensemble)
+        ensemble = perturbed_obs_analysis(ensemble, y, setup, key_obs)
+        ensemble = post_process(ensemble, self.inflation, self.rotate, key_rot)
+        return ensemble, (fm, fs, *ensemble_stats(ensemble))
+
+
+class IEnKS(_EnsembleMethod):
+    """The iterative ensemble Kalman smoother, square-root flavour (Bocquet & Sakov), DAPPER's `iEnKS('Sqrt')`.
+
+    The state is the ensemble at the start of a window of `lag` cycles. Each cycle minimises the
+    window's cost in ensemble space, x = mean + (w + T) X, by `n_iterations` Gauss-Newton steps
+    through the nonlinear model; the newest observation is assimilated (older ones are in the prior
+    already), the smoothed ensemble is inflated and rotated, and the window slides by one cycle.
+    `lag = 1` is the iterative EnKF of Sakov et al. (2012).
+
+    Fields:
+        n_members, inflation, rotate: as `EnKFSqrt`.
+        lag: window length in cycles (traced).
+        n_iterations: Gauss-Newton iterations per window (static).
+    """
+
+    n_members: int = eqx.field(static=True)
+    inflation: Float[Array, ""]
+    rotate: bool = eqx.field(static=True)
+    lag: Array
+    n_iterations: int = eqx.field(static=True)
+
+    def __init__(
+        self,
+        n_members: int = 10,
+        inflation: float = 1.02,
+        rotate: bool = True,
+        lag: int = 1,
+        n_iterations: int = N_ITERATIONS,
+    ):
+        _check_ensemble(n_members, inflation)
+        check_range("lag", lag, 1, 100, integer=True)
+        check_range("n_iterations", n_iterations, 1, 100, integer=True)
+        self.n_members, self.inflation, self.rotate = int(n_members), jnp.asarray(inflation, jnp.float32), bool(rotate)
+        self.lag = jnp.asarray(lag, jnp.int32)
+        self.n_iterations = int(n_iterations)
+
+    def cycle(self, state, y, index, setup, truth, key):
+        n = self.n_members
+        n1 = n - 1
+        x0 = jnp.mean(state, axis=0)
+        x0_anomalies = state - x0
+        window_steps = jnp.minimum(index + 1, self.lag) * setup.obs_every
+
+        def iteration(_, carry):
+            w, transform, transform_inv, _, _, _ = carry
+            ensemble = forecast(setup.forward, x0 + (w[None] + transform) @ x0_anomalies, window_steps)
+            _, _, yw, dy = _whitened_obs_anomalies(ensemble, y, setup)
+            y0 = transform_inv @ yw  # "de-conditioned" observation anomalies
+            post_w, half, minus_half = _psd_powers(y0 @ y0.T, n1, (1.0, 0.5, -0.5))
+            dw = post_w @ (y0 @ dy - n1 * w)
+            new_transform, new_inv = half * jnp.sqrt(n1), minus_half / jnp.sqrt(n1)
+            return w + dw, new_transform, new_inv, dw, transform, ensemble
+
+        eye = jnp.eye(n)
+        start = (jnp.zeros(n), eye, eye, jnp.zeros(n), eye, state)
+        first = iteration(0, start)
+        forecast_ensemble = first[5]
+        w, transform, _, dw, transform_old, ensemble = jax.lax.fori_loop(1, self.n_iterations, iteration, first)
+        # DAPPER's analysis at the observation time: the last forecast plus a linearised increment.
+        forecast_anomalies = forecast_ensemble - jnp.mean(forecast_ensemble, axis=0)
+        analysis = ensemble + (dw[None] + transform - transform_old) @ forecast_anomalies
+        smoothed = x0 + (w[None] + transform) @ x0_anomalies
+        smoothed = post_process(smoothed, self.inflation, self.rotate, key)
+        shift = jnp.where(index + 1 >= self.lag, setup.obs_every, 0)
+        new_state = forecast(setup.forward, smoothed, shift)
+        return new_state, (*ensemble_stats(forecast_ensemble), *ensemble_stats(analysis))
