@@ -94,6 +94,9 @@ class MethodOutput:
     num_steps: int | None = None
     final_cost: float | None = None
     status: str | None = None
+    # The posterior standard deviation along the run (T_total + 1, 3): the inverse Gauss-Newton
+    # Hessian of a 4DVar analysis carried by the tangent-linear model; None for other methods.
+    std: np.ndarray | None = None
 
 
 @dataclass
@@ -157,9 +160,13 @@ def run_experiment(settings: Settings) -> Experiment:
     problem = make_problem(settings)
     context = core.MethodContext(model=entry.model, max_steps=settings.max_steps, n_steps=settings.n_steps)
     built = core.build_methods(context)
-    methods = {
-        name: method_output(core.evaluate(built[name], problem, timing=core.QUICK_TIMING)) for name in settings.methods
-    }
+    methods = {}
+    for name in settings.methods:
+        output = method_output(core.evaluate(built[name], problem, timing=core.QUICK_TIMING))
+        if isinstance(built[name], core.Strong4DVar):
+            x0 = jax.numpy.asarray(output.trajectory[0], dtype=jax.numpy.float32)
+            output.std = np.asarray(core.posterior_std(x0, problem), dtype=np.float64)
+        methods[name] = output
 
     truth = np.asarray(problem.truth, dtype=np.float64)
     obs, mask = np.asarray(problem.obs), np.asarray(problem.mask)
