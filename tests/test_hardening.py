@@ -135,3 +135,84 @@ def test_a_foreign_host_gets_no_page_and_no_websocket(readme_server):
     assert _raw_get(port, "/app/ws", good, f"http://{good}", websocket=True)[0] == 101
     status, body = _raw_get(port, "/app", good)
     assert status == 200 and 'id="sidebar"' in body  # the dashboard's template
+
+
+# -- 3. odd model files --------------------------------------------------------------------------
+
+
+def _with_header(path: Path, **changes) -> None:
+    """Rewrite a model file's JSON header line (its weights unchanged)."""
+    header_line, weights = path.read_bytes().split(b"\n", 1)
+    header = json.loads(header_line)
+    header.update(changes)
+    path.write_bytes(json.dumps(header).encode() + b"\n" + weights)
+
+
+@pytest.mark.parametrize("info", [[], None, "a string", 7, [1, 2]])
+def test_an_odd_model_header_is_skipped_and_named(user_cache, info):
+    from dashboard.models import registry
+    from dashboard.state import ExperimentState
+
+    config = core.TrainingConfig(steps=1, batch_size=2)
+    good = core.save_model(user_cache / "good.eqx", core.build_model(config), config, info={"final_loss": 0.5})
+    odd = core.save_model(user_cache / "odd.eqx", core.build_model(config), config)
+    _with_header(odd, info=info)
+    registry.refresh(force=True)  # raised before: every new page was blank
+    assert any("odd.eqx" in message for message in registry.skipped)
+    keys = list(registry.options().values())
+    assert f"user/{good.name}" in keys and f"user/{odd.name}" not in keys
+    state = ExperimentState()  # a new page builds and solves
+    assert state.error == "" and state.experiment is not None
+
+
+# -- 4. concurrent saves -------------------------------------------------------------------------
+
+
+def test_concurrent_saves_in_the_same_second_keep_every_model(user_cache, monkeypatch):
+    import threading
+
+    from dashboard import models
+
+    monkeypatch.setattr(models.time, "strftime", lambda fmt: "20260101-120000")  # all in one second
+    config = core.TrainingConfig(steps=1, batch_size=2)
+    trained = [core.build_model(config, key=__import__("jax").random.PRNGKey(i)) for i in range(6)]
+    barrier, entries, errors = threading.Barrier(6), [None] * 6, []
+
+    def save(i):
+        barrier.wait()
+        try:
+            entries[i] = models.registry.save_trained(trained[i], config, {"final_loss": float(i)})
+        except Exception as exc:  # noqa: BLE001
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=save, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    names = {e.key for e in entries}
+    assert len(names) == 6  # six files, none overwritten
+    losses = sorted(core.read_model_header(user_cache / key.split("/", 1)[1])["info"]["final_loss"] for key in names)
+    assert losses == [float(i) for i in range(6)]
+    assert list(user_cache.glob("*.tmp")) == []
+
+
+def test_a_save_never_replaces_another_model_and_cleans_stale_temporaries(tmp_path):
+    config = core.TrainingConfig(steps=1, batch_size=2)
+    model = core.build_model(config)
+    target = tmp_path / "m.eqx"
+    stale, fresh = tmp_path / "crashed.eqx.tmp", tmp_path / "m.123-abcd.eqx.tmp"
+    stale.write_bytes(b"half a file")
+    fresh.write_bytes(b"another process, saving now")
+    old = time.time() - 2 * 3600
+    os.utime(stale, (old, old))
+    core.save_model(target, model, config, info={"who": "first"})
+    with pytest.raises(FileExistsError):
+        core.save_model(target, model, config, info={"who": "second"})
+    assert core.read_model_header(target)["info"] == {"who": "first"}
+    assert not stale.exists() and fresh.exists()  # only the stale one is cleaned up
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["m.eqx", fresh.name])
+    with pytest.raises(IsADirectoryError):
+        core.save_model(tmp_path, model, config, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["m.eqx", fresh.name])  # no stray file
