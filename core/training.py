@@ -24,6 +24,7 @@ import numpy as np
 import optax
 
 from ._validate import check_choice, check_range
+from .resources import check_writable_file
 from .fourdvarnet import FourDVarNet, normalised_mse
 from .fourdvarnet_reference import Batch1D, FourDVarNet1D, train_step
 from .problems import PRESETS, generate_problems, observed_mask
@@ -364,37 +365,6 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
-
-
-def check_writable_file(path) -> None:
-    """Raise a clear `OSError` unless a file could be created at `path` (before any work is done).
-
-    Raises:
-        IsADirectoryError: `path` is a directory.
-        NotADirectoryError: an existing parent of `path` is a file.
-        PermissionError: the nearest existing folder above `path` is not writable.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"{path} is a directory, not a file name")
-    check_writable_dir(path.parent)
-
-
-def check_writable_dir(folder) -> None:
-    """Raise a clear `OSError` unless `folder` exists as a writable folder or could be created.
-
-    Raises:
-        NotADirectoryError: `folder` or one of its parents is a file.
-        PermissionError: the nearest existing folder is not writable.
-    """
-    folder = Path(folder).absolute()
-    existing = folder
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise NotADirectoryError(f"{existing} is a file, so {folder} cannot be a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise PermissionError(f"{existing} is not writable")
 
 
 def remove_stale_temporaries(folder, max_age_s: float = STALE_TMP_S) -> list[Path]:
