@@ -298,9 +298,8 @@ def cmd_reproduce(args) -> int:
 def cmd_train(args) -> int:
     from tqdm import tqdm
 
-    from .training import REFERENCE_CONFIG, TrainingConfig, fit, save_model
-
     from .resources import check_memory, training_memory_bytes
+    from .training import REFERENCE_CONFIG, TrainingConfig, fit, save_model
 
     _check_problem(args)
     if args.steps is not None:
@@ -372,9 +371,8 @@ def cmd_evaluate(args) -> int:
 
 def cmd_bench(args) -> int:
     from .bench import format_bench, run_bench
-    from .training import load_model
-
     from .resources import bench_memory_bytes, check_memory
+    from .training import load_model
 
     _check("--batch-size", args.batch_size, 1, 1_000_000)  # generate_problems' own bound
     check_memory("--batch-size", args.batch_size, bench_memory_bytes(args.batch_size))

@@ -24,10 +24,10 @@ import numpy as np
 import optax
 
 from ._validate import check_choice, check_range
-from .resources import check_writable_file
 from .fourdvarnet import FourDVarNet, normalised_mse
 from .fourdvarnet_reference import Batch1D, FourDVarNet1D, train_step
 from .problems import PRESETS, generate_problems, observed_mask
+from .resources import check_writable_file
 
 # The shipped, read-only models (the sweep's are in its "sweep" subfolder).
 SHIPPED_MODELS = Path(__file__).resolve().parent.parent / "assets" / "models"
