@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import os
 import signal
 import socket
@@ -216,3 +215,43 @@ def test_a_save_never_replaces_another_model_and_cleans_stale_temporaries(tmp_pa
     with pytest.raises(IsADirectoryError):
         core.save_model(tmp_path, model, config, overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["m.eqx", fresh.name])  # no stray file
+
+
+# -- 6. display drift ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "widget, sent, words",
+    [
+        ("obs_every", float("nan"), ["Observe every N steps nan", "not a finite number", "at most 25"]),
+        ("obs_noise", float("inf"), ["Observation noise (std) inf", "not a finite number", "at most 5.0"]),
+        ("seed", "abc", ["Problem seed “abc”", "not a number"]),
+        ("obs_every", 999, ["Observe every N steps 999", "out of range", "at most 25"]),
+        ("max_steps", 99, ["4DVar iteration cap position 99", "not one of the caps"]),
+        ("model", "assets/not-listed.eqx", ["Trained FourDVarNet “assets/not-listed.eqx”", "not one of"]),
+    ],
+)
+def test_a_refused_value_snaps_back_and_says_why(widget, sent, words):
+    from dashboard.compute import run_experiment
+    from dashboard.controls import Controls
+    from dashboard.state import ExperimentState
+
+    state = ExperimentState(solve=run_experiment)
+    controls = Controls(state=state)
+    target = controls.max_steps._slider if widget == "max_steps" else getattr(controls, widget)
+    root = target.get_root()  # the browser's copy of the widget
+    good = target.value
+    before = state.experiment
+    event = {"value": sent} if widget == "model" else {"value": sent, "value_throttled": sent}
+    try:
+        root.value = sent  # what the browser shows after a crafted change...
+    except ValueError:
+        pass  # Bokeh itself refuses a string on a slider's model
+    target._process_events(event)  # ...and what the server receives
+    assert state.experiment is before and state.error == ""
+    assert target.value == good and root.value == good  # snapped back, in the browser too
+    assert controls.refused.visible
+    for word in words:
+        assert word in controls.refused.object, controls.refused.object
+    controls.seed._process_events({"value": 7, "value_throttled": 7})  # a valid move
+    assert state.seed == 7 and not controls.refused.visible
