@@ -255,3 +255,57 @@ def test_a_refused_value_snaps_back_and_says_why(widget, sent, words):
         assert word in controls.refused.object, controls.refused.object
     controls.seed._process_events({"value": 7, "value_throttled": 7})  # a valid move
     assert state.seed == 7 and not controls.refused.visible
+
+
+# -- 7. sweep results that break the Generalisation tab ---------------------------------------
+
+
+def _view(payload):
+    from dashboard.generalisation import GeneralisationView
+    from dashboard.state import ExperimentState
+
+    view = GeneralisationView(state=ExperimentState(), lazy=True)
+    view.load(payload, "crafted")
+    return view
+
+
+def test_more_models_than_colours_still_draws_and_says_so():
+    from test_generalisation import _row, known_payload
+
+    payload = known_payload()
+    payload["rows"] += [_row("density", f"model{i:02d}", 1.1, 0.3, 5, "xyz", every=5) for i in range(30)]
+    view = _view(payload)
+    assert not view.message.visible and view.heatmap_pane.visible and view.density_pane.visible
+    assert view.note.visible and "34 models" in view.note.object  # 4 known + 30
+    labels = set(view.heatmap_source.data["label"])
+    assert {"model00 (every 5)", "model29 (every 5)"} <= labels
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("nan"), -3, 2.5, "five"])
+def test_an_unusable_test_setting_loses_its_row_only(tmp_path, bad):
+    from test_generalisation import known_payload
+
+    from dashboard.generalisation_data import load_results
+
+    payload = known_payload()
+    victim = next(i for i, r in enumerate(payload["rows"]) if r["model"] == "every10" and r["axis"] == "density")
+    payload["rows"][victim]["test_obs_every"] = bad
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(payload))  # Infinity and NaN as Python's json writes them
+    view = _view(load_results(path))
+    assert not view.message.visible and view.heatmap_pane.visible
+    assert view.note.visible and f"row {victim}" in view.note.object and "test_obs_every" in view.note.object
+    n_density = sum(r["axis"] == "density" and r["model"] != "strong_4dvar" for r in payload["rows"])
+    assert len(view.heatmap_source.data["model"]) == n_density - 1
+
+
+@pytest.mark.parametrize("index", [10**6, -1, "0", 2.0, None])
+def test_a_crafted_heatmap_selection_is_refused_and_the_tab_keeps_working(index):
+    from test_generalisation import known_payload
+
+    view = _view(known_payload())
+    view._on_tap("indices", [], [index])  # what a crafted selection from the browser triggers
+    assert "cannot be opened" in view.picked.object and "no cell" in view.picked.object
+    assert view.heatmap_source.selected.indices == []
+    assert view.pick(0)  # a real cell still opens
+    assert "Opened in Explore" in view.picked.object
