@@ -207,6 +207,12 @@ class ModelRegistry:
 
     def save_trained(self, model, config: core.TrainingConfig, info: dict) -> ModelEntry:
         """Save a freshly trained model under the user folder (a new file) and list it."""
+        path = self.save_file(model, config, info)
+        self.refresh(force=True)
+        return self.entries()[f"user/{path.name}"]
+
+    def save_file(self, model, config: core.TrainingConfig, info: dict) -> Path:
+        """Save a trained model under the user folder as a new file (never over another); its path."""
         slug = re.sub(r"[^a-z0-9]+", "-", config.label().lower()).strip("-")[:60]
         stamp = time.strftime("%Y%m%d-%H%M%S")
         for n in range(1, 1000):
@@ -218,8 +224,7 @@ class ModelRegistry:
                 continue
         else:
             raise FileExistsError(f"no free file name for {slug}-{stamp} in {self.user_dir}")
-        self.refresh(force=True)
-        return self.entries()[f"user/{path.name}"]
+        return path
 
 
 registry = ModelRegistry()

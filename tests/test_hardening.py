@@ -309,3 +309,58 @@ def test_a_crafted_heatmap_selection_is_refused_and_the_tab_keeps_working(index)
     assert view.heatmap_source.selected.indices == []
     assert view.pick(0)  # a real cell still opens
     assert "Opened in Explore" in view.picked.object
+
+
+# -- 2. Train tab bounds, memory, cancel; 8. lower priority --------------------------------------
+
+
+@pytest.mark.parametrize("widget, value", [("n_train_steps", 1_000_000), ("n_problems", 100_000), ("n_problems", 3)])
+def test_the_train_tab_bounds_hold_on_the_server(widget, value):
+    from dashboard.state import ExperimentState
+    from dashboard.train import TrainView
+
+    view = TrainView(state=ExperimentState())
+    with pytest.raises(ValueError, match="must be at"):  # refused by the parameter (the app says so)
+        getattr(view, widget)._process_events({"value": value, "value_throttled": value})
+    config = view.config()
+    assert (config.steps, config.batch_size) == (200, 32)
+    assert getattr(view, widget).value in (200, 32)  # the widget shows the value in use
+
+
+def test_a_batch_that_does_not_fit_in_memory_is_refused_before_allocating(monkeypatch):
+    import core.resources
+    from dashboard.state import ExperimentState
+    from dashboard.train import TrainingJob, TrainView
+
+    monkeypatch.setattr(core.resources, "available_memory_bytes", lambda: 1.0e9)  # a small machine
+    view = TrainView(state=ExperimentState())
+    view.settings.batch_size = 128  # ~0.84 GB estimated: more than half of the 1 GB available
+    assert view.runner.start() is None and TrainingJob.current is None
+    assert "would need about" in view.runner.status.object and "GB" in view.runner.status.object
+
+
+def test_a_training_runs_niced_and_the_trainer_or_the_teacher_can_cancel_it(user_cache):
+    from dashboard.state import ExperimentState
+    from dashboard.train import TrainingJob, TrainView
+    from dashboard.train_worker import NICE
+
+    view = TrainView(state=ExperimentState())
+    view.settings.param.update(steps=1000, batch_size=8)
+    job = view.runner.start()
+    assert job is not None and view.runner.cancel_button.visible
+    deadline = time.monotonic() + 120
+    while job.process is None or not job.steps:  # wait for the worker's first step
+        assert not job.done and time.monotonic() < deadline, job.error
+        time.sleep(0.2)
+    assert os.getpriority(os.PRIO_PROCESS, job.process.pid) == min(os.getpriority(os.PRIO_PROCESS, 0) + NICE, 19)
+    assert view.runner.cancel()  # the trainer's button
+    job.thread.join(timeout=30)
+    assert job.done and job.error == "Training was cancelled." and job.process.returncode != 0
+    assert len(job.steps) < 1000 and list(user_cache.glob("*.eqx")) == []  # nothing saved
+    view.runner.poll()
+    assert "cancelled" in view.runner.status.object and not view.runner.button.disabled
+    # The teacher's cancel, with no trainer's page at hand.
+    second = TrainingJob.start(core.TrainingConfig(steps=1000, batch_size=8))
+    assert second is not None and TrainingJob.cancel_current()
+    second.thread.join(timeout=30)
+    assert second.done and second.error == "Training was cancelled." and TrainingJob.current is None
