@@ -19,7 +19,7 @@ FIND = {
     "seed": 'm => m.type === "Slider" && String(m.title).startsWith("Problem seed")',
     "noise": 'm => m.type === "Slider" && String(m.title).startsWith("Observation noise")',
     "caps": 'm => m.type === "Slider" && !m.title && m.end === 6',  # the iteration caps' index slider
-    "model": 'm => m.type === "Select" && String(m.title).startsWith("Trained FourDVarNet")',
+    "model": 'm => String(m.type).endsWith("Select") && String(m.title).startsWith("Trained FourDVarNet")',
 }
 CRAFT_JS = """([find, value]) => {
   const m = [...Bokeh.documents[0].all_models].find(eval(find));
