@@ -110,7 +110,9 @@ class Controls(Viewer):
         # description=None: the doc is the help line under the widget already, not also a tooltip.
         self.model = pn.widgets.Select.from_param(p.model, sizing_mode="stretch_width", description=None)
         self.shown = pn.widgets.CheckBoxGroup.from_param(p.shown, inline=False)
-        self.refused = pn.pane.Alert("", alert_type="warning", visible=False, margin=(4, 10), sizing_mode="stretch_width")
+        self.refused = pn.pane.Alert(
+            "", alert_type="warning", visible=False, margin=(4, 10), sizing_mode="stretch_width"
+        )
         for name in ("preset", "obs_every", "observed", "obs_noise", "n_steps", "seed", "model", "shown"):
             self._guard(getattr(self, name), name)
         self._guard(self.max_steps._slider, "max_steps", index_of=self.max_steps)
