@@ -18,8 +18,18 @@ from .training import shipped_model_path
 COMPONENTS = "xyz"
 
 
+KEY_MAX = 2_000_000_000  # PRNG keys and seeds: JAX takes 32-bit keys (and some code adds to them)
+
+
 class CliError(Exception):
     """A user error: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (`error: ...`), not the usage text."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
 def _components(text: str) -> tuple[int, ...]:
@@ -74,7 +84,7 @@ def _problem_arguments(parser: argparse.ArgumentParser, *, preset_default="seed"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m core",
         description="Lorenz-63 twin experiments: strong-constraint 4DVar against FourDVarNet.",
     )
@@ -186,18 +196,74 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return COMMANDS[args.command](args)
-    except (ValueError, ModelFileError, FileExistsError, CliError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (ValueError, ModelFileError, OSError, MemoryError, OverflowError, CliError) as error:
+        print(f"error: {_one_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
 
 
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or error.__class__.__name__
+    return text
+
+
 def _check(name: str, value, low, high=None, integer=True):
     from ._validate import check_range
 
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**62:
+        value = float(value)  # too large for numpy's integers: compare it as a float (a clear refusal)
     check_range(name, value, low, high, integer=integer)
+
+
+def _check_problem(args, *, every_max: int = 50) -> None:
+    """The test problem's flags, named as typed, before any work."""
+    if getattr(args, "key", None) is not None:
+        _check("--key", args.key, 0, KEY_MAX)
+    every = args.obs_every if isinstance(args.obs_every, tuple) else (args.obs_every,)
+    noise = args.obs_noise if isinstance(args.obs_noise, tuple) else (args.obs_noise,)
+    for value in every:
+        _check("--obs-every", value, 1, every_max)
+    for value in noise:
+        _check("--obs-noise", value, 0.0, 100.0, integer=False)
+
+
+def _check_problems_memory(name: str, n_problems: int) -> None:
+    from .resources import bench_memory_bytes, check_memory
+
+    check_memory(name, n_problems, bench_memory_bytes(n_problems))
+
+
+def _check_out_file(flag: str, path: Path, force: bool) -> None:
+    """`path` can be written (its folder exists or can be made, it is not a folder, --force if it exists)."""
+    from .resources import check_writable_file
+
+    try:
+        check_writable_file(path)
+    except OSError as error:
+        raise CliError(f"{flag} {path}: {error}") from None
+    if path.exists() and not force:
+        raise CliError(f"{flag} {path} exists; pass --force to overwrite it")
+
+
+def _check_scheduler(address: str, timeout_s: float = 3.0) -> None:
+    """A Dask scheduler answers at `address` (`tcp://host:port`), checked before any work."""
+    import socket
+    from urllib.parse import urlparse
+
+    parsed = urlparse(address if "://" in address else f"tcp://{address}")
+    try:
+        host, port = parsed.hostname, parsed.port
+    except ValueError:
+        host, port = None, None
+    if parsed.scheme not in ("tcp", "tls", "ws", "wss") or not host or not port:
+        raise CliError(f"--scheduler must look like tcp://HOST:PORT; got {address!r}")
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as error:
+        reason = error.strerror or error.__class__.__name__
+        raise CliError(f"--scheduler {address}: no Dask scheduler answers there ({reason})") from None
 
 
 def _emit(payload: dict, as_json: bool, table: str) -> None:
@@ -213,7 +279,9 @@ def _json_default(value):
 def cmd_reproduce(args) -> int:
     from .reproduce import reproduce
 
+    _check_problem(args)
     _check("--n-problems", args.n_problems, 0, 100_000)
+    _check_problems_memory("--n-problems", args.n_problems)
     payload = reproduce(
         preset=args.preset,
         key=args.key,
@@ -233,17 +301,25 @@ def cmd_reproduce(args) -> int:
 def cmd_train(args) -> int:
     from tqdm import tqdm
 
+    from .resources import check_memory, training_memory_bytes
     from .training import REFERENCE_CONFIG, TrainingConfig, fit, save_model
 
-    if args.out.exists() and not args.force:
-        raise CliError(f"--out {args.out} exists; pass --force to overwrite it")
+    _check_problem(args)
     if args.steps is not None:
         _check("--steps", args.steps, 0, 1_000_000)
+    if args.batch_size is not None:
+        _check("--batch-size", args.batch_size, 1, 100_000)
+    if args.learning_rate is not None:
+        _check("--learning-rate", args.learning_rate, 1e-7, 1.0, integer=False)
+    _check("--seed", args.seed, 0, KEY_MAX)
     base = REFERENCE_CONFIG if args.reference else TrainingConfig()
     hyper = dict(base.hyperparameters)
     if args.hidden_dim is not None:
         _check("--hidden-dim", args.hidden_dim, 1, 512)
         hyper["hidden_dim"] = args.hidden_dim
+    batch_size = base.batch_size if args.batch_size is None else args.batch_size
+    check_memory("--batch-size", batch_size, training_memory_bytes(batch_size))
+    _check_out_file("--out", args.out, args.force)
     config = TrainingConfig(
         architecture=base.architecture,
         preset=args.preset,
@@ -251,7 +327,7 @@ def cmd_train(args) -> int:
         obs_noise=args.obs_noise,
         observed=tuple(args.observed),
         steps=base.steps if args.steps is None else args.steps,
-        batch_size=base.batch_size if args.batch_size is None else args.batch_size,
+        batch_size=batch_size,
         learning_rate=base.learning_rate if args.learning_rate is None else args.learning_rate,
         seed=args.seed,
         hyperparameters=hyper,
@@ -277,7 +353,11 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from .reproduce import evaluate_model, format_evaluation
 
+    _check_problem(args)
     _check("--n-problems", args.n_problems, 1, 100_000)
+    _check_problems_memory("--n-problems", args.n_problems)
+    if args.n_steps is not None:
+        _check("--n-steps", args.n_steps, 0, 100)
     payload = evaluate_model(
         args.model,
         preset=args.preset,
@@ -294,9 +374,11 @@ def cmd_evaluate(args) -> int:
 
 def cmd_bench(args) -> int:
     from .bench import format_bench, run_bench
+    from .resources import bench_memory_bytes, check_memory
     from .training import load_model
 
-    _check("--batch-size", args.batch_size, 1, 10_000_000)
+    _check("--batch-size", args.batch_size, 1, 1_000_000)  # generate_problems' own bound
+    check_memory("--batch-size", args.batch_size, bench_memory_bytes(args.batch_size))
     path = shipped_model_path("attractor")
     model = load_model(path)[0] if path.exists() else None
     payload = run_bench(model, batch_size=args.batch_size)
@@ -320,6 +402,16 @@ def cmd_sweep(args) -> int:
         _check("--workers", args.workers, 1, 256)
     if args.scheduler is not None and args.workers is not None:
         raise CliError("--scheduler and --workers exclude each other: give one")
+    _check_problems_memory("--n-problems", plan.n_problems)
+    if args.save_dir is not None:
+        from .resources import check_writable_dir
+
+        try:
+            check_writable_dir(args.save_dir)
+        except OSError as error:
+            raise CliError(f"--save-dir {args.save_dir}: {error}") from None
+    if args.scheduler is not None:
+        _check_scheduler(args.scheduler)
     payload = sweep(
         plan,
         use_shipped=not args.retrain,

@@ -11,6 +11,7 @@ import functools
 import io
 import json
 import os
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from ._validate import check_choice, check_range
 from .fourdvarnet import FourDVarNet, normalised_mse
 from .fourdvarnet_reference import Batch1D, FourDVarNet1D, train_step
 from .problems import PRESETS, generate_problems, observed_mask
+from .resources import check_writable_file
 
 # The shipped, read-only models (the sweep's are in its "sweep" subfolder).
 SHIPPED_MODELS = Path(__file__).resolve().parent.parent / "assets" / "models"
@@ -302,13 +304,26 @@ class ModelFileError(ValueError):
     """A model file is missing, corrupt, or of another architecture than asked for."""
 
 
+TMP_SUFFIX = ".eqx.tmp"
+STALE_TMP_S = 3600.0  # a temporary file older than this was left by a crash: removed by the next save
+
+
 def save_model(path, model, config: TrainingConfig, *, info: dict | None = None, overwrite: bool = False) -> Path:
     """Write `model` with its config (and `info`: loss, training time...) to `path`.
 
+    The file is written under a temporary name unique to this call (`<stem>.<pid>-<random>.eqx.tmp`,
+    so two processes saving at once never share one), then linked to `path` in one step: another
+    model that appeared at `path` meanwhile is never replaced unless `overwrite`. Temporary files
+    left by crashes (older than an hour) are removed.
+
     Raises:
         FileExistsError: `path` exists and `overwrite` is False (nothing is silently replaced).
+        IsADirectoryError: `path` is a directory.
+        NotADirectoryError: a parent of `path` is a file.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory, not a model file name")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True (--force) to replace it")
     header = {
@@ -317,15 +332,56 @@ def save_model(path, model, config: TrainingConfig, *, info: dict | None = None,
         "config": config.to_json(),
         "info": info or {},
     }
+    check_writable_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path.parent)
     buffer = io.BytesIO()
     buffer.write((json.dumps(header) + "\n").encode())
     eqx.tree_serialise_leaves(buffer, model)
-    # Write then rename, so a crash never leaves half a file under the final name.
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(buffer.getvalue())
-    os.replace(tmp, path)
+    # Write, then link or rename: a crash never leaves half a file under the final name.
+    fd, tmp_name = tempfile.mkstemp(prefix=f"{path.stem}.{os.getpid()}-", suffix=TMP_SUFFIX, dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_umask())  # as an ordinary new file (mkstemp makes it 0600)
+            f.write(buffer.getvalue())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # fails if `path` exists: never replaces another model
+            except FileExistsError:
+                raise FileExistsError(f"{path} exists; pass overwrite=True (--force) to replace it") from None
+            except OSError:  # a file system without hard links
+                if path.exists():
+                    raise FileExistsError(f"{path} exists; pass overwrite=True (--force) to replace it") from None
+                os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def remove_stale_temporaries(folder, max_age_s: float = STALE_TMP_S) -> list[Path]:
+    """Remove `*.eqx.tmp` files older than `max_age_s` in `folder` (left by crashed saves); returns them.
+
+    A younger one may belong to a save in progress in another process, and is left alone.
+    """
+    removed = []
+    now = time.time()
+    for tmp in Path(folder).glob(f"*{TMP_SUFFIX}"):
+        try:
+            if now - tmp.stat().st_mtime > max_age_s:
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:
+            pass
+    return removed
 
 
 def read_model_header(path) -> dict:

@@ -297,5 +297,13 @@ def create_app():
 
 
 if pn.state.served:
-    _template, _app = create_app()
-    _template.servable(title=TITLE)
+    # Host/Origin allowlist (dashboard/guard.py): every later request of this process is checked
+    # before any handler runs; this first session is checked on the request that created it.
+    from dashboard import guard
+
+    guard.install()
+    if not guard.session_allowed(pn.state.curdoc.session_context):
+        pn.pane.Markdown(guard.REFUSED).servable(title=TITLE)
+    else:
+        _template, _app = create_app()
+        _template.servable(title=TITLE)

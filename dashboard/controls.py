@@ -3,15 +3,22 @@
 Panel builds each widget from its `ExperimentState` parameter (`Widget.from_param`) and keeps the
 two in sync both ways: label, bounds, step and options come from the parameter, and a Selector's
 `objects` (e.g. the list of trained models) drive the widget's options. Sliders are throttled: the
-state, and so the solve, sees a value when the slider is released. A value the parameter refuses
-(out of its bounds, e.g. crafted in the browser) raises `ValueError` in Panel's link and leaves the
-state as it was; Panel then resets the widget to the state's value, and the app's exception handler
-tells the student (`refusal_message`).
+state, and so the solve, sees a value when the slider is released.
+
+A value sent by the browser that cannot be used (crafted: NaN, Infinity, a string on an integer
+slider, an index past the iteration caps, a model that is not listed, or out of the parameter's
+bounds) leaves the state as it was, and `Controls` then snaps the widget in the browser back to the
+state's value and says, in the sidebar's banner, which value was refused and why; the banner
+clears on the next valid move. (Without this, Panel fails inside its own event processing, where
+the browser's value is never overwritten: the widget kept showing the bad value.)
 """
 
 from __future__ import annotations
 
 import html
+import logging
+import math
+from numbers import Real
 from pathlib import Path
 
 import panel as pn
@@ -19,6 +26,8 @@ import param
 from panel.viewable import Viewer
 
 from .state import ExperimentState
+
+log = logging.getLogger(__name__)
 
 SIDEBAR_WIDTH = 290
 _PARAM_PACKAGE = str(Path(param.__file__).parent)
@@ -38,6 +47,33 @@ def refusal_message(exc: BaseException) -> str | None:
     if not tb.tb_frame.f_code.co_filename.startswith(_PARAM_PACKAGE):
         return None
     return f"That value was refused: {exc}"
+
+
+def why_refused(parameter: param.Parameter, value) -> str:
+    """Why `value` cannot be the value of `parameter`, in words for a student."""
+    if isinstance(parameter, param.Number):
+        lo, hi = parameter.bounds or (None, None)
+        allowed = f"at least {lo} and at most {hi}" if lo is not None and hi is not None else "a number"
+        if isinstance(value, bool) or not isinstance(value, Real):
+            return f"not a number: it must be {allowed}"
+        if not math.isfinite(value):
+            return f"not a finite number: it must be {allowed}"
+        if isinstance(parameter, param.Integer) and value != int(value):
+            return f"not a whole number: it must be {allowed}"
+        return f"out of range: it must be {allowed}"
+    if isinstance(parameter, param.ListSelector):
+        return "not among the listed options"
+    if isinstance(parameter, param.Selector):
+        options = list(parameter.objects.values() if isinstance(parameter.objects, dict) else parameter.objects)
+        if len(options) <= 5:
+            return "not one of " + ", ".join(str(o) for o in options)
+        return "not one of the listed options"
+    return "not a usable value"
+
+
+def _short(value) -> str:
+    text = f"“{value}”" if isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _help(text: str):
@@ -74,10 +110,79 @@ class Controls(Viewer):
         # description=None: the doc is the help line under the widget already, not also a tooltip.
         self.model = pn.widgets.Select.from_param(p.model, sizing_mode="stretch_width", description=None)
         self.shown = pn.widgets.CheckBoxGroup.from_param(p.shown, inline=False)
+        self.refused = pn.pane.Alert(
+            "", alert_type="warning", visible=False, margin=(4, 10), sizing_mode="stretch_width"
+        )
+        for name in ("preset", "obs_every", "observed", "obs_noise", "n_steps", "seed", "model", "shown"):
+            self._guard(getattr(self, name), name)
+        self._guard(self.max_steps._slider, "max_steps", index_of=self.max_steps)
+        self.state.param.watch(self._on_valid, list(self.state._inputs))
+
+    # -- refused values ---------------------------------------------------------------------------
+
+    def _guard(self, widget, name: str, index_of=None) -> None:
+        """Route every browser change of `widget` through `_receive`: a value that fails is refused."""
+        process = widget._process_events
+
+        def guarded(events: dict):
+            try:
+                process(events)
+            except Exception as exc:  # noqa: BLE001 - any failure on a browser value is a refusal
+                self.refuse(widget, name, events, exc, index_of)
+
+        widget._process_events = guarded
+
+    def refuse(self, widget, name: str, events: dict, exc: BaseException, index_of=None) -> str:
+        """Snap `widget` back to the state's value (in the browser too) and say which value and why."""
+        parameter = self.state.param[name]
+        sent = events.get("value_throttled", events.get("value", next(iter(events.values()), None)))
+        current = getattr(self.state, name)
+        names = getattr(parameter, "names", None) or {}
+        current = next((label for label, value in names.items() if value == current), current)
+        if index_of is not None:  # the iteration caps' slider sends an index into the caps
+            caps = list(parameter.objects)
+            valid_index = isinstance(sent, int) and not isinstance(sent, bool) and 0 <= sent < len(caps)
+            shown_value = caps[sent] if valid_index else f"position {_short(sent)}"
+            reason = f"not one of the caps {', '.join(map(str, caps))}"
+        else:
+            shown_value = _short(sent)
+            reason = why_refused(parameter, sent)
+        label = parameter.label or name
+        message = f"That value was refused: {label} {shown_value} is {reason}. It is back at {current}."
+        log.warning("refused a value from the browser: %s (%s: %s)", message, exc.__class__.__name__, exc)
+        self.refused.param.update(object=html.escape(message), visible=True)
+        self._snap_back(widget, name, index_of)
+        return message
+
+    def _snap_back(self, widget, name: str, index_of=None) -> None:
+        """Send the state's value to the browser as a fresh change (after the current event)."""
+
+        def snap():
+            value = getattr(self.state, name)
+            if index_of is not None:
+                value = list(self.state.param[name].objects).index(value)
+            updates = {"value": value}
+            if "value_throttled" in widget.param:
+                updates["value_throttled"] = value
+            with param.discard_events(widget), param.edit_constant(widget):
+                widget.param.update(**updates)  # the server's widget, without re-running the links
+            for model, _ in list(widget._models.values()):
+                model.update(value=value)  # the browser's copy, which still holds the refused value
+
+        doc = pn.state.curdoc
+        if doc is not None and doc.session_context is not None:
+            doc.add_next_tick_callback(snap)
+        else:
+            snap()
+
+    def _on_valid(self, *events) -> None:
+        if self.refused.visible:
+            self.refused.param.update(object="", visible=False)
 
     def __panel__(self):
         p = self.state.param
         return pn.Column(
+            self.refused,
             _heading(p.preset.label),
             self.preset,
             _help(p.preset.doc),

@@ -36,8 +36,9 @@ from .generalisation_data import (
     mixed_summary,
     model_label,
     results_path,
+    usable_rows,
 )
-from .generalisation_figures import HEATMAP_WIDTH, curve_figure, heatmap_figure, model_colors
+from .generalisation_figures import DISTINCT_COLORS, HEATMAP_WIDTH, curve_figure, heatmap_figure, model_colors
 from .job_runner import JobRunner
 from .jobs import BackgroundJob
 from .state import COMPONENT_NAMES, ExperimentState
@@ -104,6 +105,8 @@ class GeneralisationView(Viewer):
         self.message = pn.pane.Alert(
             "", alert_type="warning", visible=False, sizing_mode="stretch_width", margin=(5, 10)
         )
+        # Something in the results could not be drawn, but the rest is: which rows, and why.
+        self.note = pn.pane.Alert("", alert_type="info", visible=False, sizing_mode="stretch_width", margin=(5, 10))
         self.picked = pn.pane.HTML("", sizing_mode="stretch_width", margin=(0, 10))
         self.heatmap_pane = pn.pane.Bokeh(None, margin=(0, 5))
         self.density_pane = pn.pane.Bokeh(None, margin=(0, 5))
@@ -151,10 +154,21 @@ class GeneralisationView(Viewer):
 
     def load(self, payload: dict, label: str = "") -> None:
         """Draw `payload` (a sweep's output): new figures, built once per load."""
+        notes = []
         try:
             check_payload(payload)
+            payload, skipped = usable_rows(payload)
+            if skipped:
+                shown = "; ".join(skipped[:3]) + ("; ..." if len(skipped) > 3 else "")
+                notes.append(f"{len(skipped)} result row(s) could not be drawn and were left out: {shown}.")
+            check_payload(payload)  # enough left to draw?
             data = heatmap_data(payload)
             names = data["models"]
+            if len(names) > DISTINCT_COLORS:
+                notes.append(
+                    f"These results hold {len(names)} models; there are {DISTINCT_COLORS} distinct colours, "
+                    "so some curves share a colour (hover a curve for its model)."
+                )
             colors = model_colors(names)
             rows = payload["rows"]
             labels = {n: model_label(n, rows) for n in names}
@@ -166,7 +180,7 @@ class GeneralisationView(Viewer):
         except ResultsError as exc:
             self.show_message(str(exc))
             return
-        except (KeyError, TypeError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - a bad file must leave the rest of the page working
             log.exception("the sweep results could not be drawn")
             self.show_message(
                 f"The sweep results could not be drawn ({exc.__class__.__name__}); is the file a sweep's output?"
@@ -177,6 +191,7 @@ class GeneralisationView(Viewer):
         self.heatmap, self.heatmap_source, self.heatmap_renderer, self.curves = heatmap, source, rect, figures
         with pn.io.hold():
             self.message.visible = False
+            self.note.param.update(object=" ".join(notes), visible=bool(notes))
             self.intro.object = INTRO.format(
                 n=payload.get("n_problems", "the"), n_solvers=len(names) + 1, densities=densities_text(names)
             )
@@ -204,8 +219,18 @@ class GeneralisationView(Viewer):
             self.heatmap_source.selected.indices = []  # so that clicking the same cell again works
 
     def pick(self, index: int) -> bool:
-        """Load heatmap cell `index` into the state: its model, preset and test setting."""
+        """Load heatmap cell `index` into the state: its model, preset and test setting.
+
+        An index that is no cell (a crafted selection from the browser) is refused with a message.
+        """
         cols = self.heatmap_source.data
+        n_cells = len(cols["model_key"])
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n_cells:
+            self.picked.object = (
+                f'<p class="bad">That cell cannot be opened: there is no cell {html.escape(repr(index)[:40])} '
+                f"(the heatmap has {n_cells}).</p>"
+            )
+            return False
         key, label = cols["model_key"][index], cols["label"][index]
         every = int(cols["test_obs_every"][index])
         observed = [c for c in COMPONENT_NAMES if c in str(cols["test_observed"][index])]
@@ -250,6 +275,7 @@ class GeneralisationView(Viewer):
         return pn.Column(
             self.intro,
             self.message,
+            self.note,
             self.summary,
             pn.Row(pn.Column(self.heatmap_pane, self.picked, width=HEATMAP_WIDTH + 10), self.density_pane),
             pn.Row(self.noise_pane, self.components_pane),

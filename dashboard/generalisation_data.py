@@ -94,6 +94,40 @@ def check_payload(payload, name: str = "the results") -> None:
         raise ResultsError(f"{name} has no strong 4DVar reference on the density axis.")
 
 
+def usable_rows(payload: dict) -> tuple[dict, list[str]]:
+    """The payload without the rows whose test setting or numbers cannot be drawn, and why each went.
+
+    A crafted or damaged file (e.g. `"test_obs_every": Infinity`, a negative noise, a density that is
+    not a whole number) loses those rows only: the rest of the tab still draws.
+    """
+    kept, notes = [], []
+    for i, row in enumerate(payload["rows"]):
+        why = _row_problem(row)
+        if why is None:
+            kept.append(row)
+        else:
+            notes.append(f"row {i} ({row.get('model')!s:.40}): {why}")
+    return {**payload, "rows": kept}, notes
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _row_problem(row: dict) -> str | None:
+    every, noise = row["test_obs_every"], row["test_obs_noise"]
+    if not _finite(every) or every != int(every) or not 1 <= every <= 1000:
+        return f"test_obs_every {every!r} is not a whole number of steps"
+    if not _finite(noise) or noise < 0:
+        return f"test_obs_noise {noise!r} is not a noise level"
+    if not isinstance(row["model"], str) or not isinstance(row["axis"], str):
+        return "its model or axis is not a name"
+    for k in ("rmse_assim_median", "rmse_assim_p10", "rmse_assim_p90", "ratio_to_4dvar"):
+        if isinstance(row[k], (int, float)) and math.isinf(row[k]):
+            return f"{k} is infinite"
+    return None
+
+
 def model_order(rows) -> list[str]:
     """The models of the rows, 4DVar excluded: every<N> by N, then the mixed ones, then the rest."""
     names = list(dict.fromkeys(r["model"] for r in rows if r["model"] != REFERENCE))

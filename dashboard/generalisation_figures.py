@@ -7,6 +7,7 @@ come shaped from `generalisation_data`.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 from bokeh.models import (
@@ -51,9 +52,13 @@ HEATMAP_WIDTH = 600  # side by side with a curve plot in the ~1300 px beside the
 CURVE_WIDTH = 640
 
 
+DISTINCT_COLORS = len(MODEL_COLORS) + len(EXTRA_COLORS)  # beyond this many models, colours repeat
+
+
 def model_colors(names) -> dict[str, str]:
-    """One colour per model name: its own in `MODEL_COLORS`, else the next of `EXTRA_COLORS`."""
-    out, extra = {}, iter(EXTRA_COLORS * 4)
+    """One colour per model name: its own in `MODEL_COLORS`, else the next of `EXTRA_COLORS` (cycled:
+    with more models than colours some share one, and the view says so)."""
+    out, extra = {}, itertools.cycle(EXTRA_COLORS)
     for name in names:
         out[name] = MODEL_COLORS.get(name) or next(extra)
     return out

@@ -42,6 +42,7 @@ class JobRunner(Viewer):
         width, progress_width: the button's and the progress bar's widths in pixels.
         button_type: the button's colour ("primary", "default", ...).
         idle: the status line before any job.
+        cancel_label: with a label, a second button, shown while the job runs, cancels it (`job.cancel()`).
     """
 
     def __init__(
@@ -61,6 +62,7 @@ class JobRunner(Viewer):
         progress_width: int = 200,
         button_type: str = "primary",
         idle: str = "",
+        cancel_label: str | None = None,
     ):
         super().__init__()
         self.job_class, self.arguments, self.busy = job_class, arguments, busy
@@ -68,6 +70,11 @@ class JobRunner(Viewer):
         self.total, self.steps_done, self.period_ms = total, steps_done, period_ms
         self.button = pn.widgets.Button(label=label, button_type=button_type, width=width)
         self.button.on_click(self.start)
+        self.cancel_button = pn.widgets.Button(
+            label=cancel_label or "Cancel", button_type="danger", button_style="outline", width=width, visible=False
+        )
+        self.cancel_button.on_click(self.cancel)
+        self._cancellable = cancel_label is not None
         self.progress = pn.indicators.Progress(
             value=0, max=100, width=progress_width, bar_color="primary", visible=False
         )
@@ -99,6 +106,7 @@ class JobRunner(Viewer):
         self.job = job
         with pn.io.hold():
             self.button.disabled = True
+            self.cancel_button.param.update(visible=self._cancellable, disabled=False)
             if self.total is None:
                 self.progress.param.update(value=-1, active=True, visible=True)
             else:
@@ -108,6 +116,14 @@ class JobRunner(Viewer):
         if session is not None:  # served: poll; tests call `poll()` themselves
             self._poll = pn.state.add_periodic_callback(self.poll, period=self.period_ms)
         return job
+
+    def cancel(self, event=None) -> bool:
+        """Cancel the running job (the cancel button's action); True if it was running."""
+        if self.job is None or self.job.done:
+            return False
+        self.cancel_button.disabled = True
+        self.status.object = "<p>Cancelling...</p>"
+        return self.job.cancel()
 
     def seconds(self) -> float:
         """Seconds since the current job started."""
@@ -131,8 +147,9 @@ class JobRunner(Viewer):
                 self._poll = None
             self._reported = job
             self.button.disabled = False
+            self.cancel_button.visible = False
             self.progress.visible = False
             self.status.object = bad(job.error) if job.error else self.finished(job)
 
     def __panel__(self):
-        return pn.Row(self.button, self.progress, self.status)
+        return pn.Row(self.button, self.cancel_button, self.progress, self.status)

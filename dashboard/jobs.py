@@ -32,8 +32,27 @@ class BackgroundJob:
     def __init__(self):
         self.done = False
         self.error = ""
+        self.cancelled = threading.Event()  # set by `cancel()`; `work()` stops when it sees it
         self.started = time.perf_counter()
         self.thread = threading.Thread(target=self._run, daemon=True, name=self.thread_name)
+
+    def cancel(self) -> bool:
+        """Ask the job to stop (the Cancel button, or the teacher); True if it was still running."""
+        if self.done:
+            return False
+        self.cancelled.set()
+        self.on_cancel()
+        return True
+
+    def on_cancel(self) -> None:
+        """Called by `cancel()`: e.g. end the job's worker process. `work()` may also poll `cancelled`."""
+
+    @classmethod
+    def cancel_current(cls) -> bool:
+        """Cancel the job of this class running on this server, if any (for the teacher)."""
+        with cls.lock:
+            job = cls.current
+        return job.cancel() if job is not None else False
 
     def work(self) -> None:
         """The job itself, run in the background thread; store its results on `self`."""
@@ -43,9 +62,14 @@ class BackgroundJob:
         cls = type(self)
         try:
             self.work()
+            if self.cancelled.is_set():
+                self.error = f"{self.what[:1].upper()}{self.what[1:]} was cancelled."
         except Exception as exc:  # noqa: BLE001
-            self.logger.exception("%s failed", self.what)
-            self.error = f"{self.what[:1].upper()}{self.what[1:]} failed ({exc.__class__.__name__}: {exc})."
+            if self.cancelled.is_set():
+                self.error = f"{self.what[:1].upper()}{self.what[1:]} was cancelled."
+            else:
+                self.logger.exception("%s failed", self.what)
+                self.error = f"{self.what[:1].upper()}{self.what[1:]} failed ({exc.__class__.__name__}: {exc})."
         finally:
             self.done = True
             with cls.lock:

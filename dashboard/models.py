@@ -123,6 +123,8 @@ class ModelRegistry:
                         model, header = core.load_model(path)
                         config = core.TrainingConfig.from_json(header["config"])
                         info = header.get("info", {})
+                        if not isinstance(info, dict):
+                            raise ValueError(f"its header's info is a {type(info).__name__}, not a mapping")
                         entries[key] = ModelEntry(
                             key=key,
                             label=_describe(config, info, source, path.stem),
@@ -132,8 +134,8 @@ class ModelRegistry:
                             info=info,
                             version=version,
                         )
-                    except (core.ModelFileError, OSError, ValueError, KeyError, TypeError) as error:
-                        message = f"skipped model file {path.name}: {error}"
+                    except Exception as error:  # noqa: BLE001 - one odd file must never blank every page
+                        message = f"skipped model file {path.name}: {error.__class__.__name__}: {error}"
                         skipped.append(message)
                         if message not in self.skipped:
                             warnings.warn(message, stacklevel=2)
@@ -205,16 +207,24 @@ class ModelRegistry:
 
     def save_trained(self, model, config: core.TrainingConfig, info: dict) -> ModelEntry:
         """Save a freshly trained model under the user folder (a new file) and list it."""
-        slug = re.sub(r"[^a-z0-9]+", "-", config.label().lower()).strip("-")[:60]
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = self.user_dir / f"{slug}-{stamp}.eqx"
-        n = 1
-        while path.exists():
-            n += 1
-            path = self.user_dir / f"{slug}-{stamp}-{n}.eqx"
-        core.save_model(path, model, config, info=info)
+        path = self.save_file(model, config, info)
         self.refresh(force=True)
         return self.entries()[f"user/{path.name}"]
+
+    def save_file(self, model, config: core.TrainingConfig, info: dict) -> Path:
+        """Save a trained model under the user folder as a new file (never over another); its path."""
+        slug = re.sub(r"[^a-z0-9]+", "-", config.label().lower()).strip("-")[:60]
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for n in range(1, 1000):
+            path = self.user_dir / (f"{slug}-{stamp}.eqx" if n == 1 else f"{slug}-{stamp}-{n}.eqx")
+            try:  # never replaces a file: another process may save under the same name in the same second
+                core.save_model(path, model, config, info=info)
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise FileExistsError(f"no free file name for {slug}-{stamp} in {self.user_dir}")
+        return path
 
 
 registry = ModelRegistry()

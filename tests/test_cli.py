@@ -12,12 +12,12 @@ from core.cli import main
 @pytest.mark.parametrize(
     "argv, needle",
     [
-        (["reproduce", "--obs-every", "0"], "obs_every"),
-        (["reproduce", "--obs-every", "60"], "obs_every"),
-        (["reproduce", "--obs-noise", "-1"], "obs_noise"),
+        (["reproduce", "--obs-every", "0"], "--obs-every"),
+        (["reproduce", "--obs-every", "60"], "--obs-every"),
+        (["reproduce", "--obs-noise", "-1"], "--obs-noise"),
         (["reproduce", "--n-problems", "-3"], "--n-problems"),
         (["train", "--steps", "-5", "--out", "{tmp}/m.eqx"], "--steps"),
-        (["train", "--obs-every", "0", "--out", "{tmp}/m.eqx"], "obs_every"),
+        (["train", "--obs-every", "0", "--out", "{tmp}/m.eqx"], "--obs-every"),
         (["evaluate", "--model", "{tmp}/missing.eqx"], "does not exist"),
         (["evaluate", "--model", "{tmp}/corrupt.eqx"], "not a FourDVarNet model file"),
         (["train", "--out", "{tmp}/exists.eqx"], "--force"),
@@ -33,11 +33,72 @@ def test_bad_arguments_exit_2_with_one_clear_line(tmp_path, capsys, argv, needle
     assert (tmp_path / "exists.eqx").read_bytes() == b"a user's file"
 
 
-def test_unknown_preset_is_refused_by_argparse(capsys):
+def test_unknown_preset_is_refused_by_argparse_in_one_line(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["reproduce", "--preset", "butterfly"])
     assert exit_info.value.code == 2
-    assert "--preset" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "--preset" in err[0]  # not the usage text
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Any training, benchmark, sweep or evaluation started fails the test: the CLI must refuse first."""
+    import core.bench
+    import core.reproduce
+    import core.sweep
+    import core.training
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the work started before the arguments were checked")
+
+    for module, name in (
+        (core.training, "fit"),
+        (core.bench, "run_bench"),
+        (core.sweep, "sweep"),
+        (core.reproduce, "reproduce"),
+        (core.reproduce, "evaluate_model"),
+    ):
+        monkeypatch.setattr(module, name, forbidden)
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["train", "--seed", "99999999999999999999", "--out", "{tmp}/m.eqx"], "--seed"),
+        (["reproduce", "--key", "99999999999999999999"], "--key"),
+        (["evaluate", "--model", "{tmp}/m.eqx", "--key", "-99999999999999999999"], "--key"),
+        (["train", "--out", "{tmp}", "--force"], "is a directory"),
+        (["train", "--out", "{tmp}/afile/m.eqx"], "is a file, not a folder"),
+        (["train", "--out", "/proc/x.eqx"], "cannot write in /proc"),
+        (["train", "--batch-size", "100000", "--out", "{tmp}/m.eqx"], "--batch-size 100000 would need"),
+        (["train", "--learning-rate", "5", "--out", "{tmp}/m.eqx"], "--learning-rate"),
+        (["train", "--obs-noise", "0.5,-2", "--out", "{tmp}/m.eqx"], "--obs-noise"),
+        (["bench", "--batch-size", "1000000"], "--batch-size 1000000 would need"),
+        (["bench", "--batch-size", "10000000"], "--batch-size must be between 1 and 1000000"),
+        (["sweep", "--retrain", "--save-dir", "/proc/nope"], "--save-dir /proc/nope"),
+        (["sweep", "--save-dir", "{tmp}/afile/sub"], "--save-dir"),
+        (["sweep", "--scheduler", "tcp://127.0.0.1:{port}"], "no Dask scheduler answers"),
+        (["sweep", "--scheduler", "not an address"], "tcp://HOST:PORT"),
+        (["evaluate", "--model", "{tmp}/m.eqx", "--n-steps", "-1"], "--n-steps"),
+    ],
+)
+def test_every_output_size_and_key_is_checked_before_any_work(tmp_path, capsys, no_work, argv, needle):
+    (tmp_path / "afile").write_bytes(b"a file where a folder is expected")
+    port = _free_port()  # nothing listens there
+    code = main([a.format(tmp=tmp_path, port=port) for a in argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2, err
+    assert len(err) == 1 and err[0].startswith("error:") and needle in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # nothing written, no stray .tmp
 
 
 def test_a_real_process_prints_no_traceback(tmp_path):

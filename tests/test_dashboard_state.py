@@ -158,15 +158,17 @@ def test_crafted_widget_value_is_refused(state):
 
     controls = Controls(state=state)
     before = state.experiment
-    with pytest.raises(ValueError) as info:  # a tampered browser message, as the server receives it
-        controls.obs_every._process_events({"value": 999, "value_throttled": 999})
+    # a tampered browser message, as the server receives it: refused, not raised
+    controls.obs_every._process_events({"value": 999, "value_throttled": 999})
     assert state.obs_every == 5 and state.experiment is before
     assert controls.obs_every.value == 5  # the widget snaps back to the state's value
-    message = refusal_message(info.value)
-    assert message.startswith("That value was refused") and "obs_every" in message and "at most 25" in message
+    message = controls.refused.object
+    assert controls.refused.visible and message.startswith("That value was refused")
+    assert "Observe every N steps 999" in message and "at most 25" in message
     assert refusal_message(ValueError("raised elsewhere")) is None  # only the state's own checks
     controls.obs_every._process_events({"value": 7, "value_throttled": 7})
     assert state.obs_every == 7 and state.experiment.settings.obs_every == 7
+    assert not controls.refused.visible  # cleared by the next valid move
 
 
 def test_the_model_list_follows_the_registry(state, user_cache):

@@ -1,0 +1,366 @@
+"""Hostile inputs, one test per defect: a foreign Host/Origin, a crafted Train tab, odd model files,
+concurrent saves, sweep results that break the Generalisation tab, values the sidebar refuses."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import core
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def user_cache(tmp_path, monkeypatch):
+    """Each test gets an empty user model cache (shipped assets are still listed)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    from dashboard.models import registry
+
+    registry.refresh(force=True)
+    yield tmp_path / "cache" / "l63-fourdvarnet" / "models"
+    registry.refresh(force=True)
+
+
+# -- 1. Host / Origin allowlist ----------------------------------------------------------------
+
+
+def test_the_allowlist_checks_host_and_origin():
+    from dashboard.guard import refusal
+
+    allowed = {"127.0.0.1:5006"}
+    assert refusal({"Host": "127.0.0.1:5006"}, allowed) is None
+    assert refusal({"Host": "127.0.0.1:5006", "Origin": "http://127.0.0.1:5006"}, allowed) is None
+    # DNS rebinding: Origin equal to Host, both foreign. Tornado lets this through on its own.
+    assert "evil.example" in refusal({"Host": "evil.example:5006", "Origin": "http://evil.example:5006"}, allowed)
+    assert "Origin" in refusal({"Host": "127.0.0.1:5006", "Origin": "http://evil.example:5006"}, allowed)
+    assert refusal({}, allowed) is not None  # HTTP/1.0 without a Host
+    assert refusal({"Host": "127.0.0.1:5006", "Origin": "null"}, allowed) is not None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _raw_get(port: int, path: str, host: str, origin: str | None = None, websocket: bool = False) -> tuple[int, str]:
+    """A hand-written HTTP/1.1 request (the headers exactly as given); returns (status, body start)."""
+    lines = [f"GET {path} HTTP/1.1", f"Host: {host}"]
+    if origin is not None:
+        lines.append(f"Origin: {origin}")
+    if websocket:
+        key = base64.b64encode(os.urandom(16)).decode()
+        lines += [
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            "Sec-WebSocket-Version: 13",
+            f"Sec-WebSocket-Key: {key}",
+            "Sec-WebSocket-Protocol: bokeh",
+        ]
+    else:
+        lines.append("Connection: close")
+    with socket.create_connection(("127.0.0.1", port), timeout=180) as s:
+        s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        chunks = []
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except TimeoutError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if websocket:  # the handshake's reply is all we need
+                break
+    text = b"".join(chunks).decode(errors="replace")
+    return int(text.split(" ", 2)[1]), text
+
+
+@pytest.fixture
+def readme_server(tmp_path):
+    """The README's first command, on a free loopback port, in its own process group."""
+    port = _free_port()
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    log = (tmp_path / "serve.log").open("w")
+    cmd = [sys.executable, "-m", "panel", "serve", "dashboard/app.py", "--address", "127.0.0.1"]
+    cmd += ["--port", str(port), "--allow-websocket-origin", f"127.0.0.1:{port}", "--liveness"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()[-2000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/liveness", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "panel serve did not come up"
+            time.sleep(0.3)
+        yield port
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def test_a_foreign_host_gets_no_page_and_no_websocket(readme_server):
+    port = readme_server
+    evil, good = f"evil.example:{port}", f"127.0.0.1:{port}"
+    # The very first request of the process: refused by the app itself (a bare page, no dashboard).
+    status, body = _raw_get(port, "/app", evil, f"http://{evil}")
+    assert 'id="sidebar"' not in body
+    # From then on, every request under a foreign Host or Origin: 403 before any handler runs.
+    assert _raw_get(port, "/app", evil, f"http://{evil}")[0] == 403
+    assert _raw_get(port, "/app", evil)[0] == 403
+    assert _raw_get(port, "/app/ws", evil, f"http://{evil}", websocket=True)[0] == 403
+    assert _raw_get(port, "/app/ws", good, f"http://{evil}", websocket=True)[0] == 403
+    assert _raw_get(port, "/liveness", evil)[0] == 403
+    # The allowed host still gets the websocket upgrade and the page.
+    assert _raw_get(port, "/app/ws", good, f"http://{good}", websocket=True)[0] == 101
+    status, body = _raw_get(port, "/app", good)
+    assert status == 200 and 'id="sidebar"' in body  # the dashboard's template
+
+
+# -- 3. odd model files --------------------------------------------------------------------------
+
+
+def _with_header(path: Path, **changes) -> None:
+    """Rewrite a model file's JSON header line (its weights unchanged)."""
+    header_line, weights = path.read_bytes().split(b"\n", 1)
+    header = json.loads(header_line)
+    header.update(changes)
+    path.write_bytes(json.dumps(header).encode() + b"\n" + weights)
+
+
+@pytest.mark.parametrize("info", [[], None, "a string", 7, [1, 2]])
+def test_an_odd_model_header_is_skipped_and_named(user_cache, info):
+    from dashboard.models import registry
+    from dashboard.state import ExperimentState
+
+    config = core.TrainingConfig(steps=1, batch_size=2)
+    good = core.save_model(user_cache / "good.eqx", core.build_model(config), config, info={"final_loss": 0.5})
+    odd = core.save_model(user_cache / "odd.eqx", core.build_model(config), config)
+    _with_header(odd, info=info)
+    registry.refresh(force=True)  # raised before: every new page was blank
+    assert any("odd.eqx" in message for message in registry.skipped)
+    keys = list(registry.options().values())
+    assert f"user/{good.name}" in keys and f"user/{odd.name}" not in keys
+    state = ExperimentState()  # a new page builds and solves
+    assert state.error == "" and state.experiment is not None
+
+
+# -- 4. concurrent saves -------------------------------------------------------------------------
+
+
+def test_concurrent_saves_in_the_same_second_keep_every_model(user_cache, monkeypatch):
+    import threading
+
+    from dashboard import models
+
+    monkeypatch.setattr(models.time, "strftime", lambda fmt: "20260101-120000")  # all in one second
+    config = core.TrainingConfig(steps=1, batch_size=2)
+    trained = [core.build_model(config, key=__import__("jax").random.PRNGKey(i)) for i in range(6)]
+    barrier, entries, errors = threading.Barrier(6), [None] * 6, []
+
+    def save(i):
+        barrier.wait()
+        try:
+            entries[i] = models.registry.save_trained(trained[i], config, {"final_loss": float(i)})
+        except Exception as exc:  # noqa: BLE001
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=save, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    names = {e.key for e in entries}
+    assert len(names) == 6  # six files, none overwritten
+    losses = sorted(core.read_model_header(user_cache / key.split("/", 1)[1])["info"]["final_loss"] for key in names)
+    assert losses == [float(i) for i in range(6)]
+    assert list(user_cache.glob("*.tmp")) == []
+
+
+def test_a_save_never_replaces_another_model_and_cleans_stale_temporaries(tmp_path):
+    config = core.TrainingConfig(steps=1, batch_size=2)
+    model = core.build_model(config)
+    target = tmp_path / "m.eqx"
+    stale, fresh = tmp_path / "crashed.eqx.tmp", tmp_path / "m.123-abcd.eqx.tmp"
+    stale.write_bytes(b"half a file")
+    fresh.write_bytes(b"another process, saving now")
+    old = time.time() - 2 * 3600
+    os.utime(stale, (old, old))
+    core.save_model(target, model, config, info={"who": "first"})
+    with pytest.raises(FileExistsError):
+        core.save_model(target, model, config, info={"who": "second"})
+    assert core.read_model_header(target)["info"] == {"who": "first"}
+    assert not stale.exists() and fresh.exists()  # only the stale one is cleaned up
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["m.eqx", fresh.name])
+    with pytest.raises(IsADirectoryError):
+        core.save_model(tmp_path, model, config, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["m.eqx", fresh.name])  # no stray file
+
+
+# -- 6. display drift ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "widget, sent, words",
+    [
+        ("obs_every", float("nan"), ["Observe every N steps nan", "not a finite number", "at most 25"]),
+        ("obs_noise", float("inf"), ["Observation noise (std) inf", "not a finite number", "at most 5.0"]),
+        ("seed", "abc", ["Problem seed “abc”", "not a number"]),
+        ("obs_every", 999, ["Observe every N steps 999", "out of range", "at most 25"]),
+        ("max_steps", 99, ["4DVar iteration cap position 99", "not one of the caps"]),
+        ("model", "assets/not-listed.eqx", ["Trained FourDVarNet “assets/not-listed.eqx”", "not one of"]),
+    ],
+)
+def test_a_refused_value_snaps_back_and_says_why(widget, sent, words):
+    from dashboard.compute import run_experiment
+    from dashboard.controls import Controls
+    from dashboard.state import ExperimentState
+
+    state = ExperimentState(solve=run_experiment)
+    controls = Controls(state=state)
+    target = controls.max_steps._slider if widget == "max_steps" else getattr(controls, widget)
+    root = target.get_root()  # the browser's copy of the widget
+    good = target.value
+    before = state.experiment
+    event = {"value": sent} if widget == "model" else {"value": sent, "value_throttled": sent}
+    try:
+        root.value = sent  # what the browser shows after a crafted change...
+    except ValueError:
+        pass  # Bokeh itself refuses a string on a slider's model
+    target._process_events(event)  # ...and what the server receives
+    assert state.experiment is before and state.error == ""
+    assert target.value == good and root.value == good  # snapped back, in the browser too
+    assert controls.refused.visible
+    for word in words:
+        assert word in controls.refused.object, controls.refused.object
+    controls.seed._process_events({"value": 7, "value_throttled": 7})  # a valid move
+    assert state.seed == 7 and not controls.refused.visible
+
+
+# -- 7. sweep results that break the Generalisation tab ---------------------------------------
+
+
+def _view(payload):
+    from dashboard.generalisation import GeneralisationView
+    from dashboard.state import ExperimentState
+
+    view = GeneralisationView(state=ExperimentState(), lazy=True)
+    view.load(payload, "crafted")
+    return view
+
+
+def test_more_models_than_colours_still_draws_and_says_so():
+    from test_generalisation import _row, known_payload
+
+    payload = known_payload()
+    payload["rows"] += [_row("density", f"model{i:02d}", 1.1, 0.3, 5, "xyz", every=5) for i in range(30)]
+    view = _view(payload)
+    assert not view.message.visible and view.heatmap_pane.visible and view.density_pane.visible
+    assert view.note.visible and "34 models" in view.note.object  # 4 known + 30
+    labels = set(view.heatmap_source.data["label"])
+    assert {"model00 (every 5)", "model29 (every 5)"} <= labels
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("nan"), -3, 2.5, "five"])
+def test_an_unusable_test_setting_loses_its_row_only(tmp_path, bad):
+    from test_generalisation import known_payload
+
+    from dashboard.generalisation_data import load_results
+
+    payload = known_payload()
+    victim = next(i for i, r in enumerate(payload["rows"]) if r["model"] == "every10" and r["axis"] == "density")
+    payload["rows"][victim]["test_obs_every"] = bad
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(payload))  # Infinity and NaN as Python's json writes them
+    view = _view(load_results(path))
+    assert not view.message.visible and view.heatmap_pane.visible
+    assert view.note.visible and f"row {victim}" in view.note.object and "test_obs_every" in view.note.object
+    n_density = sum(r["axis"] == "density" and r["model"] != "strong_4dvar" for r in payload["rows"])
+    assert len(view.heatmap_source.data["model"]) == n_density - 1
+
+
+@pytest.mark.parametrize("index", [10**6, -1, "0", 2.0, None])
+def test_a_crafted_heatmap_selection_is_refused_and_the_tab_keeps_working(index):
+    from test_generalisation import known_payload
+
+    view = _view(known_payload())
+    view._on_tap("indices", [], [index])  # what a crafted selection from the browser triggers
+    assert "cannot be opened" in view.picked.object and "no cell" in view.picked.object
+    assert view.heatmap_source.selected.indices == []
+    assert view.pick(0)  # a real cell still opens
+    assert "Opened in Explore" in view.picked.object
+
+
+# -- 2. Train tab bounds, memory, cancel; 8. lower priority --------------------------------------
+
+
+@pytest.mark.parametrize("widget, value", [("n_train_steps", 1_000_000), ("n_problems", 100_000), ("n_problems", 3)])
+def test_the_train_tab_bounds_hold_on_the_server(widget, value):
+    from dashboard.state import ExperimentState
+    from dashboard.train import TrainView
+
+    view = TrainView(state=ExperimentState())
+    with pytest.raises(ValueError, match="must be at"):  # refused by the parameter (the app says so)
+        getattr(view, widget)._process_events({"value": value, "value_throttled": value})
+    config = view.config()
+    assert (config.steps, config.batch_size) == (200, 32)
+    assert getattr(view, widget).value in (200, 32)  # the widget shows the value in use
+
+
+def test_a_batch_that_does_not_fit_in_memory_is_refused_before_allocating(monkeypatch):
+    import core.resources
+    from dashboard.state import ExperimentState
+    from dashboard.train import TrainingJob, TrainView
+
+    monkeypatch.setattr(core.resources, "available_memory_bytes", lambda: 1.0e9)  # a small machine
+    view = TrainView(state=ExperimentState())
+    view.settings.batch_size = 128  # ~0.84 GB estimated: more than half of the 1 GB available
+    assert view.runner.start() is None and TrainingJob.current is None
+    assert "would need about" in view.runner.status.object and "GB" in view.runner.status.object
+
+
+def test_a_training_runs_niced_and_the_trainer_or_the_teacher_can_cancel_it(user_cache):
+    from dashboard.state import ExperimentState
+    from dashboard.train import TrainingJob, TrainView
+    from dashboard.train_worker import NICE
+
+    view = TrainView(state=ExperimentState())
+    view.settings.param.update(steps=1000, batch_size=8)
+    job = view.runner.start()
+    assert job is not None and view.runner.cancel_button.visible
+    deadline = time.monotonic() + 120
+    while job.process is None or not job.steps:  # wait for the worker's first step
+        assert not job.done and time.monotonic() < deadline, job.error
+        time.sleep(0.2)
+    assert os.getpriority(os.PRIO_PROCESS, job.process.pid) == min(os.getpriority(os.PRIO_PROCESS, 0) + NICE, 19)
+    assert view.runner.cancel()  # the trainer's button
+    job.thread.join(timeout=30)
+    assert job.done and job.error == "Training was cancelled." and job.process.returncode != 0
+    assert len(job.steps) < 1000 and list(user_cache.glob("*.eqx")) == []  # nothing saved
+    view.runner.poll()
+    assert "cancelled" in view.runner.status.object and not view.runner.button.disabled
+    # The teacher's cancel, with no trainer's page at hand.
+    second = TrainingJob.start(core.TrainingConfig(steps=1000, batch_size=8))
+    assert second is not None and TrainingJob.cancel_current()
+    second.thread.join(timeout=30)
+    assert second.done and second.error == "Training was cancelled." and TrainingJob.current is None
