@@ -134,6 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--learning-rate", type=float, default=None, help="Adam learning rate")
     p.add_argument("--seed", type=int, default=0, help="initialisation and data seed (default: 0)")
+    p.add_argument(
+        "--window",
+        type=_int_list,
+        default=(50,),
+        help="window length in steps, 10..300; several comma-separated values train on a mix (default: 50)",
+    )
+    p.add_argument("--init", type=Path, default=None, help="start from the weights of this model file (fine-tuning)")
     p.add_argument("--hidden-dim", type=int, default=None, help="ConvLSTM hidden channels (ours)")
     p.add_argument(
         "--reference",
@@ -236,7 +243,18 @@ def cmd_train(args) -> int:
         raise CliError(f"--out {args.out} exists; pass --force to overwrite it")
     if args.steps is not None:
         _check("--steps", args.steps, 0, 1_000_000)
+    _check("--window", list(args.window), 10, 300)
     base = REFERENCE_CONFIG if args.reference else TrainingConfig()
+    if args.reference and args.window != (50,):
+        raise CliError("--window: the reference architecture is built for 50-step windows only")
+    initial = None
+    if args.init is not None:
+        from .training import config_of, load_model
+
+        if args.reference:
+            raise CliError("--init fine-tunes our FourDVarNet; it does not apply with --reference")
+        initial, header = load_model(args.init, architecture="fourdvarnet")
+        base = TrainingConfig(hyperparameters=config_of(header).hyperparameters)
     hyper = dict(base.hyperparameters)
     if args.hidden_dim is not None:
         _check("--hidden-dim", args.hidden_dim, 1, 512)
@@ -247,6 +265,7 @@ def cmd_train(args) -> int:
         obs_every=args.obs_every,
         obs_noise=args.obs_noise,
         observed=tuple(args.observed),
+        T_assim=tuple(args.window),
         steps=base.steps if args.steps is None else args.steps,
         batch_size=base.batch_size if args.batch_size is None else args.batch_size,
         learning_rate=base.learning_rate if args.learning_rate is None else args.learning_rate,
@@ -260,12 +279,14 @@ def cmd_train(args) -> int:
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4g}")
 
-        model, report = fit(config, callback=progress)
+        model, report = fit(config, callback=progress, model=initial)
     info = {
         "final_loss": report.losses[-1] if report.losses else None,
         "train_time_s": report.train_time_s,
         "compile_s": report.compile_s,
     }
+    if args.init is not None:
+        info["initialised_from"] = args.init.name
     save_model(args.out, model, config, info=info, overwrite=args.force)
     print(f"saved {args.out} (trained in {report.train_time_s:.1f} s, final loss {info['final_loss']})")
     return 0
