@@ -43,6 +43,15 @@ def _float_list(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"expected numbers separated by commas; got {text!r}") from None
 
 
+def _window_argument(parser: argparse.ArgumentParser, what: str = "the window") -> None:
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=50,
+        help=f"{what}: its length in steps, 10..300 (0.1 to 3 time units; default: 50)",
+    )
+
+
 def _problem_arguments(parser: argparse.ArgumentParser, *, preset_default="seed") -> None:
     parser.add_argument(
         "--preset",
@@ -56,7 +65,7 @@ def _problem_arguments(parser: argparse.ArgumentParser, *, preset_default="seed"
         "--obs-every",
         type=int,
         default=5,
-        help="observe every N-th step of the 50-step window, 1 <= N <= 50 (default: 5)",
+        help="observe every N-th step of the window, 1 <= N <= its length (default: 5)",
     )
     parser.add_argument(
         "--obs-noise",
@@ -81,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reproduce", help="the reference notebook's table, for one key and over many problems")
     _problem_arguments(p)
+    _window_argument(p)
     p.add_argument(
         "--n-problems",
         type=int,
@@ -158,12 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="test preset (default: the one the model was trained on)",
     )
-    p.add_argument("--obs-every", type=int, default=5, help="test density, 1 <= N <= 50 (default: 5)")
+    p.add_argument("--obs-every", type=int, default=5, help="test density, 1 <= N <= the window (default: 5)")
     p.add_argument("--obs-noise", type=float, default=0.5, help="test noise std, >= 0 (default: 0.5)")
     p.add_argument("--observed", type=_components, default=(0, 1, 2), help="test components (default: xyz)")
     p.add_argument("--n-problems", type=int, default=256, help="number of test problems (default: 256)")
     p.add_argument("--n-steps", type=int, default=None, help="solver steps K at inference (default: as trained)")
     p.add_argument("--key", type=int, default=2026, help="PRNG key of the test set (default: 2026)")
+    _window_argument(p, "the test window (4DVar: Gauss-Newton up to 50 steps, quasi-static beyond)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("sweep", help="how FourDVarNets trained at one density (or a mix) fare at others")
@@ -175,10 +186,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="train on a local Dask cluster of N worker processes")
     p.add_argument("--save-dir", type=Path, default=None, help="save the models this sweep trains in DIR")
     p.add_argument("--force", action="store_true", help="with --save-dir: overwrite models already there")
+    _window_argument(p, "the test window (the models are trained on 50-step windows)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("windows", help="the Long windows table: 4DVar solvers and FourDVarNets at 25..300 steps")
+    p.add_argument("--n-problems", type=int, default=64, help="test problems per window (default: 64)")
+    p.add_argument(
+        "--windows", type=_int_list, default=None, help="window lengths, 10..300 (default: 25,50,100,200,300)"
+    )
+    p.add_argument("--key", type=int, default=2026, help="PRNG key of the test set (default: 2026)")
+    p.add_argument("--no-timing", action="store_true", help="scores only, no timings (faster)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("bench", help="DESIGN.md's budget table, measured side by side")
     p.add_argument("--batch-size", type=int, default=1024, help="batch size of the vmapped runs (default: 1024)")
+    _window_argument(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
@@ -218,7 +240,9 @@ def cmd_reproduce(args) -> int:
     from .reproduce import reproduce
 
     _check("--n-problems", args.n_problems, 0, 100_000)
+    _check("--window", args.window, 10, 300)
     payload = reproduce(
+        T_assim=args.window,
         preset=args.preset,
         key=args.key,
         obs_every=args.obs_every,
@@ -296,8 +320,10 @@ def cmd_evaluate(args) -> int:
     from .reproduce import evaluate_model, format_evaluation
 
     _check("--n-problems", args.n_problems, 1, 100_000)
+    _check("--window", args.window, 10, 300)
     payload = evaluate_model(
         args.model,
+        T_assim=args.window,
         preset=args.preset,
         obs_every=args.obs_every,
         obs_noise=args.obs_noise,
@@ -315,9 +341,10 @@ def cmd_bench(args) -> int:
     from .training import load_model
 
     _check("--batch-size", args.batch_size, 1, 10_000_000)
+    _check("--window", args.window, 10, 300)
     path = shipped_model_path("attractor")
     model = load_model(path)[0] if path.exists() else None
-    payload = run_bench(model, batch_size=args.batch_size)
+    payload = run_bench(model, batch_size=args.batch_size, window=args.window)
     _emit(payload, args.json, format_bench(payload))
     return 0
 
@@ -328,6 +355,8 @@ def cmd_sweep(args) -> int:
     from .sweep import QUICK_PLAN, SweepPlan, format_sweep, sweep
 
     plan = QUICK_PLAN if args.quick else SweepPlan()
+    _check("--window", args.window, 10, 300)
+    plan = dataclasses.replace(plan, window=args.window)
     if args.n_problems is not None:
         _check("--n-problems", args.n_problems, 1, 100_000)
         plan = dataclasses.replace(plan, n_problems=args.n_problems)
@@ -351,10 +380,28 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_windows(args) -> int:
+    from .windows import WINDOWS, format_windows, long_window_table
+
+    _check("--n-problems", args.n_problems, 1, 100_000)
+    windows = WINDOWS if args.windows is None else args.windows
+    _check("--windows", list(windows), 10, 300)
+    payload = long_window_table(
+        n_problems=args.n_problems,
+        windows=windows,
+        key=args.key,
+        timing=not args.no_timing,
+        log=lambda msg: print(msg, file=sys.stderr),
+    )
+    _emit(payload, args.json, format_windows(payload))
+    return 0
+
+
 COMMANDS = {
     "reproduce": cmd_reproduce,
     "train": cmd_train,
     "evaluate": cmd_evaluate,
     "sweep": cmd_sweep,
     "bench": cmd_bench,
+    "windows": cmd_windows,
 }

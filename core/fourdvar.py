@@ -94,9 +94,12 @@ def observation_statistic(x0: Float[Array, "3"], problem: Problem) -> tuple[Floa
 
 
 def chi_square_limit(dof: Float[Array, "..."], z: float = CHI_SQUARE_Z) -> Float[Array, "..."]:
-    """The chi-square(dof) quantile z standard deviates up (Wilson-Hilferty's cube-root normal
-    approximation, within a few per cent for dof >= 3), plus 1 so a noise-free twin (2 J_o ~ 0,
-    see MIN_OBS_STD) is never flagged for round-off."""
+    """The chi-square(dof) quantile z standard deviates up, plus 1 so a noise-free twin (2 J_o ~ 0,
+    see MIN_OBS_STD) is never flagged for round-off.
+
+    Wilson-Hilferty's cube-root normal approximation: traced `dof` is fine. At z = 4.75 it errs on
+    the side of fewer flags: 15% above the exact quantile at 1 degree of freedom, under 3% from 10.
+    """
     k = jnp.maximum(dof, 1.0)
     return k * (1.0 - 2.0 / (9.0 * k) + z * jnp.sqrt(2.0 / (9.0 * k))) ** 3 + 1.0
 

@@ -40,6 +40,7 @@ def our_model(preset: str, settings: dict, retrain: bool, log: Callable[[str], N
         obs_every=(settings["obs_every"],),
         obs_noise=(settings["obs_noise"],),
         observed=(tuple(settings["observed"]),),
+        T_assim=(settings.get("T_assim", 50),),
     )
     log(f"training our FourDVarNet on {config.label()} ({config.steps} steps)...")
     model, report = fit(config)
@@ -55,10 +56,12 @@ def reproduce(
     observed=(0, 1, 2),
     n_problems=0,
     retrain=False,
+    T_assim=50,
     log: Callable[[str], None] = lambda _: None,
 ) -> dict:
-    """Every method on the problem of `key`; with `n_problems`, also statistics over a test set."""
-    settings = dict(preset=preset, obs_every=obs_every, obs_noise=obs_noise, observed=observed)
+    """Every method on the problem of `key`; with `n_problems`, also statistics over a test set.
+    `T_assim` is the window length (the reference FourDVarNet is built for it: n_time = T_assim + 1)."""
+    settings = dict(preset=preset, obs_every=obs_every, obs_noise=obs_noise, observed=observed, T_assim=T_assim)
     problem = generate_problem(jax.random.PRNGKey(key), **settings)
 
     reference_config = TrainingConfig(
@@ -68,6 +71,8 @@ def reproduce(
             "obs_every": (obs_every,),
             "obs_noise": (obs_noise,),
             "observed": (tuple(observed),),
+            "T_assim": (T_assim,),
+            "hyperparameters": {**REFERENCE_CONFIG.hyperparameters, "n_time": T_assim + 1},
         }
     )
     log("training the reference FourDVarNet as the notebook does (200 steps, 32 problems)...")
@@ -125,6 +130,7 @@ def reproduce(
         "obs_every": obs_every,
         "obs_noise": obs_noise,
         "observed": "".join("xyz"[c] for c in observed),
+        "window": T_assim,
         "methods": results,
     }
 
@@ -177,18 +183,21 @@ def evaluate_model(
     n_problems=256,
     n_steps=None,
     key=2026,
+    T_assim=50,
 ) -> dict:
-    """A saved model and strong 4DVar (Gauss-Newton) on the same `n_problems` test problems."""
+    """A saved model and strong 4DVar on the same `n_problems` test problems of `T_assim` steps
+    (4DVar by Gauss-Newton up to 50 steps, quasi-static beyond, where Gauss-Newton fails)."""
     model, header = load_model(path)
     config = config_of(header)
     preset = preset or config.preset
-    settings = dict(preset=preset, obs_every=obs_every, obs_noise=obs_noise, observed=observed)
+    settings = dict(preset=preset, obs_every=obs_every, obs_noise=obs_noise, observed=observed, T_assim=T_assim)
     problems = test_problems(key, n_problems, **settings)
     if config.architecture == "fourdvarnet_reference":
         trajectories = methods.fourdvarnet_reference_trajectories(model, problems)
     else:
         trajectories = methods.fourdvarnet_trajectories(model, problems, n_steps)
-    fourdvar, analysis = methods.strong_4dvar_trajectories(problems)
+    solver = "gauss-newton" if T_assim <= 50 else "quasi-static"
+    fourdvar, analysis = methods.strong_4dvar_trajectories(problems, solver)
     ours, theirs = batch_statistics(trajectories, problems), batch_statistics(fourdvar, problems)
     return {
         "model": str(path),
@@ -204,6 +213,7 @@ def evaluate_model(
         "strong_4dvar_stats": {
             **theirs,
             "converged_fraction": float(np.mean(np.asarray(analysis.converged))),
+            "solver": solver,
         },
         "ratio_rmse_assim_median": ours["rmse_assim"]["median"] / theirs["rmse_assim"]["median"],
     }

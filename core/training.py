@@ -211,6 +211,7 @@ def training_batch_for(config: TrainingConfig) -> Batch1D:
         obs_every=config.obs_every[0],
         obs_noise=config.obs_noise[0],
         observed=config.observed[0],
+        T_assim=config.T_assim[0],
     )
 
 
