@@ -6,16 +6,24 @@ reference notebook unchanged but for its import lines.
 
 from .fourdvar import (
     SOLVERS,
+    STATUS_CONVERGED,
+    STATUS_FAILED,
+    STATUS_MAX_STEPS,
+    STATUS_WRONG_MINIMUM,
     Analysis4DVar,
+    chi_square_limit,
     cost,
     describe_status,
     free_run_x0,
+    observation_statistic,
     optimal_interpolation,
     residuals,
     strong_4dvar,
+    wrong_minimum,
 )
 from .fourdvarnet import FourDVarNet, dynamical_residual, interpolate_observations
 from .fourdvarnet_reference import Batch1D, FourDVarNet1D, train_step
+from .landscape import Landscape, cost_landscape, fourdvarnet_path, pad_problem, solver_path
 from .lorenz import Lorenz63Forward, fixed_points, lorenz63_vector_field
 from .methods import (
     METHOD_LABELS,
@@ -64,3 +72,4 @@ from .training import (
     read_model_header,
     save_model,
 )
+from .windows import long_window_problems, long_window_table, window_rmse
