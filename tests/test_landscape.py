@@ -22,7 +22,9 @@ def test_the_grid_agrees_with_the_cost_point_by_point(window, plane):
     a, b = landscape.axes
     # The grid spans +-2 background stds around the true x0 in the plane's two components.
     np.testing.assert_allclose(
-        np.asarray(landscape.first)[[0, -1]], problem.truth[0, a] + np.array([-2, 2]) * problem.background_std[a], rtol=1e-5
+        np.asarray(landscape.first)[[0, -1]],
+        problem.truth[0, a] + np.array([-2, 2]) * problem.background_std[a],
+        rtol=1e-5,
     )
     rng = np.random.default_rng(0)
     for i, j in rng.integers(0, 64, size=(12, 2)):

@@ -150,6 +150,10 @@ def test_long_window_table_rows_agree_with_direct_solves():
         (["windows", "--n-problems", "0"], "--n-problems"),
         (["train", "--window", "400", "--out", "{tmp}/m.eqx"], "--window"),
         (["train", "--window", "100", "--reference", "--out", "{tmp}/m.eqx"], "--window"),
+        (["reproduce", "--window", "5"], "--window"),
+        (["evaluate", "--model", "{tmp}/m.eqx", "--window", "301"], "--window"),
+        (["sweep", "--quick", "--window", "9"], "--window"),
+        (["bench", "--window", "1000"], "--window"),
     ],
 )
 def test_bad_window_arguments_exit_2_naming_the_flag(tmp_path, capsys, argv, needle):
