@@ -86,3 +86,12 @@ def test_fourdvarnet_path_follows_its_first_state():
 def test_bad_landscape_arguments(kwargs, name):
     with pytest.raises(ValueError, match=name):
         cost_landscape(_problem(50), **kwargs)
+
+
+@pytest.mark.parametrize("solver", ["gauss-newton", "quasi-static"])
+def test_a_padded_problem_solves_to_the_same_analysis(solver):
+    # What lets a window slider reuse one compile: the padded problem is the same problem.
+    problem = _problem(100)
+    padded, plain = core.strong_4dvar(pad_problem(problem), solver=solver), core.strong_4dvar(problem, solver=solver)
+    np.testing.assert_allclose(padded.x0, plain.x0, atol=1e-3)
+    assert int(padded.status) == int(plain.status)
