@@ -68,6 +68,10 @@ def cost_landscape(problem: Problem, plane: str = "x-y", extent: float = 3.0, n:
         extent: half-width of the grid in units of the background standard deviation.
         n: grid points per side (static: each n compiles once).
 
+    Returns:
+        A `Landscape`: the two components' grid values, J on the grid (rows: the second
+        component), the true x0 and the plane's component indices.
+
     Raises:
         ValueError: a bad plane, extent or n (the message names it).
     """
@@ -97,6 +101,9 @@ def solver_path(problem: Problem, solver: str) -> Float[Array, "m 3"]:
 
     The same solvers, tolerances and starts as `strong_4dvar` (optimistix's own init/step for
     Gauss-Newton and BFGS, stepped in a scan; the quasi-static iteration itself).
+
+    Raises:
+        ValueError: an unknown solver, or a window longer than MAX_WINDOW.
     """
     check_choice("solver", solver, PATH_SOLVERS)
     return _path(pad_problem(problem), solver)

@@ -132,6 +132,15 @@ def long_window_table(
         models: {"fourdvarnet": model, "fourdvarnet_long": model}; default: the shipped files
             (a missing file is skipped, and said so in the payload).
         timing: measure times (medians of warm calls; compile apart) or leave them out.
+        log: called with a line of progress before each method.
+
+    Returns:
+        {"setup", "device", "rows": [{window, method, label, median_rmse, share_above_1,
+        share_flagged, flagged_among_above_1, ms_per_problem, ms_per_problem_batch}],
+        "missing_models", "landscape_ms"}; `format_windows` renders it.
+
+    Raises:
+        ValueError: `n_problems` or a window out of range (checked before any work).
     """
     check_range("n_problems", n_problems, 1, 100_000, integer=True)
     check_range("window", list(windows), 10, MAX_WINDOW, integer=True)
