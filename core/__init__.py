@@ -33,9 +33,19 @@ from .cycle_methods import (
 )
 from .ensemble import EnKFPerturbed, EnKFSqrt, IEnKS, perturbed_obs_analysis, random_rotation, sqrt_analysis
 from .evaluation import QUICK_TIMING, Evaluation, Timing, evaluate, summarize, time_call
-from .fourdvar import SOLVERS, Analysis4DVar, cost, residuals, strong_4dvar
+from .fourdvar import (
+    SOLVERS,
+    Analysis4DVar,
+    chi_square_limit,
+    cost,
+    observation_statistic,
+    residuals,
+    strong_4dvar,
+    wrong_minimum,
+)
 from .fourdvarnet import FourDVarNet, dynamical_residual, interpolate_observations
 from .fourdvarnet_reference import Batch1D, FourDVarNet1D, train_step
+from .landscape import Landscape, cost_landscape, fourdvarnet_path, pad_problem, solver_path
 from .learned import FourDVarNetMethod, ReferenceFourDVarNetMethod, learned_method
 from .lorenz import Lorenz63Forward, fixed_points, lorenz63_vector_field
 from .method import (
@@ -49,6 +59,7 @@ from .method import (
     MethodContext,
     MethodEntry,
     analyse,
+    analyse_batch,
     build_methods,
     describe_status,
     register_method,
@@ -85,3 +96,4 @@ from .training import (
 )
 from .uncertainty import band_coverage, posterior_covariance, posterior_std
 from .variational import Strong4DVar
+from .windows import long_window_problems, long_window_table, window_rmse

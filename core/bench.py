@@ -43,18 +43,19 @@ def _measure(method, problem, problems) -> dict:
     }
 
 
-def run_bench(model=None, *, batch_size: int = 1024, preset: str = "seed", key: int = 42) -> dict:
+def run_bench(model=None, *, batch_size: int = 1024, preset: str = "seed", key: int = 42, window: int = 50) -> dict:
     """Medians of warmed-up calls; compile time apart. `model`: our FourDVarNet (weights don't
-    change its speed; an untrained one is used if None)."""
-    results: dict = {"device": jax.devices()[0].device_kind, "batch_size": batch_size}
+    change its speed; an untrained one is used if None). `window`: the window length in steps."""
+    results: dict = {"device": jax.devices()[0].device_kind, "batch_size": batch_size, "window": window}
     # First, before anything else compiles the reference's training step.
     results["train_200_steps_s"] = reference_training_seconds()
-    problem = generate_problem(jax.random.PRNGKey(key), preset=preset)
-    problems = generate_problems(jax.random.PRNGKey(key + 1), batch_size, preset=preset)
+    problem = generate_problem(jax.random.PRNGKey(key), preset=preset, T_assim=window)
+    problems = generate_problems(jax.random.PRNGKey(key + 1), batch_size, preset=preset, T_assim=window)
     model = build_model(TrainingConfig()) if model is None else model
     timed = {
         "strong_4dvar_bfgs": Strong4DVar("bfgs"),
         "strong_4dvar": Strong4DVar("gauss-newton"),
+        "strong_4dvar_qs": Strong4DVar("quasi-static"),
         "fourdvarnet": FourDVarNetMethod(model),
     }
     for name, method in timed.items():
@@ -68,10 +69,10 @@ def run_bench(model=None, *, batch_size: int = 1024, preset: str = "seed", key: 
 def format_bench(results: dict) -> str:
     n = results["batch_size"]
     lines = [
-        f"device: {results['device']}",
+        f"device: {results['device']}, window {results.get('window', 50)} steps",
         f"{'method':<20}{'ms/problem':>12}{'analysis ms':>13}{f'ms/problem @{n}':>18}{'compile s':>11}",
     ]
-    for name in ("strong_4dvar_bfgs", "strong_4dvar", "fourdvarnet"):
+    for name in ("strong_4dvar_bfgs", "strong_4dvar", "strong_4dvar_qs", "fourdvarnet"):
         r = results[name]
         lines.append(
             f"{name:<20}{r['ms_per_problem']:>12.3f}{r['analysis_ms']:>13.3f}"

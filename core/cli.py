@@ -54,6 +54,15 @@ def _float_list(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"expected numbers separated by commas; got {text!r}") from None
 
 
+def _window_argument(parser: argparse.ArgumentParser, what: str = "the window") -> None:
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=50,
+        help=f"{what}: its length in steps, 10..300 (0.1 to 3 time units; default: 50)",
+    )
+
+
 def _problem_arguments(parser: argparse.ArgumentParser, *, preset_default="seed") -> None:
     parser.add_argument(
         "--preset",
@@ -67,7 +76,7 @@ def _problem_arguments(parser: argparse.ArgumentParser, *, preset_default="seed"
         "--obs-every",
         type=int,
         default=5,
-        help="observe every N-th step of the 50-step window, 1 <= N <= 50 (default: 5)",
+        help="observe every N-th step of the window, 1 <= N <= its length (default: 5)",
     )
     parser.add_argument(
         "--obs-noise",
@@ -92,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reproduce", help="the reference notebook's table, for one key and over many problems")
     _problem_arguments(p)
+    _window_argument(p)
     p.add_argument(
         "--n-problems",
         type=int,
@@ -145,6 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--learning-rate", type=float, default=None, help="Adam learning rate")
     p.add_argument("--seed", type=int, default=0, help="initialisation and data seed (default: 0)")
+    p.add_argument(
+        "--window",
+        type=_int_list,
+        default=(50,),
+        help="window length in steps, 10..300; several comma-separated values train on a mix (default: 50)",
+    )
+    p.add_argument("--init", type=Path, default=None, help="start from the weights of this model file (fine-tuning)")
     p.add_argument("--hidden-dim", type=int, default=None, help="ConvLSTM hidden channels (ours)")
     p.add_argument(
         "--reference",
@@ -162,12 +179,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="test preset (default: the one the model was trained on)",
     )
-    p.add_argument("--obs-every", type=int, default=5, help="test density, 1 <= N <= 50 (default: 5)")
+    p.add_argument("--obs-every", type=int, default=5, help="test density, 1 <= N <= the window (default: 5)")
     p.add_argument("--obs-noise", type=float, default=0.5, help="test noise std, >= 0 (default: 0.5)")
     p.add_argument("--observed", type=_components, default=(0, 1, 2), help="test components (default: xyz)")
     p.add_argument("--n-problems", type=int, default=256, help="number of test problems (default: 256)")
     p.add_argument("--n-steps", type=int, default=None, help="solver steps K at inference (default: as trained)")
     p.add_argument("--key", type=int, default=2026, help="PRNG key of the test set (default: 2026)")
+    _window_argument(p, "the test window (4DVar: Gauss-Newton up to 50 steps, quasi-static beyond)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("sweep", help="how FourDVarNets trained at one density (or a mix) fare at others")
@@ -179,10 +197,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="train on a local Dask cluster of N worker processes")
     p.add_argument("--save-dir", type=Path, default=None, help="save the models this sweep trains in DIR")
     p.add_argument("--force", action="store_true", help="with --save-dir: overwrite models already there")
+    _window_argument(p, "the test window (the models are trained on 50-step windows)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("windows", help="the Long windows table: 4DVar solvers and FourDVarNets at 25..300 steps")
+    p.add_argument("--n-problems", type=int, default=64, help="test problems per window (default: 64)")
+    p.add_argument(
+        "--windows", type=_int_list, default=None, help="window lengths, 10..300 (default: 25,50,100,200,300)"
+    )
+    p.add_argument("--key", type=int, default=2026, help="PRNG key of the test set (default: 2026)")
+    p.add_argument("--no-timing", action="store_true", help="scores only, no timings (faster)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("bench", help="the speed budgets (README, Budgets): 4DVar and FourDVarNet timed side by side")
     p.add_argument("--batch-size", type=int, default=1024, help="batch size of the vmapped runs (default: 1024)")
+    _window_argument(p)
     p.add_argument("--json", action="store_true", help="print JSON")
 
     cycle_cli.add_parser(sub)
@@ -217,8 +246,10 @@ def _check(name: str, value, low, high=None, integer=True):
     check_range(name, value, low, high, integer=integer)
 
 
-def _check_problem(args, *, every_max: int = 50) -> None:
-    """The test problem's flags, named as typed, before any work."""
+def _check_problem(args) -> None:
+    """The test problem's flags, named as typed, before any work (observations at most one a window)."""
+    windows = getattr(args, "window", 50)
+    every_max = max(windows) if isinstance(windows, tuple) else windows
     if getattr(args, "key", None) is not None:
         _check("--key", args.key, 0, KEY_MAX)
     every = args.obs_every if isinstance(args.obs_every, tuple) else (args.obs_every,)
@@ -282,7 +313,9 @@ def cmd_reproduce(args) -> int:
     _check_problem(args)
     _check("--n-problems", args.n_problems, 0, 100_000)
     _check_problems_memory("--n-problems", args.n_problems)
+    _check("--window", args.window, 10, 300)
     payload = reproduce(
+        T_assim=args.window,
         preset=args.preset,
         key=args.key,
         obs_every=args.obs_every,
@@ -312,7 +345,18 @@ def cmd_train(args) -> int:
     if args.learning_rate is not None:
         _check("--learning-rate", args.learning_rate, 1e-7, 1.0, integer=False)
     _check("--seed", args.seed, 0, KEY_MAX)
+    _check("--window", list(args.window), 10, 300)
     base = REFERENCE_CONFIG if args.reference else TrainingConfig()
+    if args.reference and args.window != (50,):
+        raise CliError("--window: the reference architecture is built for 50-step windows only")
+    initial = None
+    if args.init is not None:
+        from .training import config_of, load_model
+
+        if args.reference:
+            raise CliError("--init fine-tunes our FourDVarNet; it does not apply with --reference")
+        initial, header = load_model(args.init, architecture="fourdvarnet")
+        base = TrainingConfig(hyperparameters=config_of(header).hyperparameters)
     hyper = dict(base.hyperparameters)
     if args.hidden_dim is not None:
         _check("--hidden-dim", args.hidden_dim, 1, 512)
@@ -326,6 +370,7 @@ def cmd_train(args) -> int:
         obs_every=args.obs_every,
         obs_noise=args.obs_noise,
         observed=tuple(args.observed),
+        T_assim=tuple(args.window),
         steps=base.steps if args.steps is None else args.steps,
         batch_size=batch_size,
         learning_rate=base.learning_rate if args.learning_rate is None else args.learning_rate,
@@ -339,12 +384,14 @@ def cmd_train(args) -> int:
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4g}")
 
-        model, report = fit(config, callback=progress)
+        model, report = fit(config, callback=progress, model=initial)
     info = {
         "final_loss": report.losses[-1] if report.losses else None,
         "train_time_s": report.train_time_s,
         "compile_s": report.compile_s,
     }
+    if args.init is not None:
+        info["initialised_from"] = args.init.name
     save_model(args.out, model, config, info=info, overwrite=args.force)
     print(f"saved {args.out} (trained in {report.train_time_s:.1f} s, final loss {info['final_loss']})")
     return 0
@@ -358,8 +405,10 @@ def cmd_evaluate(args) -> int:
     _check_problems_memory("--n-problems", args.n_problems)
     if args.n_steps is not None:
         _check("--n-steps", args.n_steps, 0, 100)
+    _check("--window", args.window, 10, 300)
     payload = evaluate_model(
         args.model,
+        T_assim=args.window,
         preset=args.preset,
         obs_every=args.obs_every,
         obs_noise=args.obs_noise,
@@ -379,9 +428,10 @@ def cmd_bench(args) -> int:
 
     _check("--batch-size", args.batch_size, 1, 1_000_000)  # generate_problems' own bound
     check_memory("--batch-size", args.batch_size, bench_memory_bytes(args.batch_size))
+    _check("--window", args.window, 10, 300)
     path = shipped_model_path("attractor")
     model = load_model(path)[0] if path.exists() else None
-    payload = run_bench(model, batch_size=args.batch_size)
+    payload = run_bench(model, batch_size=args.batch_size, window=args.window)
     _emit(payload, args.json, format_bench(payload))
     return 0
 
@@ -392,6 +442,8 @@ def cmd_sweep(args) -> int:
     from .sweep import QUICK_PLAN, SweepPlan, format_sweep, sweep
 
     plan = QUICK_PLAN if args.quick else SweepPlan()
+    _check("--window", args.window, 10, 300)
+    plan = dataclasses.replace(plan, window=args.window)
     if args.n_problems is not None:
         _check("--n-problems", args.n_problems, 1, 100_000)
         plan = dataclasses.replace(plan, n_problems=args.n_problems)
@@ -425,6 +477,23 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_windows(args) -> int:
+    from .windows import WINDOWS, format_windows, long_window_table
+
+    _check("--n-problems", args.n_problems, 1, 100_000)
+    windows = WINDOWS if args.windows is None else args.windows
+    _check("--windows", list(windows), 10, 300)
+    payload = long_window_table(
+        n_problems=args.n_problems,
+        windows=windows,
+        key=args.key,
+        timing=not args.no_timing,
+        log=lambda msg: print(msg, file=sys.stderr),
+    )
+    _emit(payload, args.json, format_windows(payload))
+    return 0
+
+
 COMMANDS = {
     "reproduce": cmd_reproduce,
     "train": cmd_train,
@@ -432,4 +501,5 @@ COMMANDS = {
     "sweep": cmd_sweep,
     "bench": cmd_bench,
     "cycle": cycle_cli.command,
+    "windows": cmd_windows,
 }

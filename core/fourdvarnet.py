@@ -133,6 +133,22 @@ class FourDVarNet(eqx.Module):
         )
         return jnp.asarray(_MEAN) + jnp.asarray(_STD) * z
 
+    def first_states(self, problem: Problem, n_steps: Int[Array, ""] | int, max_steps: int = 20) -> Float[Array, "m 3"]:
+        """The window's first state x_0 at the start and after each learned step: `(max_steps + 1, 3)`.
+
+        `n_steps` is traced (rows after it repeat the last state); `max_steps` bounds it statically.
+        """
+
+        def body(carry, i):
+            new = self._step(*carry, problem)
+            carry = jax.tree_util.tree_map(lambda a, b: jnp.where(i < n_steps, a, b), new, carry)
+            return carry, carry[0][0]
+
+        start = self._start(problem)
+        _, firsts = jax.lax.scan(body, start, jnp.arange(max_steps))
+        z = jnp.concatenate([start[0][:1], firsts], axis=0)
+        return jnp.asarray(_MEAN) + jnp.asarray(_STD) * z
+
 
 def dynamical_residual(x: Float[Array, "T 3"], problem: Problem) -> Float[Array, "T 3"]:
     """x_t - M(x_{t-1}) for t >= 1, and 0 at t = 0: all time steps at once."""

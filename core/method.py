@@ -122,6 +122,12 @@ def analyse(method: AbstractMethod, problem: Problem) -> Analysis:
     return method.analyse(problem)
 
 
+@jax.jit
+def analyse_batch(method: AbstractMethod, problems: Problem) -> Analysis:
+    """`analyse` over a batch of problems, vmapped."""
+    return jax.vmap(lambda problem: method.analyse(problem))(problems)
+
+
 # ---------------------------------------------------------------------------------------------
 # The registry: how `reproduce`, `sweep` and the dashboard know which methods exist.
 

@@ -52,6 +52,7 @@ class SweepPlan:
     steps: int = 3000
     preset: str = "attractor"
     key: int = 2026
+    window: int = 50  # the test window; the models are trained on 50-step windows whatever it is
     hyperparameters: dict = field(default_factory=dict)
 
     def configs(self) -> dict[str, TrainingConfig]:
@@ -210,9 +211,9 @@ def evaluate_sweep(models: dict, plan: SweepPlan) -> list[dict]:
 
     def problems_with(**settings):
         # The same test set as `python -m core evaluate --key plan.key`, so their figures agree.
-        return test_problems(plan.key, plan.n_problems, preset=plan.preset, **settings)
+        return test_problems(plan.key, plan.n_problems, preset=plan.preset, T_assim=plan.window, **settings)
 
-    for every in plan.test_densities:
+    for every in [e for e in plan.test_densities if e <= plan.window]:
         problems = problems_with(obs_every=every)
         rows += _rows_for("density", problems, models, {**base, "test_obs_every": every})
     for noise in plan.test_noises:

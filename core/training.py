@@ -48,6 +48,8 @@ class TrainingConfig:
     obs_every: tuple[int, ...] = (5,)
     obs_noise: tuple[float, ...] = (0.5,)
     observed: tuple[tuple[int, ...], ...] = ((0, 1, 2),)
+    # Window lengths (steps); several train on a mix, cycled step by step (each length compiles once).
+    T_assim: tuple[int, ...] = (50,)
     steps: int = 600
     batch_size: int = 64
     learning_rate: float = 3e-3
@@ -59,6 +61,7 @@ class TrainingConfig:
         check_choice("preset", self.preset, PRESETS)
         check_range("obs_every", list(self.obs_every), 1, 50, integer=True)
         check_range("obs_noise", list(self.obs_noise), 0.0, 100.0)
+        check_range("T_assim", list(self.T_assim), 10, 300, integer=True)
         for components in self.observed:
             observed_mask(components)
         check_range("steps", self.steps, 0, 1_000_000, integer=True)
@@ -74,6 +77,7 @@ class TrainingConfig:
         data["obs_every"] = tuple(data["obs_every"])
         data["obs_noise"] = tuple(data["obs_noise"])
         data["observed"] = tuple(tuple(c) for c in data["observed"])
+        data["T_assim"] = tuple(data.get("T_assim", (50,)))  # files written before the field
         return cls(**data)
 
     def label(self) -> str:
@@ -81,7 +85,8 @@ class TrainingConfig:
         every = "/".join(str(e) for e in self.obs_every)
         noise = "/".join(f"{s:g}" for s in self.obs_noise)
         comps = "/".join("".join("xyz"[c] for c in comp) for comp in self.observed)
-        return f"{self.preset}, obs every {every}, noise {noise}, observed {comps}"
+        windows = "" if self.T_assim == (50,) else ", windows " + "/".join(str(t) for t in self.T_assim)
+        return f"{self.preset}, obs every {every}, noise {noise}, observed {comps}{windows}"
 
 
 @dataclass(frozen=True)
@@ -91,23 +96,29 @@ class Architecture:
     model_class: type
     hyperparameters: dict
     label: str
-    # config -> (optimizer, step(model, opt_state, key) -> (model, opt_state, loss))
+    # config -> (optimizer, step(model, opt_state, key, step_index) -> (model, opt_state, loss))
     training_scheme: Callable
 
 
 def _simulated_scheme(config: TrainingConfig):
-    """Ours: a fresh batch of simulated problems, drawn from the config's choices, every step."""
+    """Ours: a fresh batch of simulated problems, drawn from the config's choices, every step; the
+    window lengths take turns (a length is a shape: each compiles once)."""
     optimizer = _optimizer(config.learning_rate, config.steps)
     choices = (*_choices(config), config.batch_size)
-    settings = {"preset": config.preset}
-    return optimizer, lambda m, s, k: _simulated_step(m, s, k, choices, optimizer, settings)
+    windows = config.T_assim
+
+    def step(m, s, k, index):
+        settings = {"preset": config.preset, "T_assim": windows[index % len(windows)]}
+        return _simulated_step(m, s, k, choices, optimizer, settings)
+
+    return optimizer, step
 
 
 def _fixed_batch_scheme(config: TrainingConfig):
     """The reference notebook's: full-batch Adam on one fixed set of `batch_size` problems."""
     optimizer = optax.adam(config.learning_rate)
     batch = training_batch_for(config)
-    return optimizer, lambda m, s, _key: train_step(m, batch, optimizer, s)
+    return optimizer, lambda m, s, _key, _index: train_step(m, batch, optimizer, s)
 
 
 ARCHITECTURES = {
@@ -213,7 +224,7 @@ def fit(
     key = jax.random.PRNGKey(config.seed + 1)
     for step in range(config.steps):
         key, step_key = jax.random.split(key)
-        model, opt_state, loss = step_fn(model, opt_state, step_key)
+        model, opt_state, loss = step_fn(model, opt_state, step_key, step)
         losses.append(float(loss))
         if step == 0:
             compile_s = time.perf_counter() - start
@@ -231,6 +242,7 @@ def training_batch_for(config: TrainingConfig) -> Batch1D:
         obs_every=config.obs_every[0],
         obs_noise=config.obs_noise[0],
         observed=config.observed[0],
+        T_assim=config.T_assim[0],
     )
     return Batch1D(input=problems.obs, mask=problems.mask, target=problems.truth_window)
 
@@ -247,7 +259,16 @@ def vmap_signature(config: TrainingConfig) -> tuple:
     """Configs with equal signatures can be trained together by `fit_many`."""
     hyper = tuple(sorted({**DEFAULT_HYPERPARAMETERS, **config.hyperparameters}.items()))
     shapes = (len(config.obs_every), len(config.obs_noise), len(config.observed))
-    return (config.architecture, config.preset, config.steps, config.batch_size, config.learning_rate, hyper, shapes)
+    return (
+        config.architecture,
+        config.preset,
+        config.T_assim,
+        config.steps,
+        config.batch_size,
+        config.learning_rate,
+        hyper,
+        shapes,
+    )
 
 
 def fit_many(configs: Sequence[TrainingConfig]) -> list[tuple[object, TrainingReport]]:
@@ -261,6 +282,8 @@ def fit_many(configs: Sequence[TrainingConfig]) -> list[tuple[object, TrainingRe
     configs = list(configs)
     if len({vmap_signature(c) for c in configs}) != 1 or configs[0].architecture != "fourdvarnet":
         raise ValueError("fit_many needs FourDVarNet configs alike but for their data choices and seeds")
+    if len(configs[0].T_assim) != 1:
+        raise ValueError("fit_many trains on one window length; use fit for a mix of lengths")
     first = configs[0]
     start = time.perf_counter()
     seeds = jnp.array([c.seed for c in configs])
@@ -275,7 +298,7 @@ def fit_many(configs: Sequence[TrainingConfig]) -> list[tuple[object, TrainingRe
         split = jax.vmap(jax.random.split)(keys)  # each model's `key, step_key = split(key)`, as in `fit`
         keys, step_keys = split[:, 0], split[:, 1]
         models, opt_states, loss = _simulated_steps(
-            models, opt_states, step_keys, choices, optimizer, {"preset": first.preset}
+            models, opt_states, step_keys, choices, optimizer, {"preset": first.preset, "T_assim": first.T_assim[0]}
         )
         losses.append(np.asarray(loss))
         if step == 0:
