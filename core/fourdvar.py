@@ -139,11 +139,14 @@ def _strong_4dvar(problem: Problem, solver: str, max_steps: int) -> Analysis4DVa
         return _verdict(state.x0, state.done, state.num_steps, status, problem)
     # BFGS minimises the scalar cost; the least-squares solvers take the residual vector.
     solve, objective = (optx.minimise, cost) if solver == "bfgs" else (optx.least_squares, residuals)
+    # Optimistix's first step only evaluates the start (its value is accepted one step later), so
+    # `max_steps` updates of x0 take `max_steps + 1` of its steps; we report updates.
     solution = solve(
-        objective, _solver(solver), problem.background_mean, args=problem, max_steps=max_steps, throw=False
+        objective, _solver(solver), problem.background_mean, args=problem, max_steps=max_steps + 1, throw=False
     )
     converged = solution.result == optx.RESULTS.successful
-    return _verdict(solution.value, converged, solution.stats["num_steps"], _status_code(solution.result), problem)
+    updates = jnp.maximum(solution.stats["num_steps"] - 1, 0)
+    return _verdict(solution.value, converged, updates, _status_code(solution.result), problem)
 
 
 # Quasi-static schedule. The first window (0.3 time units) and each stage's growth (0.2, about a
@@ -244,7 +247,8 @@ def strong_4dvar(problem: Problem, *, solver: str = "gauss-newton", max_steps: i
         problem: one problem (vmap this function for a batch: it is jitted and pure).
         solver: "gauss-newton" (fast default), "levenberg-marquardt", "bfgs" (the reference's) or
             "quasi-static" (the window grown in stages: right on long windows, see `quasi_static_solve`).
-        max_steps: iteration cap (static: each new value compiles once); default per solver.
+        max_steps: the most updates of x0 (Gauss-Newton and Levenberg-Marquardt iterations, BFGS
+            line-search trials; static: each new value compiles once); default per solver.
 
     Returns:
         `Analysis4DVar` with `x0`, `converged`, `num_steps`, `cost` and `status`. A solve that hit

@@ -89,3 +89,15 @@ def test_oi_is_the_per_component_kalman_update():
 def test_bad_solver_arguments(seed_problem, kwargs, name):
     with pytest.raises(ValueError, match=name):
         core.strong_4dvar(seed_problem, **kwargs)
+
+
+def test_an_iteration_cap_of_n_is_n_gauss_newton_updates():
+    problem = core.generate_problem(jax.random.PRNGKey(42))
+    x0 = problem.background_mean
+    for cap in (1, 2, 3):
+        # One Gauss-Newton update by hand: x <- x - (J^T J)^-1 J^T r.
+        jac, res = jax.jacfwd(core.residuals)(x0, problem), core.residuals(x0, problem)
+        x0 = x0 - np.linalg.solve(jac.T @ jac, jac.T @ res)
+        analysis = core.strong_4dvar(problem, max_steps=cap)
+        assert int(analysis.num_steps) == cap
+        np.testing.assert_allclose(analysis.x0, x0, rtol=1e-3, atol=1e-3)
