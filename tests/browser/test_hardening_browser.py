@@ -7,11 +7,11 @@ import time
 
 import pytest
 
+# The page is ready, and its plotted data, as the layout tests read them.
+from test_dashboard_browser import FINGERPRINT_JS, READY_JS
+
 pytestmark = pytest.mark.browser
 
-READY_JS = """() => !!window.Bokeh && Bokeh.documents.length > 0 &&
-  [...Bokeh.documents[0].all_models].some(m => m.type === "ColumnDataSource" &&
-    Object.values(m.data).some(v => v.length === 1001))"""
 
 # Each crafted value: how to find the widget's model, the value sent, the value it must come back to.
 FIND = {
@@ -30,8 +30,6 @@ CRAFT_JS = """([find, value]) => {
   return before;
 }"""
 VALUE_JS = "(find) => [...Bokeh.documents[0].all_models].find(eval(find)).value"
-FINGERPRINT_JS = """() => [...Bokeh.documents[0].all_models].filter(m => m.type === "ColumnDataSource")
-  .map(m => Object.values(m.data).map(v => v.length + ":" + Number(v[7] || 0).toFixed(5)).join(",")).join("|")"""
 
 
 @pytest.mark.parametrize(
