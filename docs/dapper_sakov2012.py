@@ -2,8 +2,8 @@
 
 Run with a separate virtualenv holding DAPPER (it is not a dependency of this project):
 
-    python3.11 -m venv /work/dapper-venv && /work/dapper-venv/bin/pip install dapper==1.7.1
-    /work/dapper-venv/bin/python benchmarks/dapper_sakov2012.py --n-cycles 5001 --json
+    python3.11 -m venv dapper-venv && dapper-venv/bin/pip install dapper==1.7.1
+    dapper-venv/bin/python docs/dapper_sakov2012.py --n-cycles 5001 --json
 
 Every method runs on the same truth and observations. Time per cycle is DAPPER's own `duration`
 stat (the wall time of `assimilate`, which includes its statistics at each analysis) over the cycles.
