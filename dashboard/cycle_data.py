@@ -114,10 +114,11 @@ def compute_truth(obs_every: int, obs_noise: float, n_cycles: int, seed: int) ->
     # initial state is not part of `CycleTruth`, so the drawn truth starts at the first analysis time.
     path, _ = core.between_analyses(truth.truth, setup, MAX_OBS_EVERY)
     path = np.asarray(path)[:-1, :obs_every]  # (n_cycles - 1, obs_every, 3); the last runs past the end
-    t_obs = DT * obs_every * np.arange(1, n_cycles + 1)
+    # Times are DT times a whole number of steps, computed alike everywhere so that they compare equal.
+    t_obs = DT * (obs_every * np.arange(1, n_cycles + 1))
     truth_obs = np.asarray(truth.truth)
     states = np.concatenate([path.reshape(-1, 3), truth_obs[-1:]])
-    t = DT * obs_every + DT * np.arange(len(states))
+    t = DT * (obs_every + np.arange(len(states)))
     return TruthRun(
         t=t,
         truth=states,
@@ -159,8 +160,8 @@ def compute_method(name: str, settings: CycleSettings, truth: TruthRun) -> Metho
         first = lag - 1
         path_mean = np.asarray(path_mean)[first:, : every + 1]
         path_spread = np.asarray(path_spread)[first:, : every + 1]
-        starts = DT * every * np.arange(n - first)
-        t = (starts[:, None] + DT * np.arange(every + 1)[None, :]).reshape(-1)
+        steps = every * np.arange(n - first)[:, None] + np.arange(every + 1)[None, :]
+        t = DT * steps.reshape(-1)
         mean, spread = path_mean.reshape(-1, 3), path_spread.reshape(-1, 3)
     x = truth.truth_obs
     return MethodRun(

@@ -184,9 +184,10 @@ class CycleView(Viewer):
             index = min(n - 1, window_cycles(truth))
         with pn.io.hold():
             self.player.param.update(end=n - 1, value=index)
-            for name, renderers in {**self.renderers, **self.error_renderers}.items():
-                for r in renderers:
-                    r.visible = name in runs
+            for group in (self.renderers, self.error_renderers):
+                for name, renderers in group.items():
+                    for r in renderers:
+                        r.visible = name in runs
             for name, src in self.error_sources.items():
                 empty = {"t": [], "error": [], "spread": []}
                 src.data = error_columns(runs[name], truth, RMSE_FLOOR) if name in runs else empty
