@@ -118,10 +118,10 @@ class CycleView(Viewer):
         self.widgets["ensemble_size"] = pn.widgets.DiscreteSlider.from_param(state.param.ensemble_size, width=220)
         self.widgets["n_cycles"] = pn.widgets.RadioButtonGroup.from_param(state.param.n_cycles, width=220)
         self.widgets["methods"] = pn.widgets.CheckButtonGroup.from_param(
-            state.param.methods, button_type="default", sizing_mode="stretch_width"
+            state.param.methods, sizing_mode="stretch_width"
         )
         self.player = pn.widgets.Player(
-            name="Cycle", start=0, end=1, value=0, interval=PLAYER_INTERVAL_MS, loop_policy="once",
+            start=0, end=1, value=0, interval=PLAYER_INTERVAL_MS, loop_policy="once",
             show_loop_controls=False, width=360, margin=(5, 10),
         )  # fmt: skip
         self.cycle_label = pn.pane.HTML("", margin=(5, 10))
