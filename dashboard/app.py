@@ -28,6 +28,7 @@ from panel.viewable import Viewer
 from dashboard import compute, warmup
 from dashboard.about import AboutView
 from dashboard.controls import Controls, refusal_message
+from dashboard.cycle_view import CycleView
 from dashboard.explore import ExploreView
 from dashboard.generalisation import GeneralisationView
 from dashboard.jitcache import enable_compilation_cache
@@ -40,6 +41,7 @@ log = logging.getLogger("dashboard")
 TITLE = "Lorenz-63: 4DVar vs FourDVarNet"
 MODEL_LIST_POLL_MS = 5000  # how often a session looks for models trained elsewhere
 GENERALISATION_TAB = 2  # its index in the tabs
+CYCLE_TAB = 3
 
 # Everything the page needs is served by this server: no web fonts, no CDN. The bootstrap
 # template and Panel's default design load nothing from the internet (the "fast" and "material"
@@ -147,6 +149,7 @@ class Dashboard(Viewer):
         # Its figures (~0.25 s of Bokeh models) are built when the tab is first opened, not per page load.
         self.generalisation = GeneralisationView(state=self.state, on_pick=self.show_explore, lazy=True)
         self.about = AboutView(state=self.state)
+        self.cycle = CycleView(lazy=True)  # its own state; runs and figures built when the tab is first opened
         self.state.param.watch(self._on_experiment, ["experiment", "shown"])
         self.state.param.watch(self._on_error, "error")
         self._generation = registry.generation
@@ -154,6 +157,7 @@ class Dashboard(Viewer):
             ("Explore", self.explore),
             ("Train", self.train),
             ("Generalisation", self.generalisation),
+            ("Cycle", self.cycle),
             ("About", self.about),
             dynamic=True,
         )
@@ -221,6 +225,8 @@ class Dashboard(Viewer):
     def _on_tab(self, event):
         if event.new == GENERALISATION_TAB:
             self.generalisation.ensure_loaded()
+        if event.new == CYCLE_TAB:
+            self.cycle.ensure_loaded()
 
     def show_explore(self):
         """Switch to the Explore tab (after a Generalisation cell was loaded into the state)."""

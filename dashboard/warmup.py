@@ -28,6 +28,9 @@ except ImportError:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dashboard.compute import ITERATION_CAPS, Settings, run_experiment, solve  # noqa: E402
+from dashboard.cycle_data import CycleSettings  # noqa: E402
+from dashboard.cycle_data import warm as cycle_warm  # noqa: E402
+from dashboard.cycle_state import DEFAULT_METHODS  # noqa: E402
 from dashboard.jitcache import enable_compilation_cache  # noqa: E402
 from dashboard.models import registry  # noqa: E402
 from dashboard.seeds import many_seeds  # noqa: E402
@@ -48,6 +51,8 @@ def warm_up(verbose: bool = True) -> float:
         run_experiment(s)
     solve(Settings())  # the first page's result, in the shared result cache
     many_seeds(Settings())  # the "run on 100 seeds" button's batched programs
+    # The Cycle tab's default run, compiled in the background so that it does not delay the first page.
+    threading.Thread(target=cycle_warm, args=(CycleSettings(), DEFAULT_METHODS), daemon=True).start()
     elapsed = time.perf_counter() - start
     message = f"dashboard warm-up: {len(settings)} settings compiled in {elapsed:.1f} s (JIT cache: {cache})"
     if verbose:

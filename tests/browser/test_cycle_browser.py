@@ -1,0 +1,65 @@
+"""The Cycle tab in a real browser: opened lazily, a slider reruns the cycle, Play animates the window.
+
+Bokeh draws on a canvas, so the checks read the plot data from `Bokeh.documents[0].all_models`.
+Screenshots of the tab go to a temporary folder (the README's is taken by hand).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+# The window's sources: the only ones with an "x_lo" column (the spread band); their data, summed.
+WINDOW_JS = """() => {
+  if (!window.Bokeh || !Bokeh.documents.length) return null;
+  const sources = [...Bokeh.documents[0].all_models].filter(m => m.type === "ColumnDataSource" && m.data.x_lo);
+  if (!sources.length) return null;
+  let n = 0, s = 0, tmax = -1;
+  for (const src of sources) {
+    const t = src.data.t, x = src.data.x;
+    n += t.length;
+    for (let i = 0; i < t.length; i++) { if (isFinite(x[i])) s += x[i]; tmax = Math.max(tmax, t[i]); }
+  }
+  return n > 0 ? `${n}:${s.toFixed(4)}:${tmax.toFixed(2)}` : null;
+}"""
+
+
+def _window(page):
+    return page.evaluate(WINDOW_JS)
+
+
+def test_cycle_tab_opens_reruns_and_plays(page, dashboard_server, tmp_path):
+    page.goto(dashboard_server["url"])
+    page.locator(".bk-tab", has_text="Cycle").first.click()
+    page.wait_for_function(f"() => ({WINDOW_JS})() !== null", timeout=120_000)
+    page.wait_for_timeout(500)
+    first = _window(page)
+    for width, height in ((1366, 768), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(800)
+        page.screenshot(path=f"/tmp/cycle-{width}x{height}.png", full_page=False)
+    page.set_viewport_size({"width": 1600, "height": 1000})
+
+    # A slider of the tab (not the sidebar's): a new spacing reruns the cycle and redraws the window.
+    box = page.locator(".bk-input-group", has=page.locator(".bk-slider-title", has_text="Inflation")).first
+    box.locator(".noUi-handle").first.focus()
+    box.locator(".noUi-handle").first.press("ArrowRight")
+    page.wait_for_function(f"(before) => ({WINDOW_JS})() !== before", arg=first, timeout=60_000)
+    assert "Inflation: 1.03" in box.inner_text()
+
+    # The Player (as its play button does, frame by frame): the window slides over the data already
+    # computed. The app throttles widgets, so the server hears `value_throttled`.
+    before = _window(page)
+    t_before = float(before.split(":")[2])
+    page.evaluate(
+        """() => { const p = [...Bokeh.documents[0].all_models].find(m => String(m.type).endsWith(".Player"));
+                   p.value = p.value + 5; p.value_throttled = p.value; }"""
+    )
+    page.wait_for_function(
+        f"(t0) => {{ const w = ({WINDOW_JS})(); return w && parseFloat(w.split(':')[2]) > t0 + 0.5; }}",
+        arg=t_before,
+        timeout=20_000,
+    )
+    t_after = float(_window(page).split(":")[2])
+    assert t_after == pytest.approx(t_before + 5 * 0.25, abs=0.02)  # five cycles of 25 steps of 0.01
