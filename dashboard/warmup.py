@@ -2,7 +2,10 @@
 
 Compiles, once per server process, everything a slider can reach: both presets, every subset of
 observed components, every 4DVar iteration cap, FourDVarNet for every listed model (K is traced,
-so one K covers all), and the scoring. The listed models include the generalisation sweep's
+so one K covers all), and the scoring; then every window length of the window slider (a length is a
+shape: each compiles once) with the default methods and cap, on both presets, and the Landscape
+tab's paths at each length (its grid and 4DVar paths are padded to 300 steps: one compile for all;
+FourDVarNet's path compiles per length). The listed models include the generalisation sweep's
 (`assets/models/sweep/`), which is all a Generalisation-tab click can reach besides the density (traced):
 they share one architecture, so they share one compile and each adds only a warm run
 (tests/test_generalisation.py checks that switching between them compiles nothing). Also usable alone:
@@ -27,7 +30,8 @@ try:
 except ImportError:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dashboard.compute import ITERATION_CAPS, Settings, run_experiment, solve  # noqa: E402
+from dashboard import landscape_data  # noqa: E402
+from dashboard.compute import ITERATION_CAPS, WINDOWS, Settings, run_experiment, solve  # noqa: E402
 from dashboard.jitcache import enable_compilation_cache  # noqa: E402
 from dashboard.models import registry  # noqa: E402
 from dashboard.seeds import many_seeds  # noqa: E402
@@ -44,8 +48,12 @@ def warm_up(verbose: bool = True) -> float:
     settings = [Settings(preset=p, max_steps=cap) for p in ("attractor", "seed") for cap in ITERATION_CAPS]
     settings += [Settings(observed=s) for s in subsets]
     settings += [Settings(model=key) for key in registry.entries()]
+    settings += [Settings(preset=p, window=w) for p in ("attractor", "seed") for w in WINDOWS if w != Settings.window]
     for s in settings:
         run_experiment(s)
+    for w in WINDOWS:  # the Landscape tab (first opened at any length)
+        landscape_data.compute_grid(Settings(window=w), "x-z", 3.0)
+        landscape_data.compute_paths(Settings(window=w))
     solve(Settings())  # the first page's result, in the shared result cache
     many_seeds(Settings())  # the "run on 100 seeds" button's batched programs
     elapsed = time.perf_counter() - start
