@@ -326,8 +326,9 @@ def cmd_reproduce(args) -> int:
         log=(lambda msg: print(msg, file=sys.stderr)),
     )
     from .reproduce import format_table
+    from .terminal import use_colour
 
-    _emit(payload, args.json, format_table(payload))
+    _emit(payload, args.json, format_table(payload, colour=use_colour()))
     return 0
 
 
@@ -478,6 +479,7 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_windows(args) -> int:
+    from .terminal import use_colour
     from .windows import WINDOWS, format_windows, long_window_table
 
     _check("--n-problems", args.n_problems, 1, 100_000)
@@ -490,7 +492,7 @@ def cmd_windows(args) -> int:
         timing=not args.no_timing,
         log=lambda msg: print(msg, file=sys.stderr),
     )
-    _emit(payload, args.json, format_windows(payload))
+    _emit(payload, args.json, format_windows(payload, colour=use_colour()))
     return 0
 
 

@@ -12,6 +12,7 @@ from .evaluation import evaluate
 from .learned import learned_method
 from .method import MethodContext, build_methods, describe_status
 from .problems import generate_problem, generate_problems
+from .terminal import not_converged, pad_coloured, red
 from .training import (
     REFERENCE_CONFIG,
     TrainingConfig,
@@ -125,19 +126,28 @@ def _fmt(value, digits=3) -> str:
     return f"{value:.{digits}f}"
 
 
-def format_table(payload: dict) -> str:
+def format_table(payload: dict, colour: bool = False) -> str:
+    """The table as text; a solve that did not converge reads "NO (wrong minimum)" etc., in red if
+    `colour` (the CLI asks for it only when stdout is a terminal), with its status words under it."""
     lines = [
         f"preset {payload['preset']}, key {payload['key']}, obs every {payload['obs_every']}, "
         f"noise {payload['obs_noise']}, observed {payload['observed']}",
         f"{'method':<24}{'rmse_assim':>11}{'rmse_fcst':>11}{'rmse_total':>11}{'runtime ms':>12}"
-        f"{'train s':>9}{'converged':>11}",
+        f"{'train s':>9}{'converged':>20}",
     ]
+    failures = []
     for name, r in payload["methods"].items():
+        if r["converged"] is False:
+            verdict = not_converged(r["status"])
+            failures.append(red(f"  {name}: {r['status']}", colour))
+        else:
+            verdict = _fmt(r["converged"]) if r["converged"] is not None else "-"
         lines.append(
             f"{name:<24}{_fmt(r['rmse_assim']):>11}{_fmt(r['rmse_forecast']):>11}"
             f"{_fmt(r['rmse_total']):>11}{_fmt(r['runtime_ms']):>12}{_fmt(r['train_time_s'], 1):>9}"
-            f"{_fmt(r['converged']) if r['converged'] is not None else '-':>11}"
+            f"{pad_coloured(verdict, 20, colour, r['converged'] is False)}"
         )
+    lines += failures
     batches = {n: r["batch"] for n, r in payload["methods"].items() if "batch" in r}
     if batches:
         n = next(iter(batches.values()))["n_problems"]

@@ -55,3 +55,10 @@ register_method(
 register_method(
     "strong_4dvar_bfgs", _builder("bfgs"), label="strong 4DVar (BFGS)", colour="#5fa8e8", family="variational"
 )
+register_method(
+    "strong_4dvar_qs",
+    _builder("quasi-static"),
+    label="strong 4DVar (quasi-static)",
+    colour="#1a9e8f",
+    family="variational",
+)

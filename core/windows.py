@@ -23,6 +23,7 @@ from .landscape import MAX_WINDOW, cost_landscape
 from .learned import FourDVarNetMethod
 from .method import AbstractMethod, analyse, analyse_batch
 from .problems import Problem, generate_problems, index_problem
+from .terminal import red
 from .training import load_model, shipped_model_path
 from .variational import Strong4DVar
 
@@ -157,8 +158,9 @@ def _shipped_models() -> dict:
     return models
 
 
-def format_windows(payload: dict) -> str:
-    """The table as Markdown (the README's "Long windows" section pastes it)."""
+def format_windows(payload: dict, colour: bool = False) -> str:
+    """The table as Markdown (the README's "Long windows" section pastes it). A share of flagged
+    solves above 0 (wrong minimum, cap or failure) is red if `colour` (the CLI: only on a terminal)."""
     s = payload["setup"]
     lines = [
         f"{s['n_problems']} attractor problems a window, x, y, z observed every {s['obs_every']} steps, "
@@ -170,9 +172,10 @@ def format_windows(payload: dict) -> str:
     pct = lambda v: "-" if v is None else f"{100 * v:.0f}%"
     ms = lambda v: "-" if v is None else f"{v:.3g}"
     for r in payload["rows"]:
+        flagged = red(pct(r["share_flagged"]), colour and bool(r["share_flagged"]))
         lines.append(
             f"| {r['window']} | {r['label']} | {r['median_rmse']:.3f} | {pct(r['share_above_1'])} | "
-            f"{pct(r['share_flagged'])} | {ms(r.get('ms_per_problem'))} | {ms(r.get('ms_per_problem_batch'))} |"
+            f"{flagged} | {ms(r.get('ms_per_problem'))} | {ms(r.get('ms_per_problem_batch'))} |"
         )
     if payload["missing_models"]:
         lines.append(f"\nnot found (skipped): {', '.join(payload['missing_models'])}")

@@ -32,6 +32,7 @@ from dashboard.cycle_view import CycleView
 from dashboard.explore import ExploreView
 from dashboard.generalisation import GeneralisationView
 from dashboard.jitcache import enable_compilation_cache
+from dashboard.landscape_view import LandscapeView
 from dashboard.models import registry
 from dashboard.state import ExperimentState
 from dashboard.train import TrainView
@@ -40,8 +41,7 @@ log = logging.getLogger("dashboard")
 
 TITLE = "Lorenz-63: 4DVar vs FourDVarNet"
 MODEL_LIST_POLL_MS = 5000  # how often a session looks for models trained elsewhere
-GENERALISATION_TAB = 2  # its index in the tabs
-CYCLE_TAB = 3
+GENERALISATION_TAB, LANDSCAPE_TAB, CYCLE_TAB = 2, 3, 4  # their indices in the tabs
 
 # Everything the page needs is served by this server: no web fonts, no CDN. The bootstrap
 # template and Panel's default design load nothing from the internet (the "fast" and "material"
@@ -101,7 +101,18 @@ try {
 } catch (e) {}
 """
 # Every setting of the experiment lives in the page's URL, so that a link opens the same experiment.
-URL_PARAMETERS = ("preset", "obs_every", "observed", "obs_noise", "seed", "n_steps", "max_steps", "model", "shown")
+URL_PARAMETERS = (
+    "preset",
+    "obs_every",
+    "observed",
+    "obs_noise",
+    "window",
+    "seed",
+    "n_steps",
+    "max_steps",
+    "model",
+    "shown",
+)
 
 
 class FirstSolve:
@@ -148,6 +159,7 @@ class Dashboard(Viewer):
         self.train = TrainView(state=self.state, on_trained=self.use_model)
         # Its figures (~0.25 s of Bokeh models) are built when the tab is first opened, not per page load.
         self.generalisation = GeneralisationView(state=self.state, on_pick=self.show_explore, lazy=True)
+        self.landscape = LandscapeView(state=self.state)  # its figure is built when the tab is first opened
         self.about = AboutView(state=self.state)
         self.cycle = CycleView(lazy=True)  # its own state; runs and figures built when the tab is first opened
         self.state.param.watch(self._on_experiment, ["experiment", "shown"])
@@ -157,6 +169,7 @@ class Dashboard(Viewer):
             ("Explore", self.explore),
             ("Train", self.train),
             ("Generalisation", self.generalisation),
+            ("Landscape", self.landscape),
             ("Cycle", self.cycle),
             ("About", self.about),
             dynamic=True,
@@ -227,6 +240,7 @@ class Dashboard(Viewer):
             self.generalisation.ensure_loaded()
         if event.new == CYCLE_TAB:
             self.cycle.ensure_loaded()
+        self.landscape.show(event.new == LANDSCAPE_TAB)
 
     def show_explore(self):
         """Switch to the Explore tab (after a Generalisation cell was loaded into the state)."""

@@ -27,6 +27,10 @@ from .models import registry
 
 # The static 4DVar iteration caps the slider offers (each compiles once, at warm-up).
 ITERATION_CAPS = (1, 2, 3, 5, 10, 20, 50)
+# The window lengths (steps of dt = 0.01: 0.1 to 3 time units) the window slider offers. A length is
+# a shape, so each compiles once: `warmup.py` compiles every one of them before the first student.
+WINDOWS = (10, 25, 50, 75, 100, 150, 200, 250, 300)
+DEFAULT_WINDOW = 50
 # What is drawn besides the methods, with its one colour everywhere.
 DATA_LABELS = {"truth": "truth", "observations": "observations"}
 DATA_COLORS = {"truth": "#000000", "observations": "#d62728"}
@@ -78,6 +82,7 @@ class Settings:
     max_steps: int = 20  # strong 4DVar's iteration cap
     model: str = ""  # a key of the model registry ("" -> its default)
     methods: tuple[str, ...] = DEFAULT_SOLVED  # which registered methods to solve
+    window: int = DEFAULT_WINDOW  # the assimilation window in steps (one of WINDOWS); T_total stays 1000
 
 
 @dataclass
@@ -141,6 +146,7 @@ def make_problem(settings: Settings) -> core.Problem:
         obs_every=settings.obs_every,
         obs_noise=settings.obs_noise,
         observed=settings.observed,
+        T_assim=settings.window,
     )
 
 
@@ -151,6 +157,8 @@ def run_experiment(settings: Settings) -> Experiment:
         ValueError: a setting is out of range (core checks every bound again).
     """
     start = time.perf_counter()
+    if settings.window not in WINDOWS:
+        raise ValueError(f"window must be one of {', '.join(map(str, WINDOWS))} steps; got {settings.window!r}")
     if settings.max_steps not in ITERATION_CAPS:
         raise ValueError(f"max_steps must be one of {', '.join(map(str, ITERATION_CAPS))}; got {settings.max_steps!r}")
     unknown = [m for m in settings.methods if m not in solved_methods()]
@@ -208,7 +216,7 @@ def _cached(fn):
     return cache(fn, max_items=256, policy="LRU")
 
 
-def _solve_key(preset, obs_every, obs_noise, observed, seed, n_steps, max_steps, model, model_version, methods):
+def _solve_key(preset, obs_every, obs_noise, observed, seed, n_steps, max_steps, model, model_version, methods, window):
     # model_version (the file's mtime) makes a retrained file under the same name a new key.
     settings = Settings(
         preset=preset,
@@ -220,6 +228,7 @@ def _solve_key(preset, obs_every, obs_noise, observed, seed, n_steps, max_steps,
         max_steps=max_steps,
         model=model,
         methods=tuple(methods),
+        window=window,
     )
     return run_experiment(settings)
 
@@ -242,6 +251,7 @@ def solve(settings: Settings) -> Experiment:
         entry_key,
         registry.version_of(entry_key),
         tuple(str(m) for m in settings.methods),
+        int(settings.window),
     )
     with _locks_guard:
         lock = _locks.setdefault(args, threading.Lock())

@@ -102,6 +102,7 @@ class Controls(Viewer):
         self.obs_noise = pn.widgets.FloatSlider.from_param(p.obs_noise, **slider)
         self.n_steps = pn.widgets.IntSlider.from_param(p.n_steps, **slider)
         self.max_steps = pn.widgets.DiscreteSlider.from_param(p.max_steps, **slider)
+        self.window = pn.widgets.DiscreteSlider.from_param(p.window, **slider)
         self.seed = pn.widgets.IntSlider.from_param(p.seed, **slider)
         self.new_problem = pn.widgets.Button(
             label="New problem (random seed)", button_type="primary", sizing_mode="stretch_width"
@@ -116,6 +117,7 @@ class Controls(Viewer):
         for name in ("preset", "obs_every", "observed", "obs_noise", "n_steps", "seed", "model", "shown"):
             self._guard(getattr(self, name), name)
         self._guard(self.max_steps._slider, "max_steps", index_of=self.max_steps)
+        self._guard(self.window._slider, "window", index_of=self.window)
         self.state.param.watch(self._on_valid, list(self.state._inputs))
 
     # -- refused values ---------------------------------------------------------------------------
@@ -139,11 +141,12 @@ class Controls(Viewer):
         current = getattr(self.state, name)
         names = getattr(parameter, "names", None) or {}
         current = next((label for label, value in names.items() if value == current), current)
-        if index_of is not None:  # the iteration caps' slider sends an index into the caps
+        if index_of is not None:  # a discrete slider (caps, window) sends an index into its options
             caps = list(parameter.objects)
             valid_index = isinstance(sent, int) and not isinstance(sent, bool) and 0 <= sent < len(caps)
             shown_value = caps[sent] if valid_index else f"position {_short(sent)}"
-            reason = f"not one of the caps {', '.join(map(str, caps))}"
+            options = "the caps" if name == "max_steps" else "the lengths"
+            reason = f"not one of {options} {', '.join(map(str, caps))}"
         else:
             shown_value = _short(sent)
             reason = why_refused(parameter, sent)
@@ -193,6 +196,8 @@ class Controls(Viewer):
             _help(p.observed.doc),
             self.obs_noise,
             _help(p.obs_noise.doc),
+            self.window,
+            _help(p.window.doc),
             self.seed,
             self.new_problem,
             _help(p.seed.doc),

@@ -71,7 +71,7 @@ def _time_figure(x_range, label, y_range, height, **kw):
     )
     fig.add_layout(
         BoxAnnotation(left=0.0, right=0.5, fill_color=WINDOW_FILL, fill_alpha=0.45, line_alpha=0, level="underlay")
-    )
+    )  # its right edge follows the experiment's window (`ExploreFigures.update`)
     fig.min_border_left = 60
     fig.toolbar.logo = None
     return fig
@@ -143,6 +143,7 @@ class ExploreFigures:
         self.phase.toolbar.logo = None
         _curves(self.phase, self.curves, "x", "z")
         self.all_figures = [*self.figures, self.phase]
+        self.window_boxes = [box for fig in self.figures for box in fig.select(type=BoxAnnotation)]
         self._style_text()
 
     def _style_text(self):
@@ -207,3 +208,5 @@ class ExploreFigures:
             obs[name] = column
         self.obs.data = obs
         self.threshold.location = experiment.threshold
+        for box in self.window_boxes:  # the shaded assimilation window ends where this experiment's does
+            box.right = float(experiment.window_end)

@@ -15,7 +15,17 @@ import random
 import param
 
 from . import compute
-from .compute import DEFAULT_SHOWN, ITERATION_CAPS, Experiment, Settings, drawn_items, method_labels, solved_methods
+from .compute import (
+    DEFAULT_SHOWN,
+    DEFAULT_WINDOW,
+    ITERATION_CAPS,
+    WINDOWS,
+    Experiment,
+    Settings,
+    drawn_items,
+    method_labels,
+    solved_methods,
+)
 from .models import registry
 
 log = logging.getLogger(__name__)
@@ -52,6 +62,13 @@ class ExperimentState(param.Parameterized):
         label="Observation noise (std)",
         doc="Standard deviation of the Gaussian noise added to each observation.",
     )
+    window = param.Selector(
+        default=DEFAULT_WINDOW,
+        objects=list(WINDOWS),
+        label="Assimilation window (steps; 100 = 1 time unit)",
+        doc="How long the observed window is, from 0.1 to 3 time units; the forecast follows it up to "
+        "t = 10. Long windows make 4DVar's cost a field of valleys: watch it in the Landscape tab.",
+    )
     n_steps = param.Integer(
         default=5,
         bounds=(0, 20),
@@ -86,7 +103,18 @@ class ExperimentState(param.Parameterized):
     experiment = param.Parameter(default=None, doc="The latest solved experiment (read only).")
     error = param.String(default="", doc="A friendly message when the last update failed.")
 
-    _inputs = ("preset", "obs_every", "observed", "obs_noise", "n_steps", "max_steps", "seed", "model", "shown")
+    _inputs = (
+        "preset",
+        "obs_every",
+        "observed",
+        "obs_noise",
+        "window",
+        "n_steps",
+        "max_steps",
+        "seed",
+        "model",
+        "shown",
+    )
 
     def __init__(self, solve=compute.solve, **params):
         self._solve = solve
@@ -131,6 +159,7 @@ class ExperimentState(param.Parameterized):
             max_steps=int(self.max_steps),
             model=self.model,
             methods=tuple(m for m in solved_methods() if m in self.shown),
+            window=int(self.window),
         )
 
     def new_problem(self) -> None:

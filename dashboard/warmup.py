@@ -2,11 +2,17 @@
 
 Compiles, once per server process, everything a slider can reach: both presets, every subset of
 observed components, every 4DVar iteration cap, FourDVarNet for every listed model (K is traced,
-so one K covers all), and the scoring. The listed models include the generalisation sweep's
-(`assets/models/sweep/`), which is all a Generalisation-tab click can reach besides the density (traced):
-they share one architecture, so they share one compile and each adds only a warm run
-(tests/test_generalisation.py checks that switching between them compiles nothing). Also usable alone:
-`python -m dashboard.warmup`.
+so one K covers all), and the scoring. Then `warm_windows` compiles every other length of the window
+slider (a length is a shape: each compiles once) with the default methods and cap, on both
+presets, and the Landscape tab at every length (its grid and 4DVar paths are padded to 300 steps:
+one compile for all; FourDVarNet's path compiles per length). Under `panel serve --setup` the
+lengths are compiled in a background thread once the first page can be served, so the server
+comes up as fast as before; `python -m dashboard.warmup` compiles them before it returns.
+
+The listed models include the generalisation sweep's (`assets/models/sweep/`), which is all a
+Generalisation-tab click can reach besides the density (traced): they share one architecture, so
+they share one compile and each adds only a warm run (tests/test_generalisation.py checks that
+switching between them compiles nothing). Also usable alone: `python -m dashboard.warmup`.
 
 Compiled programs are also written to the persistent JAX cache (`jitcache.py`), so a later start
 of the server, or another process, loads them instead of compiling again. `WARM` is set once this
@@ -27,7 +33,8 @@ try:
 except ImportError:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dashboard.compute import ITERATION_CAPS, Settings, run_experiment, solve  # noqa: E402
+from dashboard import landscape_data  # noqa: E402
+from dashboard.compute import ITERATION_CAPS, WINDOWS, Settings, run_experiment, solve  # noqa: E402
 from dashboard.cycle_data import CycleSettings  # noqa: E402
 from dashboard.cycle_data import warm as cycle_warm  # noqa: E402
 from dashboard.cycle_state import DEFAULT_METHODS  # noqa: E402
@@ -61,9 +68,32 @@ def warm_up(verbose: bool = True) -> float:
     return elapsed
 
 
+WINDOWS_WARM = threading.Event()  # set once every window length is compiled
+
+
+def warm_windows(verbose: bool = True) -> float:
+    """Compile every window length of the slider (Explore, both presets; Landscape); returns seconds."""
+    start = time.perf_counter()
+    default = Settings().window
+    settings = [Settings(preset=p, window=w) for w in WINDOWS if w != default for p in ("attractor", "seed")]
+    for s in settings:
+        run_experiment(s)
+    for w in WINDOWS:  # the Landscape tab, first opened at any length
+        landscape_data.compute_grid(Settings(window=w), "x-z", 3.0)
+        landscape_data.compute_paths(Settings(window=w))
+    elapsed = time.perf_counter() - start
+    if verbose:
+        print(f"dashboard warm-up: {len(WINDOWS)} window lengths compiled in {elapsed:.1f} s", flush=True)
+    WINDOWS_WARM.set()
+    return elapsed
+
+
 if __name__ in ("__main__", "panel_setup_module"):  # `python -m dashboard.warmup` or `--setup`
     warm_up()
     if __name__ == "panel_setup_module":  # run as a script: tell the imported module, which the app reads
         from dashboard import warmup as _shared
 
         _shared.WARM.set()
+        threading.Thread(target=_shared.warm_windows, name="warm-windows", daemon=True).start()
+    else:
+        warm_windows()
