@@ -14,7 +14,6 @@ solve.
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ import numpy as np
 
 import core
 
+from .memo import locked, shared_cache
 from .models import registry
 
 # The static 4DVar iteration caps the slider offers (each compiles once, at warm-up).
@@ -199,21 +199,7 @@ def run_experiment(settings: Settings) -> Experiment:
 
 
 # ---------------------------------------------------------------------------------------------
-# Memoisation: pn.cache across sessions, plus one lock per settings so identical concurrent
-# requests wait for a single solve instead of all solving.
-
-_locks: dict[tuple, threading.Lock] = {}
-_locks_guard = threading.Lock()
-
-
-def _cached(fn):
-    try:
-        from panel.io.cache import cache
-    except ImportError:  # pragma: no cover - panel is a dependency of the dashboard
-        import functools
-
-        return functools.lru_cache(maxsize=256)(fn)
-    return cache(fn, max_items=256, policy="LRU")
+# Memoisation across sessions (dashboard/memo.py).
 
 
 def _solve_key(preset, obs_every, obs_noise, observed, seed, n_steps, max_steps, model, model_version, methods, window):
@@ -233,7 +219,7 @@ def _solve_key(preset, obs_every, obs_noise, observed, seed, n_steps, max_steps,
     return run_experiment(settings)
 
 
-_solve_cached = _cached(_solve_key)
+_solve_cached = shared_cache(_solve_key)
 
 
 def solve(settings: Settings) -> Experiment:
@@ -253,10 +239,4 @@ def solve(settings: Settings) -> Experiment:
         tuple(str(m) for m in settings.methods),
         int(settings.window),
     )
-    with _locks_guard:
-        lock = _locks.setdefault(args, threading.Lock())
-        if len(_locks) > 4096:
-            _locks.clear()
-            _locks[args] = lock
-    with lock:
-        return _solve_cached(*args)
+    return locked(args, _solve_cached, *args)

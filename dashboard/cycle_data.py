@@ -12,7 +12,6 @@ process), one entry per method, so adding a method to the plot does not recomput
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass
 
 import jax
@@ -20,6 +19,8 @@ import numpy as np
 
 import core
 from core.cycle_methods import CYCLE_METHOD_NAMES, ENSEMBLE_METHODS
+
+from .memo import locked, shared_cache
 
 DT = 0.01  # sakov2012's model step
 MAX_OBS_EVERY = 50  # the spacing slider's maximum: the static bound of `between_analyses`
@@ -182,31 +183,7 @@ def compute_method(name: str, settings: CycleSettings, truth: TruthRun) -> Metho
 # Memoisation across sessions (`pn.cache`), one lock per key so that a class asking for the same
 # settings at once costs one run.
 
-_locks: dict[tuple, threading.Lock] = {}
-_locks_guard = threading.Lock()
-
-
-def _cached(fn):
-    try:
-        from panel.io.cache import cache
-    except ImportError:  # pragma: no cover - panel is a dependency of the dashboard
-        import functools
-
-        return functools.lru_cache(maxsize=64)(fn)
-    return cache(fn, max_items=64, policy="LRU")
-
-
-def _locked(key: tuple, fn, *args):
-    with _locks_guard:
-        lock = _locks.setdefault(key, threading.Lock())
-        if len(_locks) > 4096:
-            _locks.clear()
-            _locks[key] = lock
-    with lock:
-        return fn(*args)
-
-
-_truth_cached = _cached(compute_truth)
+_truth_cached = shared_cache(compute_truth, max_items=64)
 
 
 def _method_key(name, obs_every, obs_noise, ensemble_size, inflation, lag, n_cycles, seed):
@@ -214,7 +191,7 @@ def _method_key(name, obs_every, obs_noise, ensemble_size, inflation, lag, n_cyc
     return compute_method(name, settings, truth_run(settings))
 
 
-_method_cached = _cached(_method_key)
+_method_cached = shared_cache(_method_key, max_items=64)
 
 
 def _normalise(name: str, s: CycleSettings) -> tuple:
@@ -235,13 +212,13 @@ def _normalise(name: str, s: CycleSettings) -> tuple:
 def truth_run(settings: CycleSettings) -> TruthRun:
     """The truth and observations for `settings`, memoised across sessions (read only)."""
     args = (int(settings.obs_every), float(settings.obs_noise), int(settings.n_cycles), int(settings.seed))
-    return _locked(("truth", *args), _truth_cached, *args)
+    return locked(("truth", *args), _truth_cached, *args)
 
 
 def method_run(name: str, settings: CycleSettings) -> MethodRun:
     """One method's run for `settings`, memoised across sessions (read only)."""
     args = _normalise(name, settings)
-    return _locked(args, _method_cached, *args)
+    return locked(args, _method_cached, *args)
 
 
 def run_all(methods, settings: CycleSettings) -> tuple[TruthRun, dict[str, MethodRun]]:

@@ -22,6 +22,7 @@ from core.landscape import PLANES as PLANES_AXES
 
 from . import compute
 from .compute import Settings
+from .memo import shared_cache
 from .models import registry
 
 PLANES = tuple(PLANES_AXES)  # "x-y", "x-z", "y-z"
@@ -137,8 +138,8 @@ def _paths_key(fields: tuple, model_version: float) -> Paths:
     return compute_paths(Settings(*fields))
 
 
-_grid_cached = compute._cached(_grid_key)
-_paths_cached = compute._cached(_paths_key)
+_grid_cached = shared_cache(_grid_key)
+_paths_cached = shared_cache(_paths_key)
 
 
 def _relevant(settings: Settings, **fields) -> tuple:

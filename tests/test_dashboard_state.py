@@ -13,16 +13,8 @@ import pytest
 
 import core
 
-
-@pytest.fixture(autouse=True)
-def user_cache(tmp_path, monkeypatch):
-    """Each test gets an empty user model cache (shipped assets are still listed)."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    from dashboard.models import registry
-
-    registry.refresh(force=True)
-    yield tmp_path / "cache" / "l63-fourdvarnet" / "models"
-    registry.refresh(force=True)
+# Each test gets an empty user model cache (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("user_cache")
 
 
 @pytest.fixture

@@ -21,15 +21,8 @@ import core
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def user_cache(tmp_path, monkeypatch):
-    """Each test gets an empty user model cache (shipped assets are still listed)."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    from dashboard.models import registry
-
-    registry.refresh(force=True)
-    yield tmp_path / "cache" / "l63-fourdvarnet" / "models"
-    registry.refresh(force=True)
+# Each test gets an empty user model cache (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("user_cache")
 
 
 # -- 1. Host / Origin allowlist ----------------------------------------------------------------
