@@ -25,7 +25,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
-from dashboard import compute, warmup
+from dashboard import compute, serving, warmup
 from dashboard.about import AboutView
 from dashboard.controls import Controls, refusal_message
 from dashboard.explore import ExploreView
@@ -302,6 +302,7 @@ if pn.state.served:
     from dashboard import guard
 
     guard.install()
+    serving.configure_server()  # (idempotent; session reuse too when no --setup script gave it)
     if not guard.session_allowed(pn.state.curdoc.session_context):
         pn.pane.Markdown(guard.REFUSED).servable(title=TITLE)
     else:

@@ -21,8 +21,10 @@ from .seeds import N_SEEDS, many_seeds, many_seeds_html
 from .state import ExperimentState
 
 LEGEND_NOTE = (
-    '<div class="help">Shaded: the assimilation window. RMSE plot: dotted, half the attractor\'s size (beyond '
-    "it a forecast has lost its skill); dash-dot, each method's predictability time.</div>"
+    '<div class="help">Shaded yellow: the assimilation window. Light band around strong 4DVar: its &plusmn;2 '
+    "standard deviations (its own estimate of its uncertainty, from the Gauss-Newton posterior), in the window "
+    "and along the forecast. RMSE plot: dotted, half the attractor's size (beyond it a forecast has lost its "
+    "skill); dash-dot, each method's predictability time.</div>"
 )
 
 

@@ -12,6 +12,9 @@ Compiled programs are also written to the persistent JAX cache (`jitcache.py`), 
 of the server, or another process, loads them instead of compiling again. `WARM` is set once this
 process has solved: the app then builds pages with their plots at once (before, the first page is
 sent first and solved after, with a progress note).
+
+Run as `--setup`, it also installs the Host/Origin guard (`guard.py`) before the server answers its
+first request, and turns on Panel's session reuse (`serving.configure_server`).
 """
 
 from __future__ import annotations
@@ -57,6 +60,10 @@ def warm_up(verbose: bool = True) -> float:
 
 
 if __name__ in ("__main__", "panel_setup_module"):  # `python -m dashboard.warmup` or `--setup`
+    if __name__ == "panel_setup_module":
+        from dashboard import serving
+
+        serving.configure_server()  # the guard and session reuse, from the very first request
     warm_up()
     if __name__ == "panel_setup_module":  # run as a script: tell the imported module, which the app reads
         from dashboard import warmup as _shared

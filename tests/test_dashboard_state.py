@@ -349,3 +349,39 @@ def test_importing_the_app_has_no_side_effects():
     assert not pn.state.served
     assert not hasattr(app, "_template")
     assert time.perf_counter() - start < 30
+
+
+def test_the_uncertainty_band_is_strong_4dvar_plus_minus_two_std(state):
+    """One VArea per time plot reads strong 4DVar's trajectory -+ 2 posterior std; hiding 4DVar empties it."""
+    from bokeh.models import VArea
+
+    from dashboard.plots import ExploreFigures
+
+    figures = ExploreFigures()
+    figures.update(state.experiment, tuple(state.shown))
+    out = state.experiment.methods["strong_4dvar"]
+    assert out.std is not None and np.all(np.isfinite(out.std)) and np.all(out.std > 0)
+    band = figures.band.data
+    for c, name in enumerate("xyz"):
+        np.testing.assert_allclose(band[f"{name}_lo"], out.trajectory[:, c] - 2 * out.std[:, c], rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(band[f"{name}_hi"], out.trajectory[:, c] + 2 * out.std[:, c], rtol=1e-5, atol=1e-4)
+    # Inside the window the band is narrower than the prior's spread (B = 25 I, std 5): the
+    # observations constrain the start.
+    n_window = int(round(state.experiment.window_end / (state.experiment.t[1] - state.experiment.t[0]))) + 1
+    assert np.median(out.std[:n_window]) < 5.0
+    areas = [r for f in figures.figures[:3] for r in f.renderers if isinstance(r.glyph, VArea)]
+    assert len(areas) == 3 and all(r.data_source is figures.band for r in areas)
+    figures.update(state.experiment, ("truth", "fourdvarnet"))
+    assert len(figures.band.data["t"]) == 0
+
+
+def test_a_page_shares_its_stateless_plot_models():
+    """Tickers, formatters and label policies are one model per page, not one per axis (page cost)."""
+    from bokeh.models import BasicTicker, BasicTickFormatter, CDSView
+
+    from dashboard.plots import ExploreFigures
+
+    figures = ExploreFigures()
+    models = set(figures.grid.references()) | set(figures.phase.references())
+    for kind in (BasicTicker, BasicTickFormatter, CDSView):
+        assert sum(isinstance(m, kind) for m in models) == 1, kind.__name__
