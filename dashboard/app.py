@@ -282,6 +282,7 @@ def create_app():
     """Build one session's page (called by `panel serve` for each new session)."""
     started = time.perf_counter()
     enable_compilation_cache()  # before anything compiles: a restart loads what the last run compiled
+    serving.quiet_closed_sockets()  # (this process's event loop: a closed tab prints no traceback)
     pn.extension(
         "katex",
         notifications=True,

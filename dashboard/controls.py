@@ -103,6 +103,10 @@ class Controls(Viewer):
         self.n_steps = pn.widgets.IntSlider.from_param(p.n_steps, **slider)
         self.max_steps = pn.widgets.DiscreteSlider.from_param(p.max_steps, **slider)
         self.seed = pn.widgets.IntSlider.from_param(p.seed, **slider)
+        # A number box for the seed: a teacher reads "seed 1234" out to the class.
+        self.seed_box = pn.widgets.IntInput.from_param(
+            p.seed, name="Problem seed (type it)", sizing_mode="stretch_width", description=None
+        )
         self.new_problem = pn.widgets.Button(
             label="New problem (random seed)", button_type="primary", sizing_mode="stretch_width"
         )
@@ -115,6 +119,7 @@ class Controls(Viewer):
         )
         for name in ("preset", "obs_every", "observed", "obs_noise", "n_steps", "seed", "model", "shown"):
             self._guard(getattr(self, name), name)
+        self._guard(self.seed_box, "seed")
         self._guard(self.max_steps._slider, "max_steps", index_of=self.max_steps)
         self.state.param.watch(self._on_valid, list(self.state._inputs))
 
@@ -194,6 +199,7 @@ class Controls(Viewer):
             self.obs_noise,
             _help(p.obs_noise.doc),
             self.seed,
+            self.seed_box,
             self.new_problem,
             _help(p.seed.doc),
             _heading("Methods", top=8),

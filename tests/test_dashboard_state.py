@@ -385,3 +385,17 @@ def test_a_page_shares_its_stateless_plot_models():
     models = set(figures.grid.references()) | set(figures.phase.references())
     for kind in (BasicTicker, BasicTickFormatter, CDSView):
         assert sum(isinstance(m, kind) for m in models) == 1, kind.__name__
+
+
+def test_the_seed_number_box_sets_the_seed_and_refuses_out_of_range(state):
+    from dashboard.controls import Controls
+
+    controls = Controls(state=state)
+    box = controls.seed_box
+    assert (box.start, box.end) == state.param.seed.bounds
+    box._process_events({"value": 1234})  # what the browser sends when a number is typed
+    assert state.seed == 1234 and state.experiment.settings.seed == 1234
+    assert controls.seed.value == 1234  # the slider follows
+    box._process_events({"value": 10_000})
+    assert state.seed == 1234
+    assert controls.refused.visible and "10000" in controls.refused.object
