@@ -27,7 +27,7 @@ import param
 from panel.io.state import set_curdoc
 from panel.viewable import Viewer
 
-from dashboard import compute, serving, warmup
+from dashboard import compute, serving, teacher, warmup
 from dashboard.about import AboutView
 from dashboard.controls import Controls, refusal_message
 from dashboard.explore import ExploreView
@@ -131,6 +131,7 @@ class Dashboard(Viewer):
 
     def __init__(self, **params):
         self.first_solve = FirstSolve()
+        self.role = None  # "teacher" or "student" when the server has a teacher token (teacher.py)
         if "state" not in params:
             params["state"] = ExperimentState(solve=self.first_solve)
         super().__init__(**params)
@@ -258,6 +259,39 @@ class Dashboard(Viewer):
         with pn.io.hold():
             self.state.refresh_models()  # the sidebar's Select follows the parameter's objects
 
+    # -- teacher mode (teacher.py) ------------------------------------------------------------
+
+    def connect_teacher(self, token: str, given) -> pn.viewable.Viewable:
+        """This page leads (the right token in its URL) or follows the teacher; returns its header item."""
+        channel = teacher.TeacherChannel(token)
+        if teacher.is_teacher(given, token):
+            self.role = "teacher"
+
+            def publish(*events):
+                channel.publish(teacher.teacher_settings(self.state, URL_PARAMETERS))
+
+            self.state.param.watch(publish, list(URL_PARAMETERS))
+            publish()
+            return pn.pane.HTML(
+                '<span style="color:#fff;font-weight:600">Teacher: every following student sees your settings</span>',
+                margin=(12, 10),
+            )
+        self.role = "student"
+        if given:
+            self.show_error("That teacher token is not right: this page is a student's page.")
+        self.follower = teacher.Follower(self.state, channel, URL_PARAMETERS, on_refused=self.show_error)
+        follow = pn.widgets.Switch(value=True, width=40, margin=(14, 4, 5, 10))
+        follow.param.watch(lambda event: self.follower.set_following(event.new), "value")
+        self.follower.poll()
+        return pn.Row(
+            follow, pn.pane.HTML('<span style="color:#fff">Follow the teacher</span>', margin=(12, 5)), align="end"
+        )
+
+    def poll_teacher(self):
+        follower = getattr(self, "follower", None)
+        if follower is not None:
+            follower.poll()
+
     def __panel__(self):
         return pn.Row(self.controls, pn.Column(self.preparing, self.tabs), sizing_mode="stretch_width")
 
@@ -302,6 +336,12 @@ def create_app():
     )
     template.config.raw_css = [*template.config.raw_css, PAGE_CSS]
     template.header.append(pn.Row(app.present, app.reset, align="end"))
+    token = teacher.configured_token()
+    if token:  # teacher mode: this page leads (?teacher=TOKEN) or follows
+        given = (pn.state.session_args.get("teacher") or [None])[0]
+        template.header.append(app.connect_teacher(token, given))
+        if app.role == "student":
+            pn.state.add_periodic_callback(app.poll_teacher, period=teacher.POLL_MS)
     template.sidebar.append(app.controls)
     template.main.append(pn.Column(app.preparing, app.tabs, sizing_mode="stretch_width"))
     if pn.state.location is not None:
