@@ -101,6 +101,7 @@ try {
 } catch (e) {}
 """
 # Every setting of the experiment lives in the page's URL, so that a link opens the same experiment.
+FOLLOWING = {True: "Following the teacher", False: "Follow the teacher"}  # the students' toggle
 URL_PARAMETERS = ("preset", "obs_every", "observed", "obs_noise", "seed", "n_steps", "max_steps", "model", "shown")
 
 
@@ -280,12 +281,15 @@ class Dashboard(Viewer):
         if given:
             self.show_error("That teacher token is not right: this page is a student's page.")
         self.follower = teacher.Follower(self.state, channel, URL_PARAMETERS, on_refused=self.show_error)
-        follow = pn.widgets.Switch(value=True, width=40, margin=(14, 4, 5, 10))
-        follow.param.watch(lambda event: self.follower.set_following(event.new), "value")
+        follow = pn.widgets.Toggle(name=FOLLOWING[True], value=True, button_type="light", width=190, margin=(5, 5))
+
+        def on_follow(event):
+            follow.name = FOLLOWING[event.new]
+            self.follower.set_following(event.new)
+
+        follow.param.watch(on_follow, "value")
         self.follower.poll()
-        return pn.Row(
-            follow, pn.pane.HTML('<span style="color:#fff">Follow the teacher</span>', margin=(12, 5)), align="end"
-        )
+        return pn.Row(follow, align="end")
 
     def poll_teacher(self):
         follower = getattr(self, "follower", None)

@@ -311,8 +311,8 @@ def test_teacher_pushes_settings_to_following_students(browser, dashboard_server
     try:
         for p in (follower, alone):
             _open(p, url)
-        alone.locator(".bk-input-group", has=alone.locator(".bk-slider-title")).first.wait_for()
-        alone.locator(".switch, .bk-switch, [class*=switch]").first.click()  # stop following
+        alone.get_by_role("button", name="Following the teacher").click()  # stop following
+        alone.get_by_role("button", name="Follow the teacher").wait_for(timeout=10_000)
         _open(lead, url + f"?teacher={dashboard_server['teacher_token']}")
         lead.get_by_text("Teacher: every following student").wait_for(timeout=10_000)
         box = lead.locator(".bk-input-group", has=lead.locator("label", has_text="Problem seed (type it)"))
