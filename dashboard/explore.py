@@ -124,7 +124,7 @@ class ExploreView(Viewer):
         super().__init__(**params)
         self.alert = alert
         data = (self.state.experiment, tuple(self.state.shown))
-        self.figures = plots.ExploreFigures()
+        self.figures = plots.FIGURES.take()  # built ahead of time (warm-up), not per page
         self.figures.update(*data)
         self.time_pane = pn.pane.Bokeh(self.figures.grid, sizing_mode="stretch_width", margin=(0, 5))
         self.phase_pane = pn.pane.Bokeh(self.figures.phase, sizing_mode="stretch_width", margin=(0, 5))

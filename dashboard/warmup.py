@@ -33,6 +33,7 @@ except ImportError:
 from dashboard.compute import ITERATION_CAPS, Settings, run_experiment, solve  # noqa: E402
 from dashboard.jitcache import enable_compilation_cache  # noqa: E402
 from dashboard.models import registry  # noqa: E402
+from dashboard.plots import FIGURES  # noqa: E402
 from dashboard.seeds import many_seeds  # noqa: E402
 
 WARM = threading.Event()  # set once this process has solved (read by the app)
@@ -51,6 +52,7 @@ def warm_up(verbose: bool = True) -> float:
         run_experiment(s)
     solve(Settings())  # the first page's result, in the shared result cache
     many_seeds(Settings())  # the "run on 100 seeds" button's batched programs
+    FIGURES.fill()  # the Explore figures of the first pages, built before anyone asks
     elapsed = time.perf_counter() - start
     message = f"dashboard warm-up: {len(settings)} settings compiled in {elapsed:.1f} s (JIT cache: {cache})"
     if verbose:

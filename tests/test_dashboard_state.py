@@ -399,3 +399,21 @@ def test_the_seed_number_box_sets_the_seed_and_refuses_out_of_range(state):
     box._process_events({"value": 10_000})
     assert state.seed == 1234
     assert controls.refused.visible and "10000" in controls.refused.object
+
+
+def test_the_figure_pool_hands_out_each_set_once_and_tops_itself_up():
+    from dashboard.plots import ExploreFigures, FigurePool
+
+    pool = FigurePool(size=2, idle_s=0.0)
+    taken = {id(pool.take())}  # not filled yet: built on the spot, no refill
+    assert len(pool) == 0
+    pool.fill()
+    assert len(pool) == 2
+    first, second = pool.take(), pool.take()
+    taken |= {id(first), id(second)}
+    assert len(taken) == 3 and isinstance(first, ExploreFigures)
+    assert first.curves is not second.curves  # a page never shares another page's sources
+    deadline = time.monotonic() + 30
+    while len(pool) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(pool) == 2
