@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import re
 import statistics
@@ -190,6 +191,23 @@ class Student:
             ws.close()
 
 
+def group_cpu_s(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by every process in process group `pgid` (Linux /proc):
+    with `panel serve` started in its own group, all its worker processes (`--num-procs`)."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def percentile(values, q):
     values = sorted(values)
     if not values:
@@ -224,9 +242,17 @@ def main(argv=None):
     parser.add_argument("--timeout", type=float, default=10.0, help="a move with no reply by then fails")
     parser.add_argument("--ramp", type=float, default=5.0, help="seconds over which sessions open")
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    parser.add_argument(
+        "--server-pgid",
+        type=int,
+        default=None,
+        help="the server's process group (e.g. `setsid panel serve ...`): report its CPU seconds per session",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    cpu_before = group_cpu_s(args.server_pgid) if args.server_pgid else None
     stats = asyncio.run(main_async(args.url, args.sessions, args.duration, args.timeout, args.ramp))
+    cpu_used = group_cpu_s(args.server_pgid) - cpu_before if args.server_pgid else None
     lat = stats["latencies"]
     result = {
         "sessions_requested": args.sessions,
@@ -242,6 +268,8 @@ def main(argv=None):
         "redraw_ms_mean": round(statistics.fmean(lat), 1) if lat else None,
         "session_errors": stats["errors"],
         "wall_s": round(time.perf_counter() - started, 1),
+        "server_cpu_s_per_session": round(cpu_used / args.sessions, 3) if cpu_used is not None else None,
+        "load_average_1min": round(os.getloadavg()[0], 2),
     }
     if args.json:
         print(json.dumps(result, indent=2))
@@ -261,6 +289,9 @@ def main(argv=None):
         print(
             f"moves without a reply: {result['moves_without_reply']}; session errors: {len(result['session_errors'])}"
         )
+        if cpu_used is not None:
+            print(f"server CPU: {result['server_cpu_s_per_session']} s per session (all its processes)")
+        print(f"machine load average (1 min): {result['load_average_1min']}")
         for error in result["session_errors"]:
             print("  " + error)
     return 0 if not stats["errors"] and stats["sessions"] == args.sessions else 1
