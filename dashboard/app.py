@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 try:
@@ -23,9 +24,10 @@ except ImportError:  # served from a checkout that is not installed: make the re
 
 import panel as pn
 import param
+from panel.io.state import set_curdoc
 from panel.viewable import Viewer
 
-from dashboard import compute, warmup
+from dashboard import compute, serving, teacher, warmup
 from dashboard.about import AboutView
 from dashboard.controls import Controls, refusal_message
 from dashboard.cycle_view import CycleView
@@ -101,6 +103,7 @@ try {
 } catch (e) {}
 """
 # Every setting of the experiment lives in the page's URL, so that a link opens the same experiment.
+FOLLOWING = {True: "Following the teacher", False: "Follow the teacher"}  # the students' toggle
 URL_PARAMETERS = (
     "preset",
     "obs_every",
@@ -142,6 +145,7 @@ class Dashboard(Viewer):
 
     def __init__(self, **params):
         self.first_solve = FirstSolve()
+        self.role = None  # "teacher" or "student" when the server has a teacher token (teacher.py)
         if "state" not in params:
             params["state"] = ExperimentState(solve=self.first_solve)
         super().__init__(**params)
@@ -222,11 +226,24 @@ class Dashboard(Viewer):
     # -- events -----------------------------------------------------------------------------
 
     def _on_experiment(self, *events):
-        try:
-            self.explore.refresh()
-        except Exception:  # noqa: BLE001
-            log.exception("redrawing failed")
-            self.show_error("The plots could not be redrawn for these settings; try other ones.")
+        """Redraw on the server's event loop: a redraw made in a callback thread (`--num-threads`)
+        leaves Panel to send each changed model as its own websocket message, one event-loop turn
+        apart (the curves, then the table, the band, the observations: ~100-250 ms in all on a busy
+        server); made on the loop under `pn.io.hold()` it is ONE message, and the browser draws once."""
+        doc = pn.state.curdoc
+        session = getattr(doc, "session_context", None) if doc is not None else None
+        if session is not None and pn.state._current_thread != pn.state._thread_id:
+            doc.add_next_tick_callback(partial(self._redraw, doc))
+        else:
+            self._redraw(doc)
+
+    def _redraw(self, doc=None):
+        with set_curdoc(doc):
+            try:
+                self.explore.refresh()
+            except Exception:  # noqa: BLE001
+                log.exception("redrawing failed")
+                self.show_error("The plots could not be redrawn for these settings; try other ones.")
 
     def _on_error(self, *events):
         message = self.state.error
@@ -263,6 +280,42 @@ class Dashboard(Viewer):
         with pn.io.hold():
             self.state.refresh_models()  # the sidebar's Select follows the parameter's objects
 
+    # -- teacher mode (teacher.py) ------------------------------------------------------------
+
+    def connect_teacher(self, token: str, given) -> pn.viewable.Viewable:
+        """This page leads (the right token in its URL) or follows the teacher; returns its header item."""
+        channel = teacher.TeacherChannel(token)
+        if teacher.is_teacher(given, token):
+            self.role = "teacher"
+
+            def publish(*events):
+                channel.publish(teacher.teacher_settings(self.state, URL_PARAMETERS))
+
+            self.state.param.watch(publish, list(URL_PARAMETERS))
+            publish()
+            return pn.pane.HTML(
+                '<span style="color:#fff;font-weight:600">Teacher: every following student sees your settings</span>',
+                margin=(12, 10),
+            )
+        self.role = "student"
+        if given:
+            self.show_error("That teacher token is not right: this page is a student's page.")
+        self.follower = teacher.Follower(self.state, channel, URL_PARAMETERS, on_refused=self.show_error)
+        follow = pn.widgets.Toggle(name=FOLLOWING[True], value=True, button_type="light", width=190, margin=(5, 5))
+
+        def on_follow(event):
+            follow.name = FOLLOWING[event.new]
+            self.follower.set_following(event.new)
+
+        follow.param.watch(on_follow, "value")
+        self.follower.poll()
+        return pn.Row(follow, align="end")
+
+    def poll_teacher(self):
+        follower = getattr(self, "follower", None)
+        if follower is not None:
+            follower.poll()
+
     def __panel__(self):
         return pn.Row(self.controls, pn.Column(self.preparing, self.tabs), sizing_mode="stretch_width")
 
@@ -287,6 +340,7 @@ def create_app():
     """Build one session's page (called by `panel serve` for each new session)."""
     started = time.perf_counter()
     enable_compilation_cache()  # before anything compiles: a restart loads what the last run compiled
+    serving.quiet_closed_sockets()  # (this process's event loop: a closed tab prints no traceback)
     pn.extension(
         "katex",
         notifications=True,
@@ -306,6 +360,12 @@ def create_app():
     )
     template.config.raw_css = [*template.config.raw_css, PAGE_CSS]
     template.header.append(pn.Row(app.present, app.reset, align="end"))
+    token = teacher.configured_token()
+    if token:  # teacher mode: this page leads (?teacher=TOKEN) or follows
+        given = (pn.state.session_args.get("teacher") or [None])[0]
+        template.header.append(app.connect_teacher(token, given))
+        if app.role == "student":
+            pn.state.add_periodic_callback(app.poll_teacher, period=teacher.POLL_MS)
     template.sidebar.append(app.controls)
     template.main.append(pn.Column(app.preparing, app.tabs, sizing_mode="stretch_width"))
     if pn.state.location is not None:
@@ -322,6 +382,7 @@ if pn.state.served:
     from dashboard import guard
 
     guard.install()
+    serving.configure_server()  # (idempotent; session reuse too when no --setup script gave it)
     if not guard.session_allowed(pn.state.curdoc.session_context):
         pn.pane.Markdown(guard.REFUSED).servable(title=TITLE)
     else:

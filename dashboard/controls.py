@@ -104,6 +104,10 @@ class Controls(Viewer):
         self.max_steps = pn.widgets.DiscreteSlider.from_param(p.max_steps, **slider)
         self.window = pn.widgets.DiscreteSlider.from_param(p.window, **slider)
         self.seed = pn.widgets.IntSlider.from_param(p.seed, **slider)
+        # A number box for the seed: a teacher reads "seed 1234" out to the class.
+        self.seed_box = pn.widgets.IntInput.from_param(
+            p.seed, name="Problem seed (type it)", sizing_mode="stretch_width", description=None
+        )
         self.new_problem = pn.widgets.Button(
             label="New problem (random seed)", button_type="primary", sizing_mode="stretch_width"
         )
@@ -116,6 +120,7 @@ class Controls(Viewer):
         )
         for name in ("preset", "obs_every", "observed", "obs_noise", "n_steps", "seed", "model", "shown"):
             self._guard(getattr(self, name), name)
+        self._guard(self.seed_box, "seed")
         self._guard(self.max_steps._slider, "max_steps", index_of=self.max_steps)
         self._guard(self.window._slider, "window", index_of=self.window)
         self.state.param.watch(self._on_valid, list(self.state._inputs))
@@ -199,6 +204,7 @@ class Controls(Viewer):
             self.window,
             _help(p.window.doc),
             self.seed,
+            self.seed_box,
             self.new_problem,
             _help(p.seed.doc),
             _heading("Methods", top=8),

@@ -21,8 +21,10 @@ from .seeds import N_SEEDS, many_seeds, many_seeds_html
 from .state import ExperimentState
 
 LEGEND_NOTE = (
-    '<div class="help">Shaded: the assimilation window. RMSE plot: dotted, half the attractor\'s size (beyond '
-    "it a forecast has lost its skill); dash-dot, each method's predictability time.</div>"
+    '<div class="help">Shaded yellow: the assimilation window. Light band around strong 4DVar: its &plusmn;2 '
+    "standard deviations (its own estimate of its uncertainty, from the Gauss-Newton posterior), in the window "
+    "and along the forecast. RMSE plot: dotted, half the attractor's size (beyond it a forecast has lost its "
+    "skill); dash-dot, each method's predictability time.</div>"
 )
 
 
@@ -122,7 +124,7 @@ class ExploreView(Viewer):
         super().__init__(**params)
         self.alert = alert
         data = (self.state.experiment, tuple(self.state.shown))
-        self.figures = plots.ExploreFigures()
+        self.figures = plots.FIGURES.take()  # built ahead of time (warm-up), not per page
         self.figures.update(*data)
         self.time_pane = pn.pane.Bokeh(self.figures.grid, sizing_mode="stretch_width", margin=(0, 5))
         self.phase_pane = pn.pane.Bokeh(self.figures.phase, sizing_mode="stretch_width", margin=(0, 5))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import weakref
 from urllib.parse import urlparse
 
 from bokeh.server.tornado import BokehTornado
@@ -57,7 +58,11 @@ def refusal(headers, allowed: set[str]) -> str | None:
     return None
 
 
+_seen_servers: weakref.WeakSet = weakref.WeakSet()  # servers whose requests went through the guard
+
+
 def _guarded_find_handler(self, request, **kwargs):
+    _seen_servers.add(self)
     why = refusal(request.headers, allowlist(self))
     if why is None:
         return BokehTornado._unguarded_find_handler(self, request, **kwargs)
@@ -75,7 +80,10 @@ def installed() -> bool:
 
 
 def _servers() -> list[BokehTornado]:
-    return [o for o in gc.get_objects() if isinstance(o, BokehTornado)]
+    # The servers the guard has already seen a request for: a scan of every object in the process
+    # (gc) cost ~0.15 s per page, so it is only the fallback before the first guarded request.
+    seen = list(_seen_servers)
+    return seen or [o for o in gc.get_objects() if isinstance(o, BokehTornado)]
 
 
 def session_allowed(session_context) -> bool:

@@ -7,8 +7,14 @@ seconds. Each virtual student speaks Bokeh's websocket protocol, as a browser do
 page (which creates a session), pulls the document, then repeatedly releases a slider (observation
 density, noise, seed or K; a random new value) and times how long the server takes to send back the
 redrawn view (the patch with the new plot data or metrics table), then "thinks" 0.5-1.5 s.
-Reported: p50 / p95 / max redraw time, the number of moves, and every session error (a failed
-connection, a closed socket, a move with no reply within `--timeout` seconds).
+Reported: the page-open time of every student, from its GET to the first plot data received (in
+the pulled document, or in the patch that follows it when the server solves after sending the
+page), its p50 / p95 / max; p50 / p95 / max redraw time, the number of moves, and every session
+error (a failed connection, a closed socket, a move with no reply within `--timeout` seconds).
+
+A burst of a class opening the page (30 students within 5 s, then 20 s of moves):
+
+    python -m dashboard.loadtest --sessions 30 --ramp 5 --duration 20
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import re
 import statistics
@@ -65,6 +72,21 @@ def _has_data_patch(message) -> bool:
             return True
         if event.get("attr") == "text" and "metrics" in str(event.get("new", "")):
             return True
+    return False
+
+
+def _has_plot_data(node) -> bool:
+    """Whether a pulled document (its JSON) holds drawn curves: a ColumnDataSource with a
+    non-empty `color` column (one entry per curve, `plots.ExploreFigures.curves`)."""
+    if isinstance(node, dict):
+        if node.get("name") == "ColumnDataSource":
+            data = node.get("attributes", {}).get("data", {})
+            for key, value in data.get("entries", []) if isinstance(data, dict) else []:
+                if key == "color" and isinstance(value, list) and value:
+                    return True
+        return any(_has_plot_data(value) for value in node.values())
+    if isinstance(node, list):
+        return any(_has_plot_data(value) for value in node)
     return False
 
 
@@ -133,6 +155,8 @@ class Student:
                 "msg_data": {"type": "event", "name": "document_ready", "values": {"type": "map"}},
             }
             await self._send(ws, "PATCH-DOC", {"events": [ready]})
+            if not _has_plot_data(doc.content):  # a fresh server sends the page first, the plots after
+                await self._next(_has_data_patch, 120)
             self.stats["sessions"] += 1
             self.stats["open_s"].append(time.perf_counter() - opened)
             # Each student moves sliders for `duration` seconds once its page is up (bounded).
@@ -165,6 +189,23 @@ class Student:
         finally:
             reader.cancel()
             ws.close()
+
+
+def group_cpu_s(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by every process in process group `pgid` (Linux /proc):
+    with `panel serve` started in its own group, all its worker processes (`--num-procs`)."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def percentile(values, q):
@@ -201,9 +242,17 @@ def main(argv=None):
     parser.add_argument("--timeout", type=float, default=10.0, help="a move with no reply by then fails")
     parser.add_argument("--ramp", type=float, default=5.0, help="seconds over which sessions open")
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    parser.add_argument(
+        "--server-pgid",
+        type=int,
+        default=None,
+        help="the server's process group (e.g. `setsid panel serve ...`): report its CPU seconds per session",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    cpu_before = group_cpu_s(args.server_pgid) if args.server_pgid else None
     stats = asyncio.run(main_async(args.url, args.sessions, args.duration, args.timeout, args.ramp))
+    cpu_used = group_cpu_s(args.server_pgid) - cpu_before if args.server_pgid else None
     lat = stats["latencies"]
     result = {
         "sessions_requested": args.sessions,
@@ -211,6 +260,7 @@ def main(argv=None):
         "moves": len(lat),
         "moves_without_reply": stats["no_reply"],
         "page_open_s_p50": round(percentile(stats["open_s"], 50), 2),
+        "page_open_s_p95": round(percentile(stats["open_s"], 95), 2),
         "page_open_s_max": round(max(stats["open_s"]), 2) if stats["open_s"] else None,
         "redraw_ms_p50": round(percentile(lat, 50), 1),
         "redraw_ms_p95": round(percentile(lat, 95), 1),
@@ -218,6 +268,8 @@ def main(argv=None):
         "redraw_ms_mean": round(statistics.fmean(lat), 1) if lat else None,
         "session_errors": stats["errors"],
         "wall_s": round(time.perf_counter() - started, 1),
+        "server_cpu_s_per_session": round(cpu_used / args.sessions, 3) if cpu_used is not None else None,
+        "load_average_1min": round(os.getloadavg()[0], 2),
     }
     if args.json:
         print(json.dumps(result, indent=2))
@@ -231,12 +283,15 @@ def main(argv=None):
             f"p95 {result['redraw_ms_p95']} ms, max {result['redraw_ms_max']} ms"
         )
         print(
-            f"page open (GET + websocket + document): p50 {result['page_open_s_p50']} s, "
-            f"max {result['page_open_s_max']} s"
+            f"page open (GET -> first plot data received): p50 {result['page_open_s_p50']} s, "
+            f"p95 {result['page_open_s_p95']} s, max {result['page_open_s_max']} s"
         )
         print(
             f"moves without a reply: {result['moves_without_reply']}; session errors: {len(result['session_errors'])}"
         )
+        if cpu_used is not None:
+            print(f"server CPU: {result['server_cpu_s_per_session']} s per session (all its processes)")
+        print(f"machine load average (1 min): {result['load_average_1min']}")
         for error in result["session_errors"]:
             print("  " + error)
     return 0 if not stats["errors"] and stats["sessions"] == args.sessions else 1

@@ -14,12 +14,29 @@ The training loss curve, a single element, stays a HoloViews `DynamicMap` fed by
 
 from __future__ import annotations
 
+import collections
 import math
+import threading
+import time
 
 import holoviews as hv
 import numpy as np
 from bokeh.layouts import gridplot
-from bokeh.models import BoxAnnotation, ColumnDataSource, MultiLine, Range1d, Segment, Span
+from bokeh.models import (
+    AllLabels,
+    BasicTicker,
+    BasicTickFormatter,
+    BoxAnnotation,
+    CDSView,
+    ColumnDataSource,
+    MultiLine,
+    Node,
+    Range1d,
+    Scatter,
+    Segment,
+    Span,
+    VArea,
+)
 from bokeh.plotting import figure
 
 from .compute import RMSE_FLOOR, Experiment, method_colors
@@ -34,7 +51,8 @@ DEFAULT_WIDTH = 1.8
 LINE_DASH = {"free_run": "dashed"}  # others solid; a solver that did not converge: dotted
 EMPTY_T = np.zeros(0)
 YLIM = {"x": (-25.0, 25.0), "y": (-32.0, 32.0), "z": (-5.0, 55.0)}  # the attractor's extent
-TOOLS = "xpan,xwheel_zoom,reset,save"  # few tools: each is a few Bokeh models per figure, per page
+# Few tools: each is a Bokeh model per figure, per page (the "Figure (PNG)" button saves the page's figures).
+TOOLS = "xpan,xwheel_zoom,reset"
 # Presentation mode (a projector): larger text and thicker lines.
 FONT = {False: ("10px", "11px", "12px"), True: ("16px", "17px", "18px")}  # ticks, axis labels, titles
 WIDTH_SCALE = {False: 1.0, True: 1.6}
@@ -58,7 +76,33 @@ def loss_plot(data):
     )
 
 
-def _time_figure(x_range, label, y_range, height, **kw):
+class SharedParts:
+    """Stateless Bokeh models that every figure of a page can share (tickers, formatters, label
+    policies, the window's box handles): one model each per page instead of one per axis, which
+    cuts the models a page builds and serialises (its cost, paid 30 times when a class opens it)."""
+
+    def __init__(self):
+        self.ticker = BasicTicker()
+        self.formatter = BasicTickFormatter()
+        self.labels = AllLabels()
+        self.handles = BoxAnnotation().handles  # (the default handles, made once)
+        self.view = CDSView()  # every renderer draws all its rows
+        self.top, self.bottom = Node.frame.top, Node.frame.bottom  # the window box spans the frame
+
+    def axes(self, fig, which=("x", "y")):
+        """Point `fig`'s linear axes (and their grid lines) at the shared ticker and formatter."""
+        for name in which:
+            for axis in getattr(fig, f"{name}axis"):
+                axis.major_label_policy = self.labels
+                if isinstance(axis.ticker, BasicTicker):
+                    axis.ticker = self.ticker
+                    axis.formatter = self.formatter
+            for grid in getattr(fig, f"{name}grid"):
+                if isinstance(grid.ticker, BasicTicker):
+                    grid.ticker = self.ticker
+
+
+def _time_figure(shared, x_range, label, y_range, height, **kw):
     fig = figure(
         height=height,
         min_width=MIN_WIDTH,
@@ -70,24 +114,53 @@ def _time_figure(x_range, label, y_range, height, **kw):
         **kw,
     )
     fig.add_layout(
-        BoxAnnotation(left=0.0, right=0.5, fill_color=WINDOW_FILL, fill_alpha=0.45, line_alpha=0, level="underlay")
+        BoxAnnotation(
+            left=0.0,
+            right=0.5,
+            fill_color=WINDOW_FILL,
+            fill_alpha=0.45,
+            line_alpha=0,
+            level="underlay",
+            top=shared.top,
+            bottom=shared.bottom,
+            handles=shared.handles,
+        )
     )  # its right edge follows the experiment's window (`ExploreFigures.update`)
+    shared.axes(fig)
     fig.min_border_left = 60
     fig.toolbar.logo = None
     return fig
 
 
 CURVE_COLUMNS = ("t", "x", "y", "z", "rmse", "color", "dash", "width")
+BAND_METHOD = "strong_4dvar"  # the method whose uncertainty band is drawn
+BAND_SIGMAS = 2.0
+BAND_ALPHA = 0.18
 
 
-def _curves(fig, source, xs, ys):
+def _empty_band() -> dict:
+    return {"t": EMPTY_T, **{f"{c}_{side}": EMPTY_T for c in "xyz" for side in ("lo", "hi")}}
+
+
+def band_data(t, trajectory, std, sigmas: float = BAND_SIGMAS) -> dict:
+    """The band's columns: trajectory -+ sigmas * std for x, y, z (float32), over times `t`."""
+    trajectory = np.asarray(trajectory, dtype=np.float32)
+    spread = sigmas * np.asarray(std, dtype=np.float32)
+    data = {"t": np.asarray(t, dtype=np.float32)}
+    for c, name in enumerate("xyz"):
+        data[f"{name}_lo"] = trajectory[:, c] - spread[:, c]
+        data[f"{name}_hi"] = trajectory[:, c] + spread[:, c]
+    return data
+
+
+def _glyph(fig, shared, source, glyph):
+    """Add `glyph` drawn from `source`, with no selection or muted variants (models nobody uses)."""
+    return fig.add_glyph(source, glyph, view=shared.view, nonselection_glyph=None, muted_glyph=None)
+
+
+def _curves(fig, shared, source, xs, ys):
     """One MultiLine for every curve of `fig`: columns `xs` against `ys` of the shared source."""
-    fig.add_glyph(
-        source,
-        MultiLine(xs=xs, ys=ys, line_color="color", line_dash="dash", line_width="width"),
-        nonselection_glyph=None,
-        muted_glyph=None,
-    )
+    _glyph(fig, shared, source, MultiLine(xs=xs, ys=ys, line_color="color", line_dash="dash", line_width="width"))
 
 
 class ExploreFigures:
@@ -101,28 +174,48 @@ class ExploreFigures:
         self.curves = ColumnDataSource({c: [] for c in CURVE_COLUMNS})
         self.obs = ColumnDataSource({"t": EMPTY_T, "x": EMPTY_T, "y": EMPTY_T, "z": EMPTY_T})
         self.marks = ColumnDataSource({"t": [], "y0": [], "y1": [], "color": []})
+        # Strong 4DVar's +-2 sigma band (its Gauss-Newton posterior std), one VArea per time plot.
+        self.band = ColumnDataSource(_empty_band())
+        self.shared = SharedParts()
         x_range = Range1d(0.0, 10.0, bounds=(0.0, 10.0))
         self.figures = []
         for c, name in enumerate("xyz"):
-            fig = _time_figure(x_range, name, Range1d(*YLIM[name]), TIME_HEIGHT)
+            fig = _time_figure(self.shared, x_range, name, Range1d(*YLIM[name]), TIME_HEIGHT)
             if c == 0:
                 fig.title.text = "x(t), y(t), z(t)"
             if c == 2:
                 fig.xaxis.axis_label = "time t"
-            _curves(fig, self.curves, "t", name)
-            fig.scatter("t", name, source=self.obs, marker="x", size=9, line_width=2, color=self.colors["observations"])
+            _glyph(
+                fig,
+                self.shared,
+                self.band,
+                VArea(
+                    x="t",
+                    y1=f"{name}_lo",
+                    y2=f"{name}_hi",
+                    fill_color=self.colors.get(BAND_METHOD, "#1f77b4"),
+                    fill_alpha=BAND_ALPHA,
+                ),
+            )
+            _curves(fig, self.shared, self.curves, "t", name)
+            _glyph(
+                fig,
+                self.shared,
+                self.obs,
+                Scatter(x="t", y=name, marker="x", size=9, line_width=2, line_color=self.colors["observations"]),
+            )
             self.figures.append(fig)
-        rmse = _time_figure(x_range, "RMSE(t)", Range1d(RMSE_FLOOR, 100.0), RMSE_HEIGHT, y_axis_type="log")
+        rmse = _time_figure(self.shared, x_range, "RMSE(t)", Range1d(RMSE_FLOOR, 100.0), RMSE_HEIGHT, y_axis_type="log")
         rmse.title.text = "error against the truth, RMSE(t)"
         rmse.xaxis.axis_label = "time t"
-        _curves(rmse, self.curves, "t", "rmse")
+        _curves(rmse, self.shared, self.curves, "t", "rmse")
         self.threshold = Span(location=4.2, dimension="width", line_color="#444444", line_dash="dotted", line_width=1.5)
         rmse.add_layout(self.threshold)
-        rmse.add_glyph(
+        _glyph(
+            rmse,
+            self.shared,
             self.marks,
             Segment(x0="t", x1="t", y0="y0", y1="y1", line_color="color", line_dash="dashdot", line_width=1.3),
-            nonselection_glyph=None,
-            muted_glyph=None,
         )
         self.figures.append(rmse)
         self.grid = gridplot(
@@ -132,7 +225,7 @@ class ExploreFigures:
             height=PHASE_HEIGHT,
             min_width=MIN_WIDTH,
             sizing_mode="stretch_width",
-            tools="pan,wheel_zoom,reset,save",
+            tools="pan,wheel_zoom,reset",
             toolbar_location="above",
             x_range=Range1d(-22.0, 22.0),
             y_range=Range1d(-2.0, 52.0),
@@ -141,7 +234,8 @@ class ExploreFigures:
             y_axis_label="z",
         )
         self.phase.toolbar.logo = None
-        _curves(self.phase, self.curves, "x", "z")
+        self.shared.axes(self.phase)
+        _curves(self.phase, self.shared, self.curves, "x", "z")
         self.all_figures = [*self.figures, self.phase]
         self.window_boxes = [box for fig in self.figures for box in fig.select(type=BoxAnnotation)]
         self._style_text()
@@ -197,6 +291,11 @@ class ExploreFigures:
                 marks["color"].append(self.colors[m])
         self.curves.data = curves
         self.marks.data = marks
+        banded = experiment.methods.get(BAND_METHOD) if BAND_METHOD in shown else None
+        if banded is not None and banded.std is not None:
+            self.band.data = band_data(t, banded.trajectory, banded.std)
+        elif len(self.band.data["t"]):
+            self.band.data = _empty_band()
         n_window = int(round(experiment.window_end / (experiment.t[1] - experiment.t[0]))) + 1
         obs = {"t": t[:n_window]}
         for c, name in enumerate("xyz"):
@@ -210,3 +309,59 @@ class ExploreFigures:
         self.threshold.location = experiment.threshold
         for box in self.window_boxes:  # the shaded assimilation window ends where this experiment's does
             box.right = float(experiment.window_end)
+
+
+class FigurePool:
+    """Explore figures built ahead of time, so that a page takes a ready set instead of building one
+    (~50 ms of CPU a page, 30 times over when a class opens the page at once).
+
+    `fill()` builds the pool (the warm-up does, before the first student); after each `take()` a
+    background thread tops it up again, one set at a time, once no page has been opened for
+    `idle_s` seconds (so that it never competes with a burst of students). A set is never shared:
+    each page owns the one it took. With the pool empty, `take()` builds one on the spot.
+    """
+
+    def __init__(self, size: int = 16, idle_s: float = 2.0):
+        self.size, self.idle_s = size, idle_s
+        self._ready: collections.deque = collections.deque()
+        self._lock = threading.Lock()
+        self._last_take = 0.0
+        self._refiller: threading.Thread | None = None
+        self._filled = False  # only a pool the warm-up filled is topped up (not in tests or a plain serve)
+
+    def __len__(self) -> int:
+        return len(self._ready)
+
+    def fill(self) -> None:
+        """Build sets until the pool is full (and keep it topped up from then on)."""
+        self._filled = True
+        while len(self._ready) < self.size:
+            self._ready.append(ExploreFigures())
+
+    def take(self) -> ExploreFigures:
+        """A ready set of figures (built now when none is ready)."""
+        self._last_take = time.monotonic()
+        try:
+            figures = self._ready.popleft()
+        except IndexError:
+            figures = ExploreFigures()
+        if self._filled:
+            self._start_refiller()
+        return figures
+
+    def _start_refiller(self) -> None:
+        with self._lock:
+            if self._refiller is None or not self._refiller.is_alive():
+                self._refiller = threading.Thread(target=self._refill, name="l63-figure-pool", daemon=True)
+                self._refiller.start()
+
+    def _refill(self) -> None:
+        while len(self._ready) < self.size:
+            idle = time.monotonic() - self._last_take
+            if idle < self.idle_s:
+                time.sleep(self.idle_s - idle)
+                continue
+            self._ready.append(ExploreFigures())
+
+
+FIGURES = FigurePool()  # this process's pool (filled by `warmup.py`)

@@ -18,6 +18,9 @@ Compiled programs are also written to the persistent JAX cache (`jitcache.py`), 
 of the server, or another process, loads them instead of compiling again. `WARM` is set once this
 process has solved: the app then builds pages with their plots at once (before, the first page is
 sent first and solved after, with a progress note).
+
+Run as `--setup`, it also installs the Host/Origin guard (`guard.py`) before the server answers its
+first request, and turns on Panel's session reuse (`serving.configure_server`).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from dashboard.cycle_data import warm as cycle_warm  # noqa: E402
 from dashboard.cycle_state import DEFAULT_METHODS  # noqa: E402
 from dashboard.jitcache import enable_compilation_cache  # noqa: E402
 from dashboard.models import registry  # noqa: E402
+from dashboard.plots import FIGURES  # noqa: E402
 from dashboard.seeds import many_seeds  # noqa: E402
 
 WARM = threading.Event()  # set once this process has solved (read by the app)
@@ -58,6 +62,7 @@ def warm_up(verbose: bool = True) -> float:
         run_experiment(s)
     solve(Settings())  # the first page's result, in the shared result cache
     many_seeds(Settings())  # the "run on 100 seeds" button's batched programs
+    FIGURES.fill()  # the Explore figures of the first pages, built before anyone asks
     # The Cycle tab's default run, compiled in the background so that it does not delay the first page.
     threading.Thread(target=cycle_warm, args=(CycleSettings(), DEFAULT_METHODS), daemon=True).start()
     elapsed = time.perf_counter() - start
@@ -89,6 +94,10 @@ def warm_windows(verbose: bool = True) -> float:
 
 
 if __name__ in ("__main__", "panel_setup_module"):  # `python -m dashboard.warmup` or `--setup`
+    if __name__ == "panel_setup_module":
+        from dashboard import serving
+
+        serving.configure_server()  # the guard and session reuse, from the very first request
     warm_up()
     if __name__ == "panel_setup_module":  # run as a script: tell the imported module, which the app reads
         from dashboard import warmup as _shared

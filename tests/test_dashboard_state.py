@@ -341,3 +341,71 @@ def test_importing_the_app_has_no_side_effects():
     assert not pn.state.served
     assert not hasattr(app, "_template")
     assert time.perf_counter() - start < 30
+
+
+def test_the_uncertainty_band_is_strong_4dvar_plus_minus_two_std(state):
+    """One VArea per time plot reads strong 4DVar's trajectory -+ 2 posterior std; hiding 4DVar empties it."""
+    from bokeh.models import VArea
+
+    from dashboard.plots import ExploreFigures
+
+    figures = ExploreFigures()
+    figures.update(state.experiment, tuple(state.shown))
+    out = state.experiment.methods["strong_4dvar"]
+    assert out.std is not None and np.all(np.isfinite(out.std)) and np.all(out.std > 0)
+    band = figures.band.data
+    for c, name in enumerate("xyz"):
+        np.testing.assert_allclose(band[f"{name}_lo"], out.trajectory[:, c] - 2 * out.std[:, c], rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(band[f"{name}_hi"], out.trajectory[:, c] + 2 * out.std[:, c], rtol=1e-5, atol=1e-4)
+    # Inside the window the band is narrower than the prior's spread (B = 25 I, std 5): the
+    # observations constrain the start.
+    n_window = int(round(state.experiment.window_end / (state.experiment.t[1] - state.experiment.t[0]))) + 1
+    assert np.median(out.std[:n_window]) < 5.0
+    areas = [r for f in figures.figures[:3] for r in f.renderers if isinstance(r.glyph, VArea)]
+    assert len(areas) == 3 and all(r.data_source is figures.band for r in areas)
+    figures.update(state.experiment, ("truth", "fourdvarnet"))
+    assert len(figures.band.data["t"]) == 0
+
+
+def test_a_page_shares_its_stateless_plot_models():
+    """Tickers, formatters and label policies are one model per page, not one per axis (page cost)."""
+    from bokeh.models import BasicTicker, BasicTickFormatter, CDSView
+
+    from dashboard.plots import ExploreFigures
+
+    figures = ExploreFigures()
+    models = set(figures.grid.references()) | set(figures.phase.references())
+    for kind in (BasicTicker, BasicTickFormatter, CDSView):
+        assert sum(isinstance(m, kind) for m in models) == 1, kind.__name__
+
+
+def test_the_seed_number_box_sets_the_seed_and_refuses_out_of_range(state):
+    from dashboard.controls import Controls
+
+    controls = Controls(state=state)
+    box = controls.seed_box
+    assert (box.start, box.end) == state.param.seed.bounds
+    box._process_events({"value": 1234})  # what the browser sends when a number is typed
+    assert state.seed == 1234 and state.experiment.settings.seed == 1234
+    assert controls.seed.value == 1234  # the slider follows
+    box._process_events({"value": 10_000})
+    assert state.seed == 1234
+    assert controls.refused.visible and "10000" in controls.refused.object
+
+
+def test_the_figure_pool_hands_out_each_set_once_and_tops_itself_up():
+    from dashboard.plots import ExploreFigures, FigurePool
+
+    pool = FigurePool(size=2, idle_s=0.0)
+    taken = {id(pool.take())}  # not filled yet: built on the spot, no refill
+    assert len(pool) == 0
+    pool.fill()
+    assert len(pool) == 2
+    first, second = pool.take(), pool.take()
+    taken |= {id(first), id(second)}
+    assert len(taken) == 3 and isinstance(first, ExploreFigures)
+    assert first.curves is not second.curves  # a page never shares another page's sources
+    deadline = time.monotonic() + 30
+    while len(pool) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(pool) == 2

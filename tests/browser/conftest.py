@@ -16,6 +16,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ASSET_SCREENSHOTS = ROOT / "assets" / "screenshots"  # the README's pictures (tracked)
+UPDATE_SCREENSHOTS_ENV = "L63_UPDATE_SCREENSHOTS"
+TEACHER_TOKEN = "test-teacher-token"  # the test server runs in teacher mode (dashboard/teacher.py)
 SERVER_START_TIMEOUT_S = 180  # warm-up compiles every path once (~20-40 s on 2 busy cores)
 
 
@@ -44,6 +47,19 @@ def browser_context_args(browser_context_args):
     return {**browser_context_args, "viewport": {"width": 1600, "height": 1000}, "accept_downloads": True}
 
 
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory) -> Path:
+    """Where the tests save their screenshots: a temporary folder, so that a test run never
+    rewrites tracked files; `L63_UPDATE_SCREENSHOTS=1` refreshes the README's `assets/screenshots/`."""
+    if os.environ.get(UPDATE_SCREENSHOTS_ENV) == "1":
+        folder = ASSET_SCREENSHOTS
+    else:
+        folder = tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"\nscreenshots: {folder}")
+    return folder
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -68,6 +84,7 @@ def dashboard_server(model_cache):
         # a second test run loads them; trained models go to the empty cache of this session.
         "L63_JAX_CACHE": os.environ.get("L63_JAX_CACHE") or str(cache_dir() or "off"),
         "XDG_CACHE_HOME": str(model_cache),
+        "L63_TEACHER_TOKEN": TEACHER_TOKEN,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
     log_path = model_cache / "panel-serve.log"
@@ -105,7 +122,13 @@ def dashboard_server(model_cache):
             if time.perf_counter() - started > SERVER_START_TIMEOUT_S:
                 raise RuntimeError(f"panel serve did not come up:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.5)
-        yield {"url": f"http://127.0.0.1:{port}/app", "log": log_path, "startup_s": time.perf_counter() - started}
+        yield {
+            "url": f"http://127.0.0.1:{port}/app",
+            "log": log_path,
+            "startup_s": time.perf_counter() - started,
+            "teacher_token": TEACHER_TOKEN,
+            "cache": model_cache,
+        }
     finally:
         try:
             os.killpg(proc.pid, signal.SIGTERM)
