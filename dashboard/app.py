@@ -341,6 +341,7 @@ def create_app():
     started = time.perf_counter()
     enable_compilation_cache()  # before anything compiles: a restart loads what the last run compiled
     serving.quiet_closed_sockets()  # (this process's event loop: a closed tab prints no traceback)
+    serving.serve_stylesheets_locally()
     pn.extension(
         "katex",
         notifications=True,

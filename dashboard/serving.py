@@ -18,6 +18,7 @@ import asyncio
 import logging
 
 import panel as pn
+from panel.io.resources import get_dist_path
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError
 
@@ -31,6 +32,18 @@ def configure_server() -> None:
     guard.install()
     pn.config.reuse_sessions = True
     quiet_closed_sockets()
+
+
+def serve_stylesheets_locally() -> None:
+    """Point this session's component stylesheets at this server, never at Panel's CDN.
+
+    With session reuse a student's session is built when the websocket connects, without the HTML
+    render that sets the document's `dist_url`; Panel then falls back to its CDN, which an offline
+    classroom cannot reach (tests/browser/test_dashboard_browser.py checks every request a page makes).
+    """
+    doc = pn.state.curdoc
+    if doc is not None:
+        doc._template_variables.setdefault("dist_url", get_dist_path(cdn=False))
 
 
 def _closed_socket(context: dict) -> bool:

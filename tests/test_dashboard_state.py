@@ -397,13 +397,13 @@ def test_the_figure_pool_hands_out_each_set_once_and_tops_itself_up():
     from dashboard.plots import ExploreFigures, FigurePool
 
     pool = FigurePool(size=2, idle_s=0.0)
-    taken = {id(pool.take())}  # not filled yet: built on the spot, no refill
+    built_now = pool.take()  # not filled yet: built on the spot, no refill
     assert len(pool) == 0
     pool.fill()
     assert len(pool) == 2
     first, second = pool.take(), pool.take()
-    taken |= {id(first), id(second)}
-    assert len(taken) == 3 and isinstance(first, ExploreFigures)
+    # Held, so that no id is reused: three distinct sets.
+    assert len({id(built_now), id(first), id(second)}) == 3 and isinstance(first, ExploreFigures)
     assert first.curves is not second.curves  # a page never shares another page's sources
     deadline = time.monotonic() + 30
     while len(pool) < 2 and time.monotonic() < deadline:

@@ -10,10 +10,11 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
-# The window's sources: the only ones with an "x_lo" column (the spread band); their data, summed.
+# The window's sources: those with a mean ("x") and a spread band ("x_lo"): Explore's 4DVar band
+# has the band alone. Their data, summed.
 WINDOW_JS = """() => {
   if (!window.Bokeh || !Bokeh.documents.length) return null;
-  const sources = [...Bokeh.documents[0].all_models].filter(m => m.type === "ColumnDataSource" && m.data.x_lo);
+  const sources = [...Bokeh.documents[0].all_models].filter(m => m.type === "ColumnDataSource" && m.data.x_lo && m.data.x);
   if (!sources.length) return null;
   let n = 0, s = 0, tmax = -1;
   for (const src of sources) {
