@@ -26,7 +26,8 @@ def _components(text: str) -> tuple[int, ...]:
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the `cycle` subcommand to `python -m core`'s subparsers."""
     p = subparsers.add_parser(
-        "cycle", help="cycled DA (OI, 3DVar, 4DVar, EnKF, iEnKS) on DAPPER's sakov2012 set-up, scored as DAPPER"
+        "cycle",
+        help="cycled DA (OI, 3DVar, 4DVar, EnKF, iEnKS, FourDVarNet) on DAPPER's sakov2012 set-up, scored as DAPPER",
     )
     p.add_argument(
         "--method",
@@ -102,6 +103,10 @@ def _validate(args) -> int:
         burn_in = min(burn_in, args.n_cycles // 2)
     check_range("--burn-in", burn_in, 0, args.n_cycles - 6, integer=True)
     check_range("--key", args.key, 0, 2**31 - 2, integer=True)
+    if "fourdvarnet" in args.method and args.obs_every != 25:
+        raise ValueError(
+            f"--obs-every must be 25 with --method fourdvarnet (its windows are trained on that); got {args.obs_every}"
+        )
     if len(set(args.method)) != len(args.method):
         raise ValueError(f"--method lists a method twice: {' '.join(args.method)}")
     return burn_in

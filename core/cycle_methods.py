@@ -151,7 +151,7 @@ class CycledStrong4DVar(AbstractCycledMethod):
 # ---------------------------------------------------------------------------------------------
 # By name: what the CLI and the dashboard build.
 
-CYCLE_METHOD_NAMES = ("oi", "var3d", "strong_4dvar", "enkf_perturbed", "enkf_sqrt", "ienks")
+CYCLE_METHOD_NAMES = ("oi", "var3d", "strong_4dvar", "enkf_perturbed", "enkf_sqrt", "ienks", "fourdvarnet")
 ENSEMBLE_METHODS = ("enkf_perturbed", "enkf_sqrt", "ienks")
 # DAPPER's tuning on sakov2012 (mods/Lorenz63/sakov2012.py): inflation and rotation per method.
 DEFAULT_INFLATION = {"enkf_perturbed": 1.04, "enkf_sqrt": 1.02, "ienks": 1.02}
@@ -186,6 +186,10 @@ def build_cycled_method(
     from .ensemble import EnKFPerturbed, EnKFSqrt, IEnKS
 
     check_choice("method", name, CYCLE_METHOD_NAMES)
+    if name == "fourdvarnet":  # the shipped model trained on cycled backgrounds (core/cycle_fourdvarnet.py)
+        from .cycle_fourdvarnet import CycledFourDVarNet, load_cycled_model
+
+        return CycledFourDVarNet(load_cycled_model())
     if name == "oi":
         return CycledOI()
     if name in DEFAULT_B_SCALE:

@@ -115,21 +115,29 @@ class FourDVarNet(eqx.Module):
         hidden, cell = lstm_update(self.gates(jnp.concatenate(features, axis=1)), cell, axis=1)
         return z - self.output(hidden), hidden, cell
 
-    def _start(self, problem: Problem):
-        first_guess = interpolate_observations(problem.obs, problem.mask, problem.background_mean)
+    def _start(self, problem: Problem, first_guess: Float[Array, "T 3"] | None = None):
+        if first_guess is None:
+            first_guess = interpolate_observations(problem.obs, problem.mask, problem.background_mean)
         z = (first_guess - jnp.asarray(_MEAN)) / jnp.asarray(_STD)
         zeros = jnp.zeros((z.shape[0], self.hidden_dim))
         return z, zeros, zeros
 
-    def analyse(self, problem: Problem, n_steps: Int[Array, ""] | int | None = None):
+    def analyse(
+        self,
+        problem: Problem,
+        n_steps: Int[Array, ""] | int | None = None,
+        first_guess: Float[Array, "T 3"] | None = None,
+    ):
         """The analysed window `(T_assim + 1, 3)` after `n_steps` learned steps.
 
         A traced `n_steps` (inference) is a loop bound, so a new K does not recompile; a Python int
         (the default, training) makes a loop of static length, which lowers to a differentiable scan.
+        `first_guess` replaces the interpolated observations as the starting window (the cycle starts
+        from the forecast, `core/cycle_fourdvarnet.py`).
         """
         n_steps = self.n_solver_steps if n_steps is None else n_steps
         z, hidden, cell = jax.lax.fori_loop(
-            0, n_steps, lambda _, carry: self._step(*carry, problem), self._start(problem)
+            0, n_steps, lambda _, carry: self._step(*carry, problem), self._start(problem, first_guess)
         )
         return jnp.asarray(_MEAN) + jnp.asarray(_STD) * z
 
