@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 import core
+from core.cycle_fourdvarnet import WINDOW_STEPS
 from core.cycle_methods import CYCLE_METHOD_NAMES, ENSEMBLE_METHODS
 
 from .memo import locked, shared_cache
@@ -32,6 +33,7 @@ LABELS = {
     "enkf_perturbed": "EnKF (perturbed obs)",
     "enkf_sqrt": "EnKF (square root)",
     "ienks": "iEnKS",
+    "fourdvarnet": "FourDVarNet (trained at obs every 25)",
 }
 # One colour per method; strong 4DVar keeps the Explore tab's blue, truth black, observations red.
 COLORS = {
@@ -41,6 +43,7 @@ COLORS = {
     "enkf_perturbed": "#ff7f0e",
     "enkf_sqrt": "#2ca02c",
     "ienks": "#9467bd",
+    "fourdvarnet": "#7b3fa0",
 }
 
 
@@ -154,7 +157,9 @@ def compute_method(name: str, settings: CycleSettings, truth: TruthRun) -> Metho
         t = truth.t_obs
         mean, spread = np.asarray(record.analysis_mean), np.asarray(record.analysis_spread)
     else:
-        path_mean, path_spread = core.between_analyses(states, setup, MAX_OBS_EVERY)
+        # The cycled FourDVarNet carries (mean, spread): its sawtooth is the mean's forecast.
+        mean_states = states[0] if isinstance(states, tuple) else states
+        path_mean, path_spread = core.between_analyses(mean_states, setup, MAX_OBS_EVERY)
         # A lagged method's state before cycle k sits at cycle max(0, k - lag + 1)'s start: its first
         # lag - 1 states are all at t = 0 (the window still growing), so they are left out.
         lag = settings.lag if name in LAGGED_METHODS else 1
@@ -222,7 +227,16 @@ def method_run(name: str, settings: CycleSettings) -> MethodRun:
 
 
 def run_all(methods, settings: CycleSettings) -> tuple[TruthRun, dict[str, MethodRun]]:
-    """The truth and every chosen method's run."""
+    """The truth and every chosen method's run.
+
+    Raises:
+        ValueError: the cycled FourDVarNet is asked for at a spacing it was not trained on.
+    """
+    if "fourdvarnet" in methods and settings.obs_every != WINDOW_STEPS:
+        raise ValueError(
+            f"the cycled FourDVarNet was trained on observations every {WINDOW_STEPS} steps; "
+            f"set 'Observe every N steps' to {WINDOW_STEPS} or untick it (got {settings.obs_every})"
+        )
     return truth_run(settings), {name: method_run(name, settings) for name in methods}
 
 

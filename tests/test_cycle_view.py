@@ -177,3 +177,15 @@ def test_player_moves_the_window_without_recomputing():
     state.inflation = 1.05  # a slider: one new run, the window stays at its cycle
     assert len(calls) == 2 and view.player.value == 200
     assert f"{method_run('enkf_sqrt', state.settings()).scores['rmse_a']:.3g}" in view.table.object
+
+
+def test_the_cycled_fourdvarnet_runs_at_its_spacing_and_is_refused_at_others():
+    small = CycleSettings(n_cycles=250)
+    run, truth = method_run("fourdvarnet", small), truth_run(small)
+    # Its per-cycle analysis error is the distance of its analyses to the truth, computed here again.
+    analyses = run.mean[np.isin(run.t, truth.t_obs)]
+    assert np.isfinite(run.mean).all() and len(run.rmse_a) == small.n_cycles
+    # It tracks the truth: after the burn-in its analysis error stays far below the attractor's size.
+    assert np.median(run.rmse_a[truth.burn_in :]) < 1.0 and len(analyses) > 0
+    with pytest.raises(ValueError, match="Observe every N steps"):
+        cycle_data.run_all(["fourdvarnet"], CycleSettings(obs_every=20, n_cycles=250))
