@@ -30,7 +30,7 @@ def _window(page):
     return page.evaluate(WINDOW_JS)
 
 
-def test_cycle_tab_opens_reruns_and_plays(page, dashboard_server, tmp_path):
+def test_cycle_tab_opens_reruns_and_plays(page, dashboard_server, screenshots):
     page.goto(dashboard_server["url"])
     page.locator(".bk-tab", has_text="Cycle").first.click()
     page.wait_for_function(f"() => ({WINDOW_JS})() !== null", timeout=120_000)
@@ -39,7 +39,7 @@ def test_cycle_tab_opens_reruns_and_plays(page, dashboard_server, tmp_path):
     for width, height in ((1366, 768), (390, 844)):
         page.set_viewport_size({"width": width, "height": height})
         page.wait_for_timeout(800)
-        page.screenshot(path=f"/tmp/cycle-{width}x{height}.png", full_page=False)
+        page.screenshot(path=str(screenshots / f"cycle_{width}x{height}.png"), full_page=False)
     page.set_viewport_size({"width": 1600, "height": 1000})
 
     # A slider of the tab (not the sidebar's): a new spacing reruns the cycle and redraws the window.

@@ -1,19 +1,17 @@
 """The window slider in a real browser: it redraws the Explore trajectories and the shaded window,
 and the Landscape tab's cost map and solver paths; screenshots of the landscape at 50 and 300 steps.
 
-Bokeh draws on a canvas, so the checks read `Bokeh.documents[0].all_models`. Only the two landscape
-screenshots are written (`assets/screenshots/landscape_short.png`, `landscape_long.png`).
+Bokeh draws on a canvas, so the checks read `Bokeh.documents[0].all_models`. The two landscape
+screenshots go where the `screenshots` fixture says (tests/browser/conftest.py: the README's
+`assets/screenshots/` only with L63_UPDATE_SCREENSHOTS=1).
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "assets" / "screenshots"
 EXPLORE_READY_JS = """() => !!window.Bokeh && Bokeh.documents.length > 0 &&
   [...Bokeh.documents[0].all_models].some(m => m.type === "ColumnDataSource" && m.data.x &&
     m.data.x.length > 0 && m.data.x[0].length === 1001)"""
@@ -62,7 +60,7 @@ def _press_until(page, handle, js: str, predicate: str, key="ArrowRight", timeou
     return page.evaluate(js)
 
 
-def test_the_window_slider_redraws_the_trajectories_and_the_landscape(page, dashboard_server):
+def test_the_window_slider_redraws_the_trajectories_and_the_landscape(page, dashboard_server, screenshots):
     page.goto(dashboard_server["url"])
     page.wait_for_function(EXPLORE_READY_JS, timeout=60_000)
     assert page.evaluate(WINDOW_BOXES_JS) == [0.5] * 4
@@ -84,8 +82,7 @@ def test_the_window_slider_redraws_the_trajectories_and_the_landscape(page, dash
     assert "window 50 steps" in short["title"]
     assert short["names"] == ["gauss-newton", "bfgs", "quasi-static", "fourdvarnet"]
     page.wait_for_timeout(800)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "landscape_short.png"))
+    page.screenshot(path=str(screenshots / "landscape_short.png"))
 
     # Slide to 300 steps on the Landscape tab: each release redraws the map and the paths.
     seen = [short]
@@ -94,7 +91,7 @@ def test_the_window_slider_redraws_the_trajectories_and_the_landscape(page, dash
         assert now["image"] != seen[-1]["image"] and now["paths"] != seen[-1]["paths"]
         seen.append(now)
     page.wait_for_timeout(800)
-    page.screenshot(path=str(SCREENSHOTS / "landscape_long.png"))
+    page.screenshot(path=str(screenshots / "landscape_long.png"))
     # The long window's table (Explore) shows Gauss-Newton red: it did not converge.
     page.locator(".bk-tab", has_text="Explore").first.click()
     page.wait_for_function(EXPLORE_READY_JS, timeout=20_000)
