@@ -68,6 +68,7 @@ from .method import (
     run_batch,
     unregister_method,
 )
+from .model_files import ModelFileError, load_model, read_model_header, save_model
 from .problems import (
     CLIMATOLOGY_MEAN,
     CLIMATOLOGY_STD,
@@ -84,16 +85,7 @@ from .scoring import (
     predictability_time,
     scores,
 )
-from .training import (
-    ModelFileError,
-    TrainingConfig,
-    TrainingReport,
-    build_model,
-    fit,
-    load_model,
-    read_model_header,
-    save_model,
-)
+from .training import TrainingConfig, TrainingReport, build_model, fit
 from .uncertainty import band_coverage, posterior_covariance, posterior_std
 from .variational import Strong4DVar
 from .windows import long_window_problems, long_window_table, window_rmse

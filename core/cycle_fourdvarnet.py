@@ -34,8 +34,9 @@ from ._validate import check_range
 from .cycle import AbstractCycledMethod, CycleSetup
 from .fourdvarnet import FourDVarNet, normalised_mse
 from .lorenz import Lorenz63Forward
+from .model_files import SHIPPED_MODELS, load_model, save_model
 from .problems import ATTRACTOR_SPIN_UP_STEPS, CLIMATOLOGY_MEAN, CLIMATOLOGY_STD, Problem
-from .training import SHIPPED_MODELS, TrainingConfig, _optimizer, build_model, load_model, save_model
+from .training import TrainingConfig, _optimizer, build_model
 
 CYCLED_MODEL_PATH = SHIPPED_MODELS / "cycled" / "fourdvarnet_cycled.eqx"
 WINDOW_STEPS = 25  # sakov2012's observation spacing: the window is one observation cycle

@@ -19,20 +19,9 @@ import numpy as np
 from .evaluation import evaluate, summarize
 from .learned import learned_method
 from .method import MethodContext, build_methods
+from .model_files import SHIPPED_MODELS, config_of, load_model, model_file_name, save_model, shipped_model_path
 from .reproduce import test_problems
-from .training import (
-    SHIPPED_MODELS,
-    TrainingConfig,
-    build_model,
-    config_of,
-    fit,
-    fit_many,
-    load_model,
-    model_file_name,
-    save_model,
-    shipped_model_path,
-    vmap_signature,
-)
+from .training import TrainingConfig, build_model, fit, fit_many, vmap_signature
 
 # The sweep's own shipped models: all trained with the same budget, so that they compare fairly.
 SHIPPED = SHIPPED_MODELS / "sweep"

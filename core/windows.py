@@ -22,9 +22,9 @@ from .evaluation import Timing, time_call
 from .landscape import MAX_WINDOW, cost_landscape
 from .learned import FourDVarNetMethod
 from .method import AbstractMethod, analyse, analyse_batch
+from .model_files import load_model, shipped_model_path
 from .problems import Problem, generate_problems, index_problem
 from .terminal import red
-from .training import load_model, shipped_model_path
 from .variational import Strong4DVar
 
 WINDOWS = (25, 50, 100, 200, 300)

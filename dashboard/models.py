@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import core
-from core.training import SHIPPED_MODELS, model_file_name
+from core.model_files import SHIPPED_MODELS, model_file_name
 
 log = logging.getLogger(__name__)
 
