@@ -177,10 +177,15 @@ def cycled_training_batch(
 @eqx.filter_jit
 def _training_step(model, opt_state, key, optimizer, batch_size, window_steps, obs_noise):
     problems, first_guesses, truths = cycled_training_batch(key, batch_size, window_steps, obs_noise)
+    return _window_step(model, opt_state, optimizer, problems, first_guesses, truths)
+
+
+def _window_step(model, opt_state, optimizer, problems, first_guesses, truths):
+    """One Adam step on windows started from `first_guesses`: the whole window's error, and the
+    analysis (its end) once more, since that is what the cycle carries."""
 
     def loss_fn(m):
         windows = jax.vmap(lambda p, g: m.analyse(p, first_guess=g))(problems, first_guesses)
-        # The whole window, and the analysis (its end) once more: that is what the cycle carries.
         return normalised_mse(windows, truths) + normalised_mse(windows[:, -1], truths[:, -1])
 
     loss, grads = eqx.filter_value_and_grad(loss_fn)(model)
@@ -253,14 +258,7 @@ def _cycled_windows_step(model, opt_state, key, optimizer, data, batch_size, win
         return problem, forward.rollout(m, window_steps), forward.rollout(x, window_steps)
 
     problems, first_guesses, truths = jax.vmap(one)(mean, spread, obs, start)
-
-    def loss_fn(m):
-        windows = jax.vmap(lambda p, g: m.analyse(p, first_guess=g))(problems, first_guesses)
-        return normalised_mse(windows, truths) + normalised_mse(windows[:, -1], truths[:, -1])
-
-    loss, grads = eqx.filter_value_and_grad(loss_fn)(model)
-    updates, opt_state = optimizer.update(grads, opt_state, eqx.filter(model, eqx.is_array))
-    return eqx.apply_updates(model, updates), opt_state, loss
+    return _window_step(model, opt_state, optimizer, problems, first_guesses, truths)
 
 
 def finetune_on_cycles(
