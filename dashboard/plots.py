@@ -27,7 +27,6 @@ from bokeh.models import (
     BasicTicker,
     BasicTickFormatter,
     BoxAnnotation,
-    CDSView,
     ColumnDataSource,
     MultiLine,
     Node,
@@ -86,7 +85,6 @@ class SharedParts:
         self.formatter = BasicTickFormatter()
         self.labels = AllLabels()
         self.handles = BoxAnnotation().handles  # (the default handles, made once)
-        self.view = CDSView()  # every renderer draws all its rows
         self.top, self.bottom = Node.frame.top, Node.frame.bottom  # the window box spans the frame
 
     def axes(self, fig, which=("x", "y")):
@@ -154,8 +152,11 @@ def band_data(t, trajectory, std, sigmas: float = BAND_SIGMAS) -> dict:
 
 
 def _glyph(fig, shared, source, glyph):
-    """Add `glyph` drawn from `source`, with no selection or muted variants (models nobody uses)."""
-    return fig.add_glyph(source, glyph, view=shared.view, nonselection_glyph=None, muted_glyph=None)
+    """Add `glyph` drawn from `source`, with no selection or muted variants (models nobody uses).
+
+    Its view stays its own: BokehJS computes a view's rows from one source, so a view shared by
+    renderers of sources of different lengths cut the observations and the band to the curves' rows."""
+    return fig.add_glyph(source, glyph, nonselection_glyph=None, muted_glyph=None)
 
 
 def _curves(fig, shared, source, xs, ys):

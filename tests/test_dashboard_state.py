@@ -368,15 +368,19 @@ def test_the_uncertainty_band_is_strong_4dvar_plus_minus_two_std(state):
 
 
 def test_a_page_shares_its_stateless_plot_models():
-    """Tickers, formatters and label policies are one model per page, not one per axis (page cost)."""
-    from bokeh.models import BasicTicker, BasicTickFormatter, CDSView
+    """Tickers, formatters and label policies are one model per page, not one per axis (page cost);
+    a renderer's view is never shared (BokehJS sizes a view from one source: shared, it cut the
+    observations and the band down to the curves' few rows)."""
+    from bokeh.models import BasicTicker, BasicTickFormatter, GlyphRenderer
 
     from dashboard.plots import ExploreFigures
 
     figures = ExploreFigures()
     models = set(figures.grid.references()) | set(figures.phase.references())
-    for kind in (BasicTicker, BasicTickFormatter, CDSView):
+    for kind in (BasicTicker, BasicTickFormatter):
         assert sum(isinstance(m, kind) for m in models) == 1, kind.__name__
+    renderers = [m for m in models if isinstance(m, GlyphRenderer)]
+    assert len({id(r.view) for r in renderers}) == len(renderers)
 
 
 def test_the_seed_number_box_sets_the_seed_and_refuses_out_of_range(state):
