@@ -16,11 +16,12 @@ import panel as pn
 from panel.viewable import Viewer
 
 from .jobs import BackgroundJob
+from .page_text import hide_paths
 
 
 def bad(text: str) -> str:
-    """A status line in the page's error style."""
-    return f'<p class="bad">{html.escape(text)}</p>'
+    """A status line in the page's error style (any server file path in it hidden, `hide_paths`)."""
+    return f'<p class="bad">{html.escape(hide_paths(text))}</p>'
 
 
 class JobRunner(Viewer):

@@ -58,15 +58,19 @@ class BackgroundJob:
         """The job itself, run in the background thread; store its results on `self`."""
         raise NotImplementedError
 
+    def cancelled_message(self) -> str:
+        """The status line of a cancelled job."""
+        return f"{self.what[:1].upper()}{self.what[1:]} was cancelled."
+
     def _run(self):
         cls = type(self)
         try:
             self.work()
             if self.cancelled.is_set():
-                self.error = f"{self.what[:1].upper()}{self.what[1:]} was cancelled."
+                self.error = self.cancelled_message()
         except Exception as exc:  # noqa: BLE001
             if self.cancelled.is_set():
-                self.error = f"{self.what[:1].upper()}{self.what[1:]} was cancelled."
+                self.error = self.cancelled_message()
             else:
                 self.logger.exception("%s failed", self.what)
                 self.error = f"{self.what[:1].upper()}{self.what[1:]} failed ({exc.__class__.__name__}: {exc})."

@@ -23,6 +23,9 @@ from pathlib import Path
 import core
 from core.model_files import SHIPPED_MODELS, model_file_name
 
+from .page_text import hide_paths
+from .train_verdict import Verdict
+
 log = logging.getLogger(__name__)
 
 ASSETS_DIR = SHIPPED_MODELS
@@ -54,9 +57,26 @@ class ModelEntry:
 
 def _describe(config: core.TrainingConfig, info: dict, source: str, name: str) -> str:
     arch = "reference FourDVarNet" if config.architecture == "fourdvarnet_reference" else "FourDVarNet"
+    if source == "yours":  # the student's name for it, where it started, its verdict (train_verdict.py)
+        given = info.get("name") if isinstance(info.get("name"), str) else name
+        start = {"shipped": ", fine-tuned from the shipped model", "scratch": ", from scratch"}.get(
+            info.get("start_from"), ""
+        )
+        verdict = Verdict.from_json(info.get("verdict"))
+        judged = f"; {verdict.summary()}" if verdict is not None else ""
+        return f"yours: {given} ({arch} on {config.label()}, {config.steps} steps{start}{judged})"
     loss = info.get("final_loss")
     extra = f", {config.steps} steps" + (f", loss {loss:.3g}" if isinstance(loss, (int, float)) else "")
     return f"{source}: {arch} trained on {config.label()}{extra} ({name})"
+
+
+def owner_of(entry: ModelEntry) -> str | None:
+    """Who may list `entry`: None for everyone (shipped models), else the owner id ("" for the local
+    user: models saved by scripts and tests, or before models had owners)."""
+    if not entry.key.startswith("user/"):
+        return None
+    owner = entry.info.get("owner", "")
+    return owner if isinstance(owner, str) else ""
 
 
 def _natural(path: Path) -> list:
@@ -135,7 +155,7 @@ class ModelRegistry:
                             version=version,
                         )
                     except Exception as error:  # noqa: BLE001 - one odd file must never blank every page
-                        message = f"skipped model file {path.name}: {error.__class__.__name__}: {error}"
+                        message = hide_paths(f"skipped model file {path.name}: {error.__class__.__name__}: {error}")
                         skipped.append(message)
                         if message not in self.skipped:
                             warnings.warn(message, stacklevel=2)
@@ -171,9 +191,19 @@ class ModelRegistry:
                 self.refresh()
             return dict(self._entries)
 
-    def options(self) -> dict[str, str]:
-        """label -> key, for a selector."""
-        return {e.label: e.key for e in self.entries().values()}
+    def entries_for(self, owner: str = "") -> dict[str, ModelEntry]:
+        """The models `owner` may list: every shipped one, and of the trained ones only theirs."""
+        return {key: e for key, e in self.entries().items() if owner_of(e) in (None, owner)}
+
+    def options(self, owner: str = "") -> dict[str, str]:
+        """label -> key, for a selector: the models `owner` may list (labels made unique)."""
+        options: dict[str, str] = {}
+        for e in self.entries_for(owner).values():
+            label, n = e.label, 2
+            while label in options:  # the same name and settings twice: both listed, told apart
+                label, n = f"{e.label} #{n}", n + 1
+            options[label] = e.key
+        return options
 
     def default_key(self) -> str:
         entries = self.entries()
@@ -211,9 +241,13 @@ class ModelRegistry:
         self.refresh(force=True)
         return self.entries()[f"user/{path.name}"]
 
-    def save_file(self, model, config: core.TrainingConfig, info: dict) -> Path:
-        """Save a trained model under the user folder as a new file (never over another); its path."""
-        slug = re.sub(r"[^a-z0-9]+", "-", config.label().lower()).strip("-")[:60]
+    def save_file(self, model, config: core.TrainingConfig, info: dict, stem: str | None = None) -> Path:
+        """Save a trained model under the user folder as a new file (never over another); its path.
+
+        The file is named after `stem` (e.g. the student's name for it, checked by
+        `owners.check_model_name`) or else the config's label, then the date and time.
+        """
+        slug = re.sub(r"[^a-z0-9]+", "-", (stem or config.label()).lower()).strip("-")[:60] or "model"
         stamp = time.strftime("%Y%m%d-%H%M%S")
         for n in range(1, 1000):
             path = self.user_dir / (f"{slug}-{stamp}.eqx" if n == 1 else f"{slug}-{stamp}-{n}.eqx")

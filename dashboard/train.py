@@ -1,24 +1,23 @@
-"""The Train tab: train a FourDVarNet on the sidebar's settings, watch the loss fall, then use it.
+"""The Train tab: name a FourDVarNet, train it on the sidebar's settings, watch the loss fall, read its verdict.
 
 The training runs in a worker process at a lower priority (`train_worker.py`, niced), watched by a
-background thread (`TrainingJob`, one at a time per server process: the classroom server has 2 CPU
-cores), so that exploring students keep the CPU; the session polls it through a `JobRunner`, and the
-trainer (or the teacher, `TrainingJob.cancel_current()`) can cancel it. Its settings are bounded on
-the server (`TrainingSettings`: a crafted value from the browser is refused), and a batch whose
-estimated memory does not fit is refused before anything is allocated. The trained model is saved in
-the user's cache (`models.registry.save_trained`), never over the shipped assets.
+background thread (`TrainingJob`), so that exploring students keep the CPU. Trainings queue across
+the server's processes (`train_queue.py`: one runs at a time on the 2-core machine); a queued student
+reads their position and an estimate of the wait, and may leave the queue; a page that closes leaves
+it. When the steps are done the worker judges the model against strong 4DVar on held-out problems
+(`train_verdict.py`) and saves it, under the student's name and owner id (`owners.py`), in the user's
+cache (`models.registry.save_file`), never over the shipped assets. A session lists the shipped
+models and its own (the owner id lives in a browser cookie, so a reload lists them again), never
+another student's. Settings are bounded on the server (`TrainingSettings`; the name is checked by
+`owners.check_model_name`), and a batch whose estimated memory does not fit is refused before
+anything is allocated. No server file path reaches the page (`page_text.hide_paths`).
 """
 
 from __future__ import annotations
 
 import html
-import json
 import logging
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import holoviews as hv
 import panel as pn
@@ -31,110 +30,97 @@ from core.resources import check_memory, training_memory_bytes
 from . import plots
 from .export import fmt
 from .job_runner import JobRunner
-from .jobs import BackgroundJob
 from .models import registry
+from .owners import NAME_FIELD, NAME_RULE, OwnerCookie, check_model_name, session_owner
 from .state import ExperimentState
-from .train_worker import NICE
+from .train_job import TrainingJob
+from .train_verdict import N_HELD_OUT, USABLE_RATIO, Verdict
+from .train_worker import START_FROM
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[1]  # so the worker imports this very `core` and `dashboard`
+# Adam's step size by starting point: fresh weights learn fast; the shipped model is only nudged.
+LEARNING_RATES = {"scratch": 6e-3, "shipped": 5e-4}
 
 INTRO = (
     "### Train your own FourDVarNet\n"
-    "FourDVarNet learns, from many simulated problems whose truth is known, how to "
-    "descend the variational cost quickly. Here it trains on problems drawn with the "
-    "**current settings** of the sidebar (problem type, observation density, observed "
-    "components, noise). Each step draws a fresh batch of problems. Training runs in "
-    "the background: you can keep exploring while it runs."
+    "FourDVarNet learns, from many simulated problems whose truth is known, how to descend the "
+    "variational cost quickly. Here it trains on problems drawn with the **current settings** of the "
+    "sidebar (problem type, observation density, observed components, noise), a fresh batch every step. "
+    "It starts **from scratch** (random weights) or **from the shipped model** (fine-tuning one that was "
+    "trained for hours). When it is done it is judged against strong 4DVar on "
+    f"{N_HELD_OUT} problems it never saw: **usable** means a median window RMSE within {USABLE_RATIO:g}x "
+    "of 4DVar's. One training runs at a time on this server; others wait in a queue. You can keep "
+    "exploring meanwhile. Only you see the models you train."
 )
 
 
 class TrainingSettings(param.Parameterized):
     """The Train tab's own settings, bounded on the server: a value crafted in the browser is refused."""
 
-    batch_size = param.Integer(
-        default=32, bounds=(8, 128), step=8, label="Training problems per step (batch)", doc="Problems per step."
+    model_name = param.String(default="model 1", label=NAME_FIELD, doc=f"What to call your model: {NAME_RULE}.")
+    start_from = param.Selector(
+        default="scratch",
+        objects={label: key for key, label in START_FROM.items()},
+        label="Start",
+        doc="From random weights, or from the shipped model trained for hours on the attractor problems.",
     )
-    steps = param.Integer(default=200, bounds=(20, 1000), step=10, label="Training steps", doc="Adam steps.")
+    batch_size = param.Integer(
+        default=16, bounds=(8, 128), step=8, label="Training problems per step (batch)", doc="Problems per step."
+    )
+    steps = param.Integer(default=600, bounds=(20, 1000), step=10, label="Training steps", doc="Adam steps.")
 
 
-class TrainingJob(BackgroundJob):
-    """One training in a niced worker process; a thread reads its progress for the polling session."""
-
-    what = "training"
-    thread_name = "l63-training"
-    logger = log
-
-    def __init__(self, config: core.TrainingConfig):
-        self.config = config
-        self.steps: list[int] = []
-        self.losses: list[float] = []
-        self.entry = None
-        self.process: subprocess.Popen | None = None
-        super().__init__()
-
-    def on_cancel(self) -> None:
-        process = self.process
-        if process is not None and process.poll() is None:
-            process.terminate()
-
-    def work(self):
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "dashboard.train_worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            cwd=ROOT,
-            env=env,
-            text=True,
-            preexec_fn=lambda: os.nice(NICE),  # noqa: PLW1509 - only os.nice, before exec
+def your_models_html(owner: str) -> str:
+    """The Train tab's list of this owner's models, each with its verdict (no file name, no path)."""
+    rows = []
+    for entry in registry.entries_for(owner).values():
+        if not entry.key.startswith("user/"):
+            continue
+        info = entry.info
+        verdict = Verdict.from_json(info.get("verdict"))
+        judged = html.escape(verdict.summary()) if verdict is not None else "not judged"
+        start = START_FROM.get(info.get("start_from"), "")
+        rows.append(
+            f"<tr><td>{html.escape(str(info.get('name', '')))}</td>"
+            f"<td>{html.escape(entry.config.label())}, {entry.config.steps} steps x {entry.config.batch_size}"
+            f" {html.escape(start)}</td><td>{judged}</td></tr>"
         )
-        if self.cancelled.is_set():  # cancelled while it started
-            self.process.terminate()
-        outcome: dict = {}
-        try:
-            self.process.stdin.write(json.dumps(self.config.to_json()))
-            self.process.stdin.close()
-        except OSError:
-            pass
-        for line in self.process.stdout:
-            try:
-                message = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if "step" in message:
-                self.steps.append(int(message["step"]))
-                self.losses.append(float(message["loss"]))
-            else:
-                outcome = message
-        code = self.process.wait()
-        if self.cancelled.is_set():
-            return
-        if "error" in outcome:
-            raise RuntimeError(outcome["error"])
-        if "saved" not in outcome:
-            raise RuntimeError(f"the training process ended without a model (exit status {code})")
-        registry.refresh(force=True)
-        self.entry = registry.entries()[outcome["saved"]]
+    if not rows:
+        return "<p><i>You have not trained a model yet.</i></p>"
+    return (
+        "<p><b>Your models</b> (also in the sidebar's model list; only you see them):</p>"
+        '<table class="your-models"><tr><th>name</th><th>trained on</th><th>verdict</th></tr>'
+        + "".join(rows)
+        + "</table>"
+    )
 
 
 class TrainView(Viewer):
-    """The training's two settings, the job runner and the live loss curve."""
+    """The training's settings, the job runner, the live loss curve, the verdict and your models."""
 
     state = param.ClassSelector(class_=ExperimentState)
 
     def __init__(self, on_trained=None, **params):
         super().__init__(**params)
         self.on_trained = on_trained  # called with the new model's registry key
-        self.settings = TrainingSettings()
+        # A served session's owner id comes from the browser's cookie (or is new, and stored there
+        # by `self.cookie` once this tab is shown); the state lists only this owner's trained models.
+        owner = session_owner(default=self.state.owner)
+        if owner != self.state.owner:
+            self.state.owner = owner
+            self.state.refresh_models()
+        self.cookie = OwnerCookie(owner=owner)
+        self.settings = TrainingSettings(model_name=self._next_name())
+        self.name_input = pn.widgets.TextInput.from_param(self.settings.param.model_name, width=320)
+        self.start_from = pn.widgets.RadioButtonGroup.from_param(self.settings.param.start_from, width=320)
         self.n_problems = pn.widgets.IntSlider.from_param(self.settings.param.batch_size, width=320)
         self.n_train_steps = pn.widgets.IntSlider.from_param(self.settings.param.steps, width=320)
         self.runner = JobRunner(
             TrainingJob,
             label="Train on the current settings",
-            arguments=lambda: (self.config(),),
-            busy="Another training is running on this server; try again when it has finished.",
+            arguments=lambda: self.arguments(),
+            busy="The training could not be queued; try again.",
             started=self._started,
             running=self._running,
             finished=self._finished,
@@ -142,16 +128,32 @@ class TrainView(Viewer):
             steps_done=lambda job: len(job.losses),
             width=320,
             progress_width=320,
-            cancel_label="Cancel the training",
+            cancel_label="Cancel (or leave the queue)",
         )
         self.loss_pipe = hv.streams.Pipe(data=([], []))
         self.loss_pane = pn.pane.HoloViews(hv.DynamicMap(plots.loss_plot, streams=[self.loss_pipe]), linked_axes=False)
-        self._shown_points = 0
+        self.verdict = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.yours = pn.pane.HTML(your_models_html(owner), sizing_mode="stretch_width")
+        self._shown = None  # what the status line last said while running (to send only changes)
         self.describe()
         self.state.param.watch(lambda *events: self.describe(), ["preset", "obs_every", "observed", "obs_noise"])
+        self.settings.param.watch(lambda *events: self.describe(), ["start_from"])
+        if getattr(pn.state.curdoc, "session_context", None) is not None:
+            pn.state.on_session_destroyed(self._page_closed)
+
+    @property
+    def owner(self) -> str:
+        return self.state.owner
+
+    def _next_name(self) -> str:
+        names = {str(e.info.get("name", "")) for e in registry.entries_for(self.owner).values()}
+        n = 1
+        while f"model {n}" in names:
+            n += 1
+        return f"model {n}"
 
     def config(self) -> core.TrainingConfig:
-        """The training configuration for the sidebar's settings and this tab's two settings.
+        """The training configuration for the sidebar's settings and this tab's settings.
 
         Raises:
             ValueError: a setting out of its bounds, or a batch whose memory does not fit now.
@@ -173,8 +175,20 @@ class TrainView(Viewer):
             observed=(s.observed,),
             steps=steps,
             batch_size=batch_size,
+            learning_rate=LEARNING_RATES[self.settings.start_from],
             seed=int(time.time()) % 10_000,
         )
+
+    def arguments(self) -> tuple:
+        """The `TrainingJob`'s arguments (the Train button's action).
+
+        Raises:
+            ValueError: the name or a setting cannot be used (the message names it and its range).
+        """
+        name = check_model_name(self.settings.model_name)
+        if self.settings.start_from not in START_FROM:
+            raise ValueError(f"Start must be one of {', '.join(START_FROM)}; got {self.settings.start_from!r}")
+        return (self.config(), name, self.owner, self.settings.start_from)
 
     def describe(self):
         """Say what a training would train on now (while none runs)."""
@@ -182,37 +196,68 @@ class TrainView(Viewer):
             label = self.config().label()
         except ValueError as exc:
             label = f"(not possible: {exc})"
+        start = START_FROM[self.settings.start_from]
         self.runner.show_idle(
-            f"<p>Will train on: <b>{html.escape(label)}</b>. The model is saved in "
-            f"<code>{html.escape(str(registry.user_dir))}</code> and appears in the "
-            f"model list of every view.</p>"
+            f"<p>Will train on: <b>{html.escape(label)}</b>, {html.escape(start)}. The model is kept on "
+            "this server under your name and appears in your model list (not in other students').</p>"
         )
+
+    def _page_closed(self, session_context):
+        """A page that closes leaves the queue; a training already running finishes and is kept."""
+        job = self.runner.job
+        if job is not None and job.queued:
+            job.cancel()
 
     def _started(self, job: TrainingJob) -> str:
-        self._shown_points = 0
+        self._shown = None
         self.loss_pipe.send(([], []))
-        return (
-            f"<p>Training on <b>{html.escape(job.config.label())}</b>... (the first step compiles, a few seconds)</p>"
-        )
+        self.verdict.object = ""
+        return f"<p>Queued <b>{html.escape(job.request.name)}</b>...</p>"
 
     def _running(self, job: TrainingJob) -> str | None:
-        n = len(job.losses)
-        if n == self._shown_points:
+        name = html.escape(job.request.name)
+        if job.began is None:  # queued (or left the queue: its outcome follows)
+            place = job.place
+            if place is None or job.done:
+                return None
+            ahead = place.position - 1
+            text = (
+                f"<p>Queued: <b>position {place.position} of {place.length}</b> "
+                f"({ahead} training{'s' if ahead != 1 else ''} ahead of yours), about {place.wait_s:.0f} s "
+                "before yours starts. Keep exploring meanwhile, or leave the queue (Cancel).</p>"
+            )
+        elif job.evaluating:
+            text = (
+                f"<p>Trained <b>{name}</b>; now judging it against strong 4DVar on {N_HELD_OUT} held-out "
+                f"problems... ({time.perf_counter() - job.began:.0f} s)</p>"
+            )
+        else:
+            n = len(job.losses)
+            if n:
+                self.loss_pipe.send((list(job.steps[:n]), list(job.losses[:n])))
+                progress = f"step {n} of {job.config.steps}, loss {fmt(job.losses[n - 1])}"
+            else:
+                progress = "starting (the first training on this server compiles: a few seconds)"
+            text = (
+                f"<p>Training <b>{name}</b> on <b>{html.escape(job.config.label())}</b>: {progress}, "
+                f"{time.perf_counter() - job.began:.0f} s</p>"
+            )
+        if text == self._shown:
             return None
-        self._shown_points = n
-        self.loss_pipe.send((list(job.steps[:n]), list(job.losses[:n])))
-        return (
-            f"<p>Training on <b>{html.escape(job.config.label())}</b>: "
-            f"step {n} of {job.config.steps}, loss {fmt(job.losses[n - 1])}, "
-            f"{self.runner.seconds():.0f} s</p>"
-        )
+        self._shown = text
+        return text
 
     def _finished(self, job: TrainingJob) -> str:
         if self.on_trained is not None:
             self.on_trained(job.entry.key)
+        seconds = time.perf_counter() - job.began
+        self.verdict.object = job.verdict.html() if job.verdict is not None else ""
+        self.yours.object = your_models_html(self.owner)
+        if self.settings.model_name == job.request.name:  # ready for the next one
+            self.settings.model_name = self._next_name()
         return (
-            f'<p class="good">Done in {self.runner.seconds():.0f} s. Saved and '
-            f"selected: <b>{html.escape(job.entry.label)}</b>.</p>"
+            f'<p class="good">Done in {seconds:.0f} s (training and verdict). Saved as '
+            f"<b>{html.escape(job.request.name)}</b> and selected in the sidebar.</p>"
         )
 
     def __panel__(self):
@@ -220,9 +265,20 @@ class TrainView(Viewer):
         return pn.Column(
             pn.pane.Markdown(INTRO, sizing_mode="stretch_width"),
             pn.Row(
-                pn.Column(self.n_problems, self.n_train_steps, runner.button, runner.cancel_button, runner.progress),
+                pn.Column(
+                    self.name_input,
+                    self.start_from,
+                    self.n_problems,
+                    self.n_train_steps,
+                    runner.button,
+                    runner.cancel_button,
+                    runner.progress,
+                ),
                 self.loss_pane,
             ),
             runner.status,
+            self.verdict,
+            self.yours,
+            self.cookie,
             sizing_mode="stretch_width",
         )

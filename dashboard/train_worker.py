@@ -1,13 +1,16 @@
 """A dashboard training in its own process, at a lower priority than the server.
 
-    python -m dashboard.train_worker < config.json
+    python -m dashboard.train_worker < request.json
 
 The server (`train.TrainingJob`) starts this niced (`os.nice(NICE)`), so that the classroom's
 exploring students, served by the server process, keep the CPU when a training competes for it; the
-training's XLA threads are this process's, and niceness is per process. It reads a
-`core.TrainingConfig` as JSON on stdin, writes one JSON line per step (`{"step": n, "loss": x}`) on
-stdout, saves the model in the user's model folder (`models.registry.save_file`) and ends with
-`{"saved": key}` (its registry key), or `{"error": message}`. Cancelling is ending the process.
+training's XLA threads are this process's, and niceness is per process. It reads a `TrainRequest`
+as JSON on stdin (a bare `core.TrainingConfig` is read as a request from scratch), writes one JSON
+line per step (`{"step": n, "loss": x}`) on stdout, then `{"evaluating": n}` while it judges the
+model against strong 4DVar on n held-out problems (`train_verdict.py`), saves the model with its
+name, owner and verdict in the user's model folder (`models.registry.save_file`) and ends with
+`{"saved": key, "verdict": {...}, "timings": {...}}`, or `{"error": message}`. Cancelling is ending
+the process. JAX's persistent compilation cache (`jitcache.py`) spares a later training the compile.
 """
 
 from __future__ import annotations
@@ -15,8 +18,45 @@ from __future__ import annotations
 import json
 import math
 import sys
+import time
+from dataclasses import dataclass
 
 NICE = 10  # the worker's niceness, added to the server's
+START_FROM = {
+    "scratch": "from scratch (random weights)",
+    "shipped": "from the shipped model (fine-tuned)",
+}
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """What the Train tab asks of the worker: the configuration, the student's name for the model,
+    the owner id (`owners.py`), and where the weights start ("scratch" or "shipped")."""
+
+    config: object  # core.TrainingConfig (imported lazily: this module is imported by the server too)
+    name: str = "model"
+    owner: str = ""
+    start_from: str = "scratch"
+
+    def __post_init__(self):
+        if self.start_from not in START_FROM:
+            raise ValueError(f"start from must be one of {', '.join(START_FROM)}; got {self.start_from!r}")
+
+    def to_json(self) -> dict:
+        return {"config": self.config.to_json(), "name": self.name, "owner": self.owner, "start_from": self.start_from}
+
+    @classmethod
+    def from_json(cls, data: dict) -> TrainRequest:
+        import core
+
+        if "config" not in data:  # a bare configuration
+            return cls(config=core.TrainingConfig.from_json(data))
+        return cls(
+            config=core.TrainingConfig.from_json(data["config"]),
+            name=str(data.get("name", "model")),
+            owner=str(data.get("owner", "")),
+            start_from=str(data.get("start_from", "scratch")),
+        )
 
 
 def _emit(payload: dict) -> None:
@@ -24,28 +64,77 @@ def _emit(payload: dict) -> None:
     sys.stdout.flush()
 
 
-def main() -> int:
+def initial_model(request: TrainRequest):
+    """The weights a training starts from: fresh ones, or the shipped model for the config's preset.
+
+    Raises:
+        ValueError: no shipped model of this architecture and these hyper-parameters for the preset.
+    """
+    import core
+    from core.model_files import shipped_model_path
+
+    config = request.config
+    if request.start_from == "scratch":
+        return core.build_model(config)
+    path = shipped_model_path(config.preset)
+    try:
+        model, header = core.load_model(path, architecture=config.architecture)
+    except core.ModelFileError:
+        raise ValueError(f"there is no shipped model to start from for the {config.preset} problem") from None
+    shipped = core.TrainingConfig.from_json(header["config"])
+    defaults = core.training.DEFAULT_HYPERPARAMETERS
+    if {**defaults, **shipped.hyperparameters} != {**defaults, **config.hyperparameters}:
+        raise ValueError("the shipped model has other hyper-parameters than this training")
+    return model
+
+
+def train_and_judge(request: TrainRequest, emit=_emit) -> dict:
+    """Train as the request says, judge the model against 4DVar, save it; returns the final message."""
     import numpy as np
 
     import core
 
+    from .jitcache import enable_compilation_cache
     from .models import registry
+    from .train_verdict import N_HELD_OUT, model_verdict
 
-    config = core.TrainingConfig.from_json(json.loads(sys.stdin.read()))
-    model, report = core.fit(config, callback=lambda step, loss: _emit({"step": step, "loss": loss}))
+    began = time.perf_counter()
+    enable_compilation_cache()
+    config = request.config
+    model = initial_model(request)
+    model, report = core.fit(config, model=model, callback=lambda step, loss: emit({"step": step, "loss": loss}))
     final = float(np.mean(report.losses[-10:])) if report.losses else float("nan")
-    if not math.isfinite(final):
-        _emit({"error": "the training loss became not-a-number"})
-        return 1
+    if report.losses and not math.isfinite(final):
+        return {"error": "the training loss became not-a-number"}
+    trained = time.perf_counter()
+    emit({"evaluating": N_HELD_OUT})
+    verdict = model_verdict(model, config)
+    judged = time.perf_counter()
     info = {
-        "final_loss": final,
+        "name": request.name,
+        "owner": request.owner,
+        "start_from": request.start_from,
+        "final_loss": final if math.isfinite(final) else None,
         "train_time_s": report.train_time_s,
         "compile_s": report.compile_s,
+        "verdict": verdict.to_json(),
         "trained_by": "dashboard",
     }
-    path = registry.save_file(model, config, info)
-    _emit({"saved": f"user/{path.name}"})
-    return 0
+    path = registry.save_file(model, config, info, stem=request.name)
+    timings = {
+        "train_s": trained - began,
+        "verdict_s": judged - trained,
+        "total_s": time.perf_counter() - began,
+        "compile_s": report.compile_s,
+    }
+    return {"saved": f"user/{path.name}", "verdict": verdict.to_json(), "timings": timings}
+
+
+def main() -> int:
+    request = TrainRequest.from_json(json.loads(sys.stdin.read()))
+    outcome = train_and_judge(request)
+    _emit(outcome)
+    return 1 if "error" in outcome else 0
 
 
 if __name__ == "__main__":
