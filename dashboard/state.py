@@ -116,9 +116,10 @@ class ExperimentState(param.Parameterized):
         "shown",
     )
 
-    def __init__(self, solve=compute.solve, **params):
+    def __init__(self, solve=compute.solve, owner: str = "", **params):
         self._solve = solve
         super().__init__()
+        self.owner = owner  # whose trained models this session lists (dashboard/owners.py)
         # The registry may have grown since this class was defined: offer every method it knows.
         labels = method_labels()
         self.param.shown.objects = {labels[m]: m for m in drawn_items()}
@@ -134,7 +135,7 @@ class ExperimentState(param.Parameterized):
     def refresh_models(self) -> bool:
         """Re-read the list of models (e.g. after a training); keeps the choice if it still exists."""
         registry.refresh()
-        options = registry.options()
+        options = registry.options(self.owner)
         keys = list(options.values())
         current = dict(getattr(self.param.model, "names", None) or {})
         changed = current != options
