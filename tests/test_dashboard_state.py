@@ -308,7 +308,15 @@ def test_training_job_saves_to_the_user_cache_and_is_selectable(state, user_cach
     config = core.TrainingConfig(steps=5, batch_size=8, seed=1)
     job = TrainingJob.start(config)
     assert job is not None
-    assert TrainingJob.start(config) is None  # one training at a time
+    second = TrainingJob.start(config)  # one training at a time: the second waits in the queue
+    deadline = time.monotonic() + 60
+    while second.place is None or job.began is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert job.place.first and (second.place.position, second.place.length) == (2, 2) and second.began is None
+    assert second.cancel()
+    second.thread.join(timeout=30)
+    assert second.began is None and "left the queue" in second.error
     job.thread.join(timeout=240)
     assert job.done and job.error == "", job.error
     assert len(job.losses) == 5
