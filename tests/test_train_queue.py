@@ -104,9 +104,7 @@ def test_the_queue_is_shared_by_processes(queue):
         print("left", flush=True)
         """
     )
-    other = subprocess.Popen(
-        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
+    other = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert other.stdout.readline().strip() == "running"
         mine = queue.join(5.0)
