@@ -35,12 +35,10 @@ from .owners import NAME_FIELD, NAME_RULE, OwnerCookie, check_model_name, sessio
 from .state import ExperimentState
 from .train_job import TrainingJob
 from .train_verdict import N_HELD_OUT, USABLE_RATIO, Verdict
-from .train_worker import START_FROM
+from .train_worker import DEFAULT_BATCH_SIZE, DEFAULT_STEPS, LEARNING_RATES, START_FROM
 
 log = logging.getLogger(__name__)
 
-# Adam's step size by starting point: fresh weights learn fast; the shipped model is only nudged.
-LEARNING_RATES = {"scratch": 6e-3, "shipped": 5e-4}
 
 INTRO = (
     "### Train your own FourDVarNet\n"
@@ -66,9 +64,15 @@ class TrainingSettings(param.Parameterized):
         doc="From random weights, or from the shipped model trained for hours on the attractor problems.",
     )
     batch_size = param.Integer(
-        default=16, bounds=(8, 128), step=8, label="Training problems per step (batch)", doc="Problems per step."
+        default=DEFAULT_BATCH_SIZE,
+        bounds=(8, 128),
+        step=8,
+        label="Training problems per step (batch)",
+        doc="Problems per step.",
     )
-    steps = param.Integer(default=600, bounds=(20, 1000), step=10, label="Training steps", doc="Adam steps.")
+    steps = param.Integer(
+        default=DEFAULT_STEPS["scratch"], bounds=(20, 1000), step=10, label="Training steps", doc="Adam steps."
+    )
 
 
 def your_models_html(owner: str) -> str:
@@ -137,9 +141,15 @@ class TrainView(Viewer):
         self._shown = None  # what the status line last said while running (to send only changes)
         self.describe()
         self.state.param.watch(lambda *events: self.describe(), ["preset", "obs_every", "observed", "obs_noise"])
-        self.settings.param.watch(lambda *events: self.describe(), ["start_from"])
+        self.settings.param.watch(self._on_start_from, ["start_from"])
         if getattr(pn.state.curdoc, "session_context", None) is not None:
             pn.state.on_session_destroyed(self._page_closed)
+
+    def _on_start_from(self, event):
+        """A new starting point brings its own default number of steps, unless the student chose one."""
+        if self.settings.steps == DEFAULT_STEPS.get(event.old):
+            self.settings.steps = DEFAULT_STEPS[event.new]
+        self.describe()
 
     @property
     def owner(self) -> str:

@@ -56,6 +56,23 @@ def test_the_train_button_refuses_a_crafted_name(user_cache):
     assert 'class="bad"' in view.runner.status.object
 
 
+def test_the_starting_point_brings_its_steps_and_step_size_and_the_page_says_which(user_cache):
+    from dashboard.state import ExperimentState
+    from dashboard.train import TrainView
+    from dashboard.train_worker import DEFAULT_STEPS, LEARNING_RATES
+
+    view = TrainView(state=ExperimentState())
+    assert view.settings.start_from == "scratch" and "from scratch" in view.runner.status.object
+    assert (view.config().steps, view.config().learning_rate) == (DEFAULT_STEPS["scratch"], LEARNING_RATES["scratch"])
+    view.settings.start_from = "shipped"
+    assert "from the shipped model (fine-tuned)" in view.runner.status.object
+    assert (view.config().steps, view.config().learning_rate) == (DEFAULT_STEPS["shipped"], LEARNING_RATES["shipped"])
+    view.settings.steps = 500  # the student's own choice stays
+    view.settings.start_from = "scratch"
+    assert view.config().steps == 500
+    assert view.arguments()[1:] == ("model 1", "", "scratch")
+
+
 def test_a_session_lists_the_shipped_models_and_only_its_own(user_cache):
     from dashboard.models import registry
     from dashboard.state import ExperimentState
@@ -254,3 +271,25 @@ def test_a_closing_page_leaves_the_queue(user_cache, monkeypatch):
     first.thread.join(10)
     assert first.error == ""
     assert TrainingJob.queue.snapshot() == []
+
+
+@pytest.mark.slow
+def test_the_train_button_on_the_default_settings_gives_a_usable_model(user_cache):
+    """The whole path of the button: queue, niced worker, verdict, save, listing (its time is measured
+    by `python -m dashboard.train_bench`, not here)."""
+    from dashboard.models import registry
+    from dashboard.state import ExperimentState
+    from dashboard.train import TrainView
+
+    state = ExperimentState(owner=OWNER_A)
+    view = TrainView(state=state)
+    job = view.runner.start()
+    job.thread.join(timeout=600)
+    view.runner.poll()
+    assert job.done and job.error == "", job.error
+    verdict = job.verdict
+    assert verdict.n_problems == 100 and verdict.ratio <= USABLE_RATIO and verdict.usable
+    assert "usable (within 1.3x of 4DVar)" in view.verdict.object
+    stored = Verdict.from_json(registry.get(job.entry.key).info["verdict"])  # kept with the model
+    assert stored == verdict and job.entry.key in state.param.model.names.values()
+    assert "model 1" in view.yours.object and view.settings.model_name == "model 2"
