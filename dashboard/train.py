@@ -35,7 +35,7 @@ from .owners import NAME_FIELD, NAME_RULE, OwnerCookie, check_model_name, sessio
 from .state import ExperimentState
 from .train_job import TrainingJob
 from .train_verdict import N_HELD_OUT, USABLE_RATIO, Verdict
-from .train_worker import DEFAULT_BATCH_SIZE, DEFAULT_STEPS, LEARNING_RATES, START_FROM
+from .train_worker import DEFAULT_BATCH_SIZE, DEFAULT_STEPS, LEARNING_RATES, START_BUTTONS, START_FROM
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class TrainingSettings(param.Parameterized):
     model_name = param.String(default="model 1", label=NAME_FIELD, doc=f"What to call your model: {NAME_RULE}.")
     start_from = param.Selector(
         default="scratch",
-        objects={label: key for key, label in START_FROM.items()},
+        objects={label: key for key, label in START_BUTTONS.items()},
         label="Start",
         doc="From random weights, or from the shipped model trained for hours on the attractor problems.",
     )
@@ -94,9 +94,8 @@ def your_models_html(owner: str) -> str:
         return "<p><i>You have not trained a model yet.</i></p>"
     return (
         "<p><b>Your models</b> (also in the sidebar's model list; only you see them):</p>"
-        '<table class="your-models"><tr><th>name</th><th>trained on</th><th>verdict</th></tr>'
-        + "".join(rows)
-        + "</table>"
+        '<table class="your-models" style="border-spacing:12px 2px">'
+        "<tr><th>name</th><th>trained on</th><th>verdict</th></tr>" + "".join(rows) + "</table>"
     )
 
 

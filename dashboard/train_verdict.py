@@ -72,7 +72,7 @@ class Verdict:
             f"{self.fourdvar_p10:.3g}-{self.fourdvar_p90:.3g}"
         )
         numbers = (
-            f"median window RMSE <b>{self.model_median:.3g}</b> against strong 4DVar's "
+            f"Median window RMSE <b>{self.model_median:.3g}</b> against strong 4DVar's "
             f"<b>{self.fourdvar_median:.3g}</b> on {self.n_problems} held-out problems: "
             f"<b>{self.ratio:.2f}x</b> ({spread})"
         )

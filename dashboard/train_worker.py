@@ -31,10 +31,11 @@ DEFAULT_STEPS = {"scratch": 800, "shipped": 200}
 DEFAULT_BATCH_SIZE = 16
 # Adam's step size by starting point: fresh weights learn fast; the shipped model is only nudged.
 LEARNING_RATES = {"scratch": 1e-2, "shipped": 5e-4}
-START_FROM = {
+START_FROM = {  # what the page says of each starting point
     "scratch": "from scratch (random weights)",
     "shipped": "from the shipped model (fine-tuned)",
 }
+START_BUTTONS = {"scratch": "from scratch", "shipped": "fine-tune shipped model"}  # the tab's two buttons
 
 
 @dataclass(frozen=True)

@@ -291,5 +291,6 @@ def test_the_train_button_on_the_default_settings_gives_a_usable_model(user_cach
     assert verdict.n_problems == 100 and verdict.ratio <= USABLE_RATIO and verdict.usable
     assert "usable (within 1.3x of 4DVar)" in view.verdict.object
     stored = Verdict.from_json(registry.get(job.entry.key).info["verdict"])  # kept with the model
+    state.refresh_models()  # (the Dashboard does it when a training ends: `on_trained`)
     assert stored == verdict and job.entry.key in state.param.model.names.values()
     assert "model 1" in view.yours.object and view.settings.model_name == "model 2"
