@@ -95,6 +95,8 @@ class JobRunner(Viewer):
 
     def start(self, event=None) -> BackgroundJob | None:
         """Start a job (the button's action); returns it, or None when it could not start."""
+        if self.is_running:  # a click crafted while the button is disabled: one job per page at a time
+            return None
         try:
             args = self.arguments()
         except ValueError as exc:

@@ -225,6 +225,7 @@ def test_a_second_student_is_queued_with_a_position_then_starts(user_cache, monk
     alice, bob, carol = (TrainView(state=ExperimentState(owner=o * 32)) for o in "abc")
     first = alice.runner.start()
     wait_for(lambda: first.began is not None)
+    assert alice.runner.start() is None and alice.runner.job is first  # one training per page at a time
     second, third = bob.runner.start(), carol.runner.start()
     wait_for(lambda: all(job.place is not None and job.place.length == 3 for job in (second, third)))
     bob.runner.poll()
