@@ -43,6 +43,14 @@ log = logging.getLogger("dashboard")
 
 TITLE = "Lorenz-63: 4DVar vs FourDVarNet"
 MODEL_LIST_POLL_MS = 5000  # how often a session looks for models trained elsewhere
+# The tabs after Explore (attribute of the view -> the tab's title), built on first opening.
+LAZY_TABS = {
+    "train": "Train",
+    "generalisation": "Generalisation",
+    "landscape": "Landscape",
+    "cycle": "Cycle",
+    "about": "About",
+}
 GENERALISATION_TAB, LANDSCAPE_TAB, CYCLE_TAB = 2, 3, 4  # their indices in the tabs
 
 # Everything the page needs is served by this server: no web fonts, no CDN. The bootstrap
@@ -160,22 +168,17 @@ class Dashboard(Viewer):
         )
         self.controls = Controls(state=self.state)
         self.explore = ExploreView(state=self.state, alert=self.alert)
-        self.train = TrainView(state=self.state, on_trained=self.use_model)
-        # Its figures (~0.25 s of Bokeh models) are built when the tab is first opened, not per page load.
-        self.generalisation = GeneralisationView(state=self.state, on_pick=self.show_explore, lazy=True)
-        self.landscape = LandscapeView(state=self.state)  # its figure is built when the tab is first opened
-        self.about = AboutView(state=self.state)
-        self.cycle = CycleView(lazy=True)  # its own state; runs and figures built when the tab is first opened
         self.state.param.watch(self._on_experiment, ["experiment", "shown"])
         self.state.param.watch(self._on_error, "error")
         self._generation = registry.generation
+        # Only Explore is built with the page: every other tab's view (and its Python objects, not
+        # only its Bokeh models) is built when the tab is first opened (or its view first asked
+        # for), into a placeholder column. A class opening the page at once pays for Explore only.
+        self._views: dict[str, Viewer] = {}
+        self._placeholders = {name: pn.Column(sizing_mode="stretch_width") for name in LAZY_TABS}
         self.tabs = pn.Tabs(
             ("Explore", self.explore),
-            ("Train", self.train),
-            ("Generalisation", self.generalisation),
-            ("Landscape", self.landscape),
-            ("Cycle", self.cycle),
-            ("About", self.about),
+            *((title, self._placeholders[name]) for name, title in LAZY_TABS.items()),
             dynamic=True,
         )
         self.tabs.param.watch(self._on_tab, "active")
@@ -186,6 +189,33 @@ class Dashboard(Viewer):
         self.reset.on_click(lambda event: self.reset_settings())
         if self.state.error:
             self._on_error()
+
+    # -- the tabs after Explore, built when first opened --------------------------------------
+
+    def _build_view(self, name: str) -> Viewer:
+        if name == "train":
+            return TrainView(state=self.state, on_trained=self.use_model)
+        if name == "generalisation":  # its figures are built by `ensure_loaded`, not here
+            return GeneralisationView(state=self.state, on_pick=self.show_explore, lazy=True)
+        if name == "landscape":
+            return LandscapeView(state=self.state)
+        if name == "cycle":  # its own state; runs and figures built by `ensure_loaded`
+            return CycleView(lazy=True)
+        return AboutView(state=self.state)
+
+    def view(self, name: str) -> Viewer:
+        """The view of tab `name` (one of LAZY_TABS), built and put in its tab on first use."""
+        built = self._views.get(name)
+        if built is None:
+            built = self._views[name] = self._build_view(name)
+            self._placeholders[name].objects = [built]
+        return built
+
+    train = property(lambda self: self.view("train"))
+    generalisation = property(lambda self: self.view("generalisation"))
+    landscape = property(lambda self: self.view("landscape"))
+    cycle = property(lambda self: self.view("cycle"))
+    about = property(lambda self: self.view("about"))
 
     # -- the first page of a fresh process, the URL, the header's buttons ---------------------
 
@@ -253,11 +283,14 @@ class Dashboard(Viewer):
         self.alert.param.update(object=message, visible=True)
 
     def _on_tab(self, event):
+        if event.new > 0:
+            self.view(list(LAZY_TABS)[event.new - 1])
         if event.new == GENERALISATION_TAB:
             self.generalisation.ensure_loaded()
         if event.new == CYCLE_TAB:
             self.cycle.ensure_loaded()
-        self.landscape.show(event.new == LANDSCAPE_TAB)
+        if "landscape" in self._views:
+            self.landscape.show(event.new == LANDSCAPE_TAB)
 
     def show_explore(self):
         """Switch to the Explore tab (after a Generalisation cell was loaded into the state)."""
@@ -336,6 +369,17 @@ def exception_handler(exc: Exception):
         pass
 
 
+def _init_doc_frozen(init_doc, doc=None, *args, **kwargs):
+    """The template's `_init_doc` with the document's model graph frozen: Bokeh otherwise walks the
+    whole page again after each of the template's roots is added and after each JS link is set up
+    (13 walks of ~230 models, ~40% of a page's build); frozen, it walks it once at the end."""
+    document = doc if doc is not None else pn.state.curdoc
+    if document is None:
+        return init_doc(doc, *args, **kwargs)
+    with document.models.freeze():
+        return init_doc(document, *args, **kwargs)
+
+
 def create_app():
     """Build one session's page (called by `panel serve` for each new session)."""
     started = time.perf_counter()
@@ -360,6 +404,7 @@ def create_app():
         meta_viewport=META_VIEWPORT,
     )
     template.config.raw_css = [*template.config.raw_css, PAGE_CSS]
+    template._init_doc = partial(_init_doc_frozen, template._init_doc)
     template.header.append(pn.Row(app.present, app.reset, align="end"))
     token = teacher.configured_token()
     if token:  # teacher mode: this page leads (?teacher=TOKEN) or follows
