@@ -99,23 +99,30 @@ NARROW_JS = (
 )
 # Bokeh reads every axis', grid's, title's and annotation's colours, widths and fonts from the
 # element's computed CSS (`getComputedStyle(el).getPropertyValue("--bk-...")`, to allow theming by CSS
-# variables) on every paint: ~1,750 reads per redraw of the five Explore figures, each forcing the
-# browser to bring that element's style up to date, ~40-50 ms of a ~65 ms repaint. This page sets no
-# such variable and never changes its stylesheets after loading, so each (element, property) is read
-# once and remembered (an element built later, e.g. in another tab, is read afresh). Feature-checked:
-# with another Bokeh that lacks the method, nothing changes.
+# variables), and each plot's font size for every tick label (`getComputedStyle(plot).fontSize`), on
+# every paint: ~1,750 + ~200 reads per redraw of the five Explore figures, each forcing the browser to
+# bring that element's style up to date: ~60 ms of a ~90 ms repaint. This page sets no such variable
+# and never changes its stylesheets or the plots' CSS font size after loading, so each (element,
+# property) is read once and remembered (an element built later, e.g. in another tab, is read afresh).
+# Feature-checked: with another Bokeh that lacks these, nothing changes.
 CSS_VALUE_CACHE_JS = (
-    "data:text/javascript,(function(){function patch(){var V;"
-    "try{V=window.Bokeh&&Bokeh.require&&Bokeh.require('core/visuals/visual').VisualProperties;}catch(e){return false;}"
-    "if(!V||!V.prototype._get_css_value)return false;if(V.prototype._get_css_value.remembers)return true;"
-    "var original=V.prototype._get_css_value,seen=new WeakMap();function read(name){var el=this.obj&&this.obj.el;"
-    "if(!el)return original.call(this,name);"
-    "var values=seen.get(el);if(!values){values=new Map();seen.set(el,values);}"
-    "var key=this.css_prefix+name,value=values.get(key);"
-    "if(value===undefined){value=getComputedStyle(el).getPropertyValue(key);values.set(key,value);}return value;}"
-    "read.remembers=true;V.prototype._get_css_value=read;return true;}"
-    "if(!patch()){document.addEventListener('DOMContentLoaded',patch);}})();"
-    "//"
+    "data:text/javascript,(function(){function patch(){var V,P;"
+    "try{V=Bokeh.require('core/visuals/visual').VisualProperties;"
+    "P=Bokeh.require('models/plots/plot_canvas').PlotView;}catch(e){return false;}"
+    "var seen=new WeakMap();function remember(el,key,read){var values=seen.get(el);"
+    "if(!values){values=new Map();seen.set(el,values);}var value=values.get(key);"
+    "if(value===undefined){value=read();values.set(key,value);}return value;}"
+    "var css=V&&V.prototype._get_css_value;if(css&&!css.remembers){"
+    "var read=function(name){var self=this,el=this.obj&&this.obj.el;if(!el)return css.call(this,name);"
+    "return remember(el,this.css_prefix+name,function(){return css.call(self,name);});};"
+    "read.remembers=true;V.prototype._get_css_value=read;}"
+    "var font=P&&Object.getOwnPropertyDescriptor(P.prototype,'base_font_size');"
+    "if(font&&font.get&&!font.get.remembers){var get=function(){var self=this;"
+    "return remember(this.el,' font-size',function(){return font.get.call(self);});};"
+    "get.remembers=true;Object.defineProperty(P.prototype,'base_font_size',{get:get,configurable:true});}"
+    "return true;}"
+    "if(!(window.Bokeh&&patch())){document.addEventListener('DOMContentLoaded',patch);}})();"
+    "//"  # (see NARROW_JS)
 )
 # Presentation mode (a projector): the sidebar folds away and the page fills the screen; the
 # server enlarges the plots' text and lines. Runs in the browser on every toggle.

@@ -192,8 +192,10 @@ class ExploreFigures:
             fig = _time_figure(self.shared, x_range, name, Range1d(*YLIM[name]), TIME_HEIGHT)
             if c == 0:
                 fig.title.text = "x(t), y(t), z(t)"
-            if c == 2:
-                fig.xaxis.axis_label = "time t"
+            # The four time plots share one x range and stand in one column: only the RMSE plot at
+            # the bottom draws the time axis (its labels are most of what a browser repaints on every
+            # redraw: each tick label is measured and drawn again).
+            fig.xaxis.visible = False
             _glyph(
                 fig,
                 self.shared,
