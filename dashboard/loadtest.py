@@ -332,7 +332,7 @@ def main(argv=None):
                 f"p90 {percentile(ms, 90):.0f} ms, max {max(ms):.0f} ms (load {os.getloadavg()[0]:.2f})"
             )
         return 0
-    started = time.perf_counter()
+    started, client_cpu_before = time.perf_counter(), time.process_time()
     cpu_before = group_cpu_s(args.server_pgid) if args.server_pgid else None
     stats = asyncio.run(main_async(args.url, args.sessions, args.duration, args.timeout, args.ramp))
     cpu_used = group_cpu_s(args.server_pgid) - cpu_before if args.server_pgid else None
@@ -352,6 +352,9 @@ def main(argv=None):
         "session_errors": stats["errors"],
         "wall_s": round(time.perf_counter() - started, 1),
         "server_cpu_s_per_session": round(cpu_used / args.sessions, 3) if cpu_used is not None else None,
+        "server_cpu_s": round(cpu_used, 1) if cpu_used is not None else None,
+        # This client shares the machine with the server: its own CPU is time the server did not get.
+        "client_cpu_s": round(time.process_time() - client_cpu_before, 1),
         "load_average_1min": round(os.getloadavg()[0], 2),
     }
     if args.json:
@@ -373,7 +376,10 @@ def main(argv=None):
             f"moves without a reply: {result['moves_without_reply']}; session errors: {len(result['session_errors'])}"
         )
         if cpu_used is not None:
-            print(f"server CPU: {result['server_cpu_s_per_session']} s per session (all its processes)")
+            print(
+                f"server CPU: {result['server_cpu_s_per_session']} s per session (all its processes), "
+                f"{result['server_cpu_s']} s in all; this client's CPU: {result['client_cpu_s']} s"
+            )
         print(f"machine load average (1 min): {result['load_average_1min']}")
         for error in result["session_errors"]:
             print("  " + error)
