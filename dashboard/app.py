@@ -35,6 +35,7 @@ from dashboard.explore import ExploreView
 from dashboard.generalisation import GeneralisationView
 from dashboard.jitcache import enable_compilation_cache
 from dashboard.landscape_view import LandscapeView
+from dashboard.model_watch import ModelListWatcher
 from dashboard.models import registry
 from dashboard.state import ExperimentState
 from dashboard.train import TrainView
@@ -447,7 +448,7 @@ def create_app():
     if pn.state.location is not None:
         app.sync_url(pn.state.location)
     pn.state.onload(app.finish_first_solve)
-    pn.state.add_periodic_callback(app.refresh_models, period=MODEL_LIST_POLL_MS)
+    ModelListWatcher.of_process(MODEL_LIST_POLL_MS / 1e3).watch(app, pn.state.curdoc)
     log.info("session page built in %.0f ms", (time.perf_counter() - started) * 1e3)
     return template, app
 
