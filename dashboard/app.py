@@ -43,7 +43,7 @@ from dashboard.train import TrainView
 log = logging.getLogger("dashboard")
 
 TITLE = "Lorenz-63: 4DVar vs FourDVarNet"
-MODEL_LIST_POLL_MS = 5000  # how often a session looks for models trained elsewhere
+MODEL_LIST_POLL_MS = 5000  # how often this process looks for models trained elsewhere (model_watch.py)
 # The tabs after Explore (attribute of the view -> the tab's title), built on first opening.
 LAZY_TABS = {
     "train": "Train",
