@@ -35,6 +35,7 @@ from dashboard.explore import ExploreView
 from dashboard.generalisation import GeneralisationView
 from dashboard.jitcache import enable_compilation_cache
 from dashboard.landscape_view import LandscapeView
+from dashboard.model_watch import ModelListWatcher
 from dashboard.models import registry
 from dashboard.state import ExperimentState
 from dashboard.train import TrainView
@@ -42,7 +43,15 @@ from dashboard.train import TrainView
 log = logging.getLogger("dashboard")
 
 TITLE = "Lorenz-63: 4DVar vs FourDVarNet"
-MODEL_LIST_POLL_MS = 5000  # how often a session looks for models trained elsewhere
+MODEL_LIST_POLL_MS = 5000  # how often this process looks for models trained elsewhere (model_watch.py)
+# The tabs after Explore (attribute of the view -> the tab's title), built on first opening.
+LAZY_TABS = {
+    "train": "Train",
+    "generalisation": "Generalisation",
+    "landscape": "Landscape",
+    "cycle": "Cycle",
+    "about": "About",
+}
 GENERALISATION_TAB, LANDSCAPE_TAB, CYCLE_TAB = 2, 3, 4  # their indices in the tabs
 
 # Everything the page needs is served by this server: no web fonts, no CDN. The bootstrap
@@ -88,6 +97,33 @@ NARROW_JS = (
     "if(s){s.classList.remove('show');}"
     "var b=document.getElementById('sidebar-toggle');if(b){b.setAttribute('aria-expanded','false');}}});"
     "//"  # (Panel prefixes a js_files entry with its relative path unless it contains '//')
+)
+# Bokeh reads every axis', grid's, title's and annotation's colours, widths and fonts from the
+# element's computed CSS (`getComputedStyle(el).getPropertyValue("--bk-...")`, to allow theming by CSS
+# variables), and each plot's font size for every tick label (`getComputedStyle(plot).fontSize`), on
+# every paint: ~1,750 + ~200 reads per redraw of the five Explore figures, each forcing the browser to
+# bring that element's style up to date: ~60 ms of a ~90 ms repaint. This page sets no such variable
+# and never changes its stylesheets or the plots' CSS font size after loading, so each (element,
+# property) is read once and remembered (an element built later, e.g. in another tab, is read afresh).
+# Feature-checked: with another Bokeh that lacks these, nothing changes.
+CSS_VALUE_CACHE_JS = (
+    "data:text/javascript,(function(){function patch(){var V,P;"
+    "try{V=Bokeh.require('core/visuals/visual').VisualProperties;"
+    "P=Bokeh.require('models/plots/plot_canvas').PlotView;}catch(e){return false;}"
+    "var seen=new WeakMap();function remember(el,key,read){var values=seen.get(el);"
+    "if(!values){values=new Map();seen.set(el,values);}var value=values.get(key);"
+    "if(value===undefined){value=read();values.set(key,value);}return value;}"
+    "var css=V&&V.prototype._get_css_value;if(css&&!css.remembers){"
+    "var read=function(name){var self=this,el=this.obj&&this.obj.el;if(!el)return css.call(this,name);"
+    "return remember(el,this.css_prefix+name,function(){return css.call(self,name);});};"
+    "read.remembers=true;V.prototype._get_css_value=read;}"
+    "var font=P&&Object.getOwnPropertyDescriptor(P.prototype,'base_font_size');"
+    "if(font&&font.get&&!font.get.remembers){var get=function(){var self=this;"
+    "return remember(this.el,' font-size',function(){return font.get.call(self);});};"
+    "get.remembers=true;Object.defineProperty(P.prototype,'base_font_size',{get:get,configurable:true});}"
+    "return true;}"
+    "if(!(window.Bokeh&&patch())){document.addEventListener('DOMContentLoaded',patch);}})();"
+    "//"  # (see NARROW_JS)
 )
 # Presentation mode (a projector): the sidebar folds away and the page fills the screen; the
 # server enlarges the plots' text and lines. Runs in the browser on every toggle.
@@ -160,22 +196,17 @@ class Dashboard(Viewer):
         )
         self.controls = Controls(state=self.state)
         self.explore = ExploreView(state=self.state, alert=self.alert)
-        self.train = TrainView(state=self.state, on_trained=self.use_model)
-        # Its figures (~0.25 s of Bokeh models) are built when the tab is first opened, not per page load.
-        self.generalisation = GeneralisationView(state=self.state, on_pick=self.show_explore, lazy=True)
-        self.landscape = LandscapeView(state=self.state)  # its figure is built when the tab is first opened
-        self.about = AboutView(state=self.state)
-        self.cycle = CycleView(lazy=True)  # its own state; runs and figures built when the tab is first opened
         self.state.param.watch(self._on_experiment, ["experiment", "shown"])
         self.state.param.watch(self._on_error, "error")
         self._generation = registry.generation
+        # Only Explore is built with the page: every other tab's view (and its Python objects, not
+        # only its Bokeh models) is built when the tab is first opened (or its view first asked
+        # for), into a placeholder column. A class opening the page at once pays for Explore only.
+        self._views: dict[str, Viewer] = {}
+        self._placeholders = {name: pn.Column(sizing_mode="stretch_width") for name in LAZY_TABS}
         self.tabs = pn.Tabs(
             ("Explore", self.explore),
-            ("Train", self.train),
-            ("Generalisation", self.generalisation),
-            ("Landscape", self.landscape),
-            ("Cycle", self.cycle),
-            ("About", self.about),
+            *((title, self._placeholders[name]) for name, title in LAZY_TABS.items()),
             dynamic=True,
         )
         self.tabs.param.watch(self._on_tab, "active")
@@ -186,6 +217,33 @@ class Dashboard(Viewer):
         self.reset.on_click(lambda event: self.reset_settings())
         if self.state.error:
             self._on_error()
+
+    # -- the tabs after Explore, built when first opened --------------------------------------
+
+    def _build_view(self, name: str) -> Viewer:
+        if name == "train":
+            return TrainView(state=self.state, on_trained=self.use_model)
+        if name == "generalisation":  # its figures are built by `ensure_loaded`, not here
+            return GeneralisationView(state=self.state, on_pick=self.show_explore, lazy=True)
+        if name == "landscape":
+            return LandscapeView(state=self.state)
+        if name == "cycle":  # its own state; runs and figures built by `ensure_loaded`
+            return CycleView(lazy=True)
+        return AboutView(state=self.state)
+
+    def view(self, name: str) -> Viewer:
+        """The view of tab `name` (one of LAZY_TABS), built and put in its tab on first use."""
+        built = self._views.get(name)
+        if built is None:
+            built = self._views[name] = self._build_view(name)
+            self._placeholders[name].objects = [built]
+        return built
+
+    train = property(lambda self: self.view("train"))
+    generalisation = property(lambda self: self.view("generalisation"))
+    landscape = property(lambda self: self.view("landscape"))
+    cycle = property(lambda self: self.view("cycle"))
+    about = property(lambda self: self.view("about"))
 
     # -- the first page of a fresh process, the URL, the header's buttons ---------------------
 
@@ -253,11 +311,14 @@ class Dashboard(Viewer):
         self.alert.param.update(object=message, visible=True)
 
     def _on_tab(self, event):
+        if event.new > 0:
+            self.view(list(LAZY_TABS)[event.new - 1])
         if event.new == GENERALISATION_TAB:
             self.generalisation.ensure_loaded()
         if event.new == CYCLE_TAB:
             self.cycle.ensure_loaded()
-        self.landscape.show(event.new == LANDSCAPE_TAB)
+        if "landscape" in self._views:
+            self.landscape.show(event.new == LANDSCAPE_TAB)
 
     def show_explore(self):
         """Switch to the Explore tab (after a Generalisation cell was loaded into the state)."""
@@ -336,6 +397,17 @@ def exception_handler(exc: Exception):
         pass
 
 
+def _init_doc_frozen(init_doc, doc=None, *args, **kwargs):
+    """The template's `_init_doc` with the document's model graph frozen: Bokeh otherwise walks the
+    whole page again after each of the template's roots is added and after each JS link is set up
+    (13 walks of ~230 models, ~40% of a page's build); frozen, it walks it once at the end."""
+    document = doc if doc is not None else pn.state.curdoc
+    if document is None:
+        return init_doc(doc, *args, **kwargs)
+    with document.models.freeze():
+        return init_doc(document, *args, **kwargs)
+
+
 def create_app():
     """Build one session's page (called by `panel serve` for each new session)."""
     started = time.perf_counter()
@@ -349,7 +421,7 @@ def create_app():
         raw_css=[CSS],
         design="bootstrap",
         throttled=True,
-        js_files={"narrow_screens": NARROW_JS},
+        js_files={"narrow_screens": NARROW_JS, "css_value_cache": CSS_VALUE_CACHE_JS},
     )
     app = Dashboard()
     template = pn.template.BootstrapTemplate(
@@ -358,8 +430,12 @@ def create_app():
         sidebar_width=300,
         collapsed_sidebar=False,
         meta_viewport=META_VIEWPORT,
+        # No busy spinner in the header: it is one more root per page, and it sends two more
+        # messages to the browser on every slider move (busy, then idle); a redraw takes ~0.1 s.
+        busy_indicator=None,
     )
     template.config.raw_css = [*template.config.raw_css, PAGE_CSS]
+    template._init_doc = partial(_init_doc_frozen, template._init_doc)
     template.header.append(pn.Row(app.present, app.reset, align="end"))
     token = teacher.configured_token()
     if token:  # teacher mode: this page leads (?teacher=TOKEN) or follows
@@ -372,7 +448,7 @@ def create_app():
     if pn.state.location is not None:
         app.sync_url(pn.state.location)
     pn.state.onload(app.finish_first_solve)
-    pn.state.add_periodic_callback(app.refresh_models, period=MODEL_LIST_POLL_MS)
+    ModelListWatcher.of_process(MODEL_LIST_POLL_MS / 1e3).watch(app, pn.state.curdoc)
     log.info("session page built in %.0f ms", (time.perf_counter() - started) * 1e3)
     return template, app
 

@@ -90,6 +90,7 @@ class Controls(Viewer):
     """The sidebar: the problem's settings, then the methods' settings and which curves to show."""
 
     state = param.ClassSelector(class_=ExperimentState)
+    INPUTS = ("preset", "obs_every", "observed", "obs_noise", "n_steps", "seed", "seed_box", "model", "shown")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -120,6 +121,11 @@ class Controls(Viewer):
         )
         for name in ("preset", "obs_every", "observed", "obs_noise", "n_steps", "seed", "model", "shown"):
             self._guard(getattr(self, name), name)
+        for widget in (*(getattr(self, name) for name in self.INPUTS), self.max_steps._slider, self.window._slider):
+            # Panel waits 50 ms after a widget's first change from the browser before it handles it
+            # (to gather a burst of changes into one): with throttled sliders (one change, on release)
+            # and buttons that is 50 ms added to every redraw for nothing.
+            widget._debounce = 0
         self._guard(self.seed_box, "seed")
         self._guard(self.max_steps._slider, "max_steps", index_of=self.max_steps)
         self._guard(self.window._slider, "window", index_of=self.window)

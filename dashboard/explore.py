@@ -166,10 +166,14 @@ class ExploreView(Viewer):
         finally:
             self.seeds_button.loading = False
 
+    # The files are named when they are asked for (Panel reads `filename` after the callback), not
+    # on every redraw: two fewer changes to send per slider move.
     def _trajectories_csv(self):
+        self._name_files()
         return io.StringIO(trajectories_csv(self.state.experiment))
 
     def _metrics_csv(self):
+        self._name_files()
         return io.StringIO(metrics_csv(self.state.experiment))
 
     def refresh(self):
@@ -179,7 +183,6 @@ class ExploreView(Viewer):
             self.figures.update(*data)
             self.legend.object = legend_html(*data)
             self.table.object = table_html(*data)
-            self._name_files()
             if self.seeds.visible:  # the statistics were for other settings
                 self.seeds.visible = False
 

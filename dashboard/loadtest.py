@@ -15,6 +15,14 @@ error (a failed connection, a closed socket, a move with no reply within `--time
 A burst of a class opening the page (30 students within 5 s, then 20 s of moves):
 
     python -m dashboard.loadtest --sessions 30 --ramp 5 --duration 20
+
+Redraw in a real browser (headless Chromium through Playwright, as tests/browser does): the time
+from a slider's release (a key press on its handle) to the new plot data drawn, over N moves of the
+seed, density and noise sliders; with `--compare-url`, the moves alternate between two servers in
+the same browser (e.g. two branches), so both see the same machine:
+
+    python -m dashboard.loadtest --browser-redraw 30 --url http://127.0.0.1:5006/app \
+        --compare-url http://127.0.0.1:5007/app
 """
 
 from __future__ import annotations
@@ -234,6 +242,62 @@ async def main_async(url, sessions, duration, timeout, ramp):
     return stats
 
 
+# The browser's side of a redraw: a fingerprint of every data source (changes when any plotted data
+# changes) and "the page is drawn" (1001-point curves, every figure finished), as in tests/browser.
+FINGERPRINT_JS = """() => {
+  const parts = [];
+  for (const m of Bokeh.documents[0].all_models) {
+    if (m.type !== "ColumnDataSource") continue;
+    for (const [k, v] of Object.entries(m.data)) {
+      const rows = (v.length && typeof v[0] === "object" && v[0] !== null && "length" in v[0]) ? [...v] : [v];
+      let n = 0, s = 0;
+      for (const row of rows) {
+        n += row.length;
+        for (let i = 0; i < Math.min(row.length, 400); i += 7) { const x = Number(row[i]); if (isFinite(x)) s += x; }
+      }
+      parts.push(k + ":" + n + ":" + s.toFixed(5));
+    }
+  }
+  return parts.sort().join("|");
+}"""
+READY_JS = """() => !!window.Bokeh && Bokeh.documents.length > 0 &&
+  [...Bokeh.documents[0].all_models].some(m => m.type === "ColumnDataSource" && m.data.x &&
+    m.data.x.length > 0 && m.data.x[0].length === 1001) &&
+  [...Bokeh.index.query((v) => v.model.type === "Figure")].every((v) => v.has_finished())"""
+BROWSER_SLIDERS = ("Problem seed", "Observe every N steps", "Observation noise")
+
+
+def browser_redraws(urls, moves: int, chromium: str = "/usr/bin/chromium") -> dict:
+    """Slider release -> redrawn plots in headless Chromium, `moves` times per URL; ms per URL."""
+    from playwright.sync_api import sync_playwright  # (a test dependency: only this mode needs it)
+
+    times = {url: [] for url in urls}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        pages = {}
+        for url in urls:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.goto(url)
+            page.wait_for_function(READY_JS, timeout=60_000)
+            pages[url] = page
+        for i in range(moves):
+            for url, page in pages.items():
+                title = BROWSER_SLIDERS[i % len(BROWSER_SLIDERS)]
+                box = page.locator(".bk-input-group", has=page.locator(".bk-slider-title", has_text=title))
+                handle = box.locator(".noUi-handle").first
+                key = "ArrowRight" if (i // len(BROWSER_SLIDERS)) % 2 == 0 else "ArrowLeft"
+                before = page.evaluate(FINGERPRINT_JS)
+                handle.focus()
+                start = time.perf_counter()
+                handle.press(key)
+                page.wait_for_function(f"(before) => ({FINGERPRINT_JS})() !== before", arg=before, timeout=20_000)
+                page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+                times[url].append((time.perf_counter() - start) * 1e3)
+                time.sleep(0.3)
+        browser.close()
+    return times
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default="http://127.0.0.1:5006/app")
@@ -248,8 +312,27 @@ def main(argv=None):
         default=None,
         help="the server's process group (e.g. `setsid panel serve ...`): report its CPU seconds per session",
     )
+    parser.add_argument(
+        "--browser-redraw",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: time N slider moves in headless Chromium (release -> redrawn), median and p90",
+    )
+    parser.add_argument("--compare-url", default=None, help="with --browser-redraw: alternate with this server")
     args = parser.parse_args(argv)
-    started = time.perf_counter()
+    if args.browser_redraw:
+        urls = [args.url] + ([args.compare_url] if args.compare_url else [])
+        for url in urls:
+            if urlparse(url).hostname not in ("127.0.0.1", "localhost", "::1"):
+                raise SystemExit("loadtest: loopback only (use --url http://127.0.0.1:PORT/app)")
+        for url, ms in browser_redraws(urls, args.browser_redraw).items():
+            print(
+                f"{url}: {len(ms)} moves, slider release -> redrawn: median {statistics.median(ms):.0f} ms, "
+                f"p90 {percentile(ms, 90):.0f} ms, max {max(ms):.0f} ms (load {os.getloadavg()[0]:.2f})"
+            )
+        return 0
+    started, client_cpu_before = time.perf_counter(), time.process_time()
     cpu_before = group_cpu_s(args.server_pgid) if args.server_pgid else None
     stats = asyncio.run(main_async(args.url, args.sessions, args.duration, args.timeout, args.ramp))
     cpu_used = group_cpu_s(args.server_pgid) - cpu_before if args.server_pgid else None
@@ -269,6 +352,9 @@ def main(argv=None):
         "session_errors": stats["errors"],
         "wall_s": round(time.perf_counter() - started, 1),
         "server_cpu_s_per_session": round(cpu_used / args.sessions, 3) if cpu_used is not None else None,
+        "server_cpu_s": round(cpu_used, 1) if cpu_used is not None else None,
+        # This client shares the machine with the server: its own CPU is time the server did not get.
+        "client_cpu_s": round(time.process_time() - client_cpu_before, 1),
         "load_average_1min": round(os.getloadavg()[0], 2),
     }
     if args.json:
@@ -290,7 +376,10 @@ def main(argv=None):
             f"moves without a reply: {result['moves_without_reply']}; session errors: {len(result['session_errors'])}"
         )
         if cpu_used is not None:
-            print(f"server CPU: {result['server_cpu_s_per_session']} s per session (all its processes)")
+            print(
+                f"server CPU: {result['server_cpu_s_per_session']} s per session (all its processes), "
+                f"{result['server_cpu_s']} s in all; this client's CPU: {result['client_cpu_s']} s"
+            )
         print(f"machine load average (1 min): {result['load_average_1min']}")
         for error in result["session_errors"]:
             print("  " + error)

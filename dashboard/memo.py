@@ -1,8 +1,9 @@
-"""Results shared by every session of a process: `pn.cache` on the settings, plus one lock per key
+"""Results shared by every session of a process: an LRU cache on the settings, plus one lock per key
 so that a class asking for the same settings at the same moment costs one computation."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 
@@ -12,14 +13,14 @@ MAX_LOCKS = 4096  # forget old keys' locks beyond this (a lock is only needed wh
 
 
 def shared_cache(fn: Callable, max_items: int = 256) -> Callable:
-    """`fn` memoised across sessions on its (hashable) arguments, least recently used evicted first."""
-    try:
-        from panel.io.cache import cache
-    except ImportError:  # pragma: no cover - panel is a dependency of the dashboard
-        import functools
+    """`fn` memoised across sessions on its (hashable) arguments, least recently used evicted first.
 
-        return functools.lru_cache(maxsize=max_items)(fn)
-    return cache(fn, max_items=max_items, policy="LRU")
+    `functools.lru_cache`: safe when several callback threads (`panel serve --num-threads`) call it
+    at once. (Panel's `pn.cache` was used before: once full, its eviction iterates over the cache
+    while another thread inserts, and a class's slider moves failed with "dictionary changed size
+    during iteration"; it also hashes the arguments its own, slower, way.)
+    """
+    return functools.lru_cache(maxsize=max_items)(fn)
 
 
 def locked(key: tuple, fn: Callable, *args):

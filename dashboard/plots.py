@@ -23,10 +23,12 @@ import holoviews as hv
 import numpy as np
 from bokeh.layouts import gridplot
 from bokeh.models import (
+    AllIndices,
     AllLabels,
     BasicTicker,
     BasicTickFormatter,
     BoxAnnotation,
+    CDSView,
     ColumnDataSource,
     MultiLine,
     Node,
@@ -34,6 +36,7 @@ from bokeh.models import (
     Scatter,
     Segment,
     Span,
+    UnionRenderers,
     VArea,
 )
 from bokeh.plotting import figure
@@ -86,6 +89,11 @@ class SharedParts:
         self.labels = AllLabels()
         self.handles = BoxAnnotation().handles  # (the default handles, made once)
         self.top, self.bottom = Node.frame.top, Node.frame.bottom  # the window box spans the frame
+        self.all_rows = AllIndices()  # every renderer's view filter (a view itself cannot be shared)
+        self.selection_policy = UnionRenderers()  # every source's
+
+    def source(self, data: dict) -> ColumnDataSource:
+        return ColumnDataSource(data, selection_policy=self.selection_policy)
 
     def axes(self, fig, which=("x", "y")):
         """Point `fig`'s linear axes (and their grid lines) at the shared ticker and formatter."""
@@ -156,7 +164,7 @@ def _glyph(fig, shared, source, glyph):
 
     Its view stays its own: BokehJS computes a view's rows from one source, so a view shared by
     renderers of sources of different lengths cut the observations and the band to the curves' rows."""
-    return fig.add_glyph(source, glyph, nonselection_glyph=None, muted_glyph=None)
+    return fig.add_glyph(source, glyph, nonselection_glyph=None, muted_glyph=None, view=CDSView(filter=shared.all_rows))
 
 
 def _curves(fig, shared, source, xs, ys):
@@ -172,20 +180,22 @@ class ExploreFigures:
         self.presenting = False
         # One row per shown curve (t, x, y, z, rmse as arrays; colour, dash, width), read by all five
         # figures: an update sends each curve once and every figure redraws from it.
-        self.curves = ColumnDataSource({c: [] for c in CURVE_COLUMNS})
-        self.obs = ColumnDataSource({"t": EMPTY_T, "x": EMPTY_T, "y": EMPTY_T, "z": EMPTY_T})
-        self.marks = ColumnDataSource({"t": [], "y0": [], "y1": [], "color": []})
+        self.shared = shared = SharedParts()
+        self.curves = shared.source({c: [] for c in CURVE_COLUMNS})
+        self.obs = shared.source({"t": EMPTY_T, "x": EMPTY_T, "y": EMPTY_T, "z": EMPTY_T})
+        self.marks = shared.source({"t": [], "y0": [], "y1": [], "color": []})
         # Strong 4DVar's +-2 sigma band (its Gauss-Newton posterior std), one VArea per time plot.
-        self.band = ColumnDataSource(_empty_band())
-        self.shared = SharedParts()
+        self.band = shared.source(_empty_band())
         x_range = Range1d(0.0, 10.0, bounds=(0.0, 10.0))
         self.figures = []
         for c, name in enumerate("xyz"):
             fig = _time_figure(self.shared, x_range, name, Range1d(*YLIM[name]), TIME_HEIGHT)
             if c == 0:
                 fig.title.text = "x(t), y(t), z(t)"
-            if c == 2:
-                fig.xaxis.axis_label = "time t"
+            # The four time plots share one x range and stand in one column: only the RMSE plot at
+            # the bottom draws the time axis (its labels are most of what a browser repaints on every
+            # redraw: each tick label is measured and drawn again).
+            fig.xaxis.visible = False
             _glyph(
                 fig,
                 self.shared,

@@ -294,6 +294,13 @@ def test_views_render_and_export_without_a_browser(state):
     view.refresh()
     assert view.figures.curves is source
     np.testing.assert_allclose(source.data["x"][0], state.experiment.truth[:, 0], rtol=1e-6, atol=1e-5)
+    # The downloads are named after the settings they hold when they are asked for (Panel reads the
+    # name after the callback), not on every redraw.
+    csv_text = view._trajectories_csv().read()
+    assert view.csv.filename == "l63_attractor_seed11_every5_noise0.5_xyz_K5_cap20_trajectories.csv"
+    assert csv_text.startswith("# preset=attractor")
+    view._metrics_csv()
+    assert view.metrics_csv.filename == "l63_attractor_seed11_every5_noise0.5_xyz_K5_cap20_metrics.csv"
 
 
 def test_training_job_saves_to_the_user_cache_and_is_selectable(state, user_cache):
