@@ -37,6 +37,7 @@ from dashboard.jitcache import enable_compilation_cache
 from dashboard.landscape_view import LandscapeView
 from dashboard.model_watch import ModelListWatcher
 from dashboard.models import registry
+from dashboard.owners import cookie_owner
 from dashboard.state import ExperimentState
 from dashboard.train import TrainView
 
@@ -183,7 +184,7 @@ class Dashboard(Viewer):
         self.first_solve = FirstSolve()
         self.role = None  # "teacher" or "student" when the server has a teacher token (teacher.py)
         if "state" not in params:
-            params["state"] = ExperimentState(solve=self.first_solve)
+            params["state"] = ExperimentState(solve=self.first_solve, owner=cookie_owner())
         super().__init__(**params)
         self.alert = pn.pane.Alert("", alert_type="danger", visible=False, margin=(5, 10), sizing_mode="stretch_width")
         self.preparing = pn.pane.Alert(

@@ -41,18 +41,32 @@ def owner_from_cookies(cookies) -> str | None:
     return value if isinstance(value, str) and _OWNER_ID.fullmatch(value) else None
 
 
-def session_owner(default: str = "") -> str:
-    """This served session's owner id: the browser's cookie, else a new one; `default` when not served."""
+def _served() -> bool:
     import panel as pn
 
     doc = pn.state.curdoc
-    if doc is None or getattr(doc, "session_context", None) is None:
-        return default
+    return doc is not None and getattr(doc, "session_context", None) is not None
+
+
+def cookie_owner() -> str:
+    """The owner id this served session's browser already carries, else "" (a page lists the
+    models of its owner from the start, before the Train tab is ever opened)."""
+    if not _served():
+        return ""
+    import panel as pn
+
     try:
         cookies = pn.state.cookies
     except Exception:  # noqa: BLE001 - no request at hand (e.g. a session built by a test harness)
         cookies = None
-    return owner_from_cookies(cookies) or new_owner_id()
+    return owner_from_cookies(cookies) or ""
+
+
+def session_owner(default: str = "") -> str:
+    """This served session's owner id: the browser's cookie, else a new one; `default` when not served."""
+    if not _served():
+        return default
+    return cookie_owner() or new_owner_id()
 
 
 def check_model_name(name) -> str:

@@ -109,7 +109,7 @@ class TrainView(Viewer):
         self.on_trained = on_trained  # called with the new model's registry key
         # A served session's owner id comes from the browser's cookie (or is new, and stored there
         # by `self.cookie` once this tab is shown); the state lists only this owner's trained models.
-        owner = session_owner(default=self.state.owner)
+        owner = self.state.owner or session_owner()
         if owner != self.state.owner:
             self.state.owner = owner
             self.state.refresh_models()
