@@ -1,7 +1,16 @@
-"""How this server process serves pages to a class: the Host/Origin guard and session reuse.
+"""How this server process serves pages to a class: a page at once, the Host/Origin guard, session reuse.
 
 `configure_server()` runs once per server process, from the `--setup` script (`warmup.py`) before
 the first request, or from the app on its first session when no setup script was given.
+
+A page at once (`serve_while_warming`): a plain `panel serve dashboard/app.py` imports nothing of
+ours until the first page is asked for, and that page needs JAX, the solvers, the trained models
+and a first solve (~2-3 s on a restart, more on a fresh machine, where every program compiles).
+Until this process has them (`PAGE_READY`), a page is a light one, built from Panel alone: the
+title, a progress bar and what the server is doing. The first such page starts the warm-up in a
+background thread (`warmup.warm_first_page`); every waiting page polls it and reloads itself once
+it is done, and the full page is then built at once. With `--setup dashboard/warmup.py` the warm-up
+runs before the server answers, and no student sees the light page.
 
 Session reuse (Panel's `reuse_sessions`): the page's HTML (the template, identical for every
 student) is rendered from one kept session, and each student's own session is built when the
@@ -16,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 
 import panel as pn
 from panel.io.resources import get_dist_path
@@ -26,12 +37,106 @@ from dashboard import guard
 
 log = logging.getLogger(__name__)
 
+PAGE_READY = threading.Event()  # set once this process can build the full page at once (solvers warm)
+POLL_MS = 100  # how often a light page looks whether the full page is ready
+
 
 def configure_server() -> None:
-    """Guard every request (Host/Origin allowlist) and reuse the page's HTML across sessions (idempotent)."""
+    """Guard every request (Host/Origin allowlist) and reuse the page's HTML across sessions (idempotent).
+
+    Session reuse starts only once the full page can be built: a light page's session must never
+    be the one whose HTML is reused (it would be served to every later student).
+    """
     guard.install()
-    pn.config.reuse_sessions = True
+    if PAGE_READY.is_set():
+        pn.config.reuse_sessions = True
     quiet_closed_sockets()
+
+
+def page_ready() -> None:
+    """The solvers are warm: from now on every page is the full one, its HTML reused across sessions."""
+    pn.config.reuse_sessions = True
+    PAGE_READY.set()
+
+
+class Warming:
+    """The first page's warm-up of this process, in a background thread: its stage, progress, error."""
+
+    def __init__(self):
+        self.stage = "starting"
+        self.fraction = 0.0
+        self.error: str | None = None
+        self.started_at: float | None = None
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the warm-up once per process (idempotent; nothing to do once the page is ready)."""
+        with self._lock:
+            if self._thread is not None or PAGE_READY.is_set():
+                return
+            self.started_at = time.perf_counter()
+            self._thread = threading.Thread(target=self._run, name="l63-warm-first-page", daemon=True)
+            self._thread.start()
+
+    def progress(self, stage: str, fraction: float) -> None:
+        self.stage, self.fraction = stage, fraction
+        log.info("first page: %s (%.1f s)", stage, time.perf_counter() - (self.started_at or time.perf_counter()))
+
+    def _run(self) -> None:
+        try:
+            self.progress("importing JAX and the solvers", 0.05)
+            from dashboard import warmup  # (JAX, Equinox, Optimistix, HoloViews: the slow imports)
+
+            warmup.warm_first_page(self.progress)
+            self.progress("ready", 1.0)
+            page_ready()
+        except Exception as exc:  # noqa: BLE001 - said on every waiting page and in the terminal
+            log.exception("the first page's warm-up failed")
+            self.error = f"{exc.__class__.__name__}: {exc}"
+
+
+WARMING = Warming()
+
+
+def serve_while_warming(title: str, header_background: str) -> pn.template.BootstrapTemplate:
+    """A light page (Panel only) that shows the warm-up's progress and reloads itself once it is done.
+
+    Starts the warm-up if nobody has yet. Returns the template (to be made servable).
+    """
+    WARMING.start()
+    pn.extension(design="bootstrap")
+    note = pn.pane.Markdown(
+        "**Preparing the solvers.** This server has just started: it is loading JAX and the solvers "
+        "(and compiling them, the very first time). The page appears by itself in a few seconds.",
+        sizing_mode="stretch_width",
+    )
+    stage = pn.pane.Markdown(f"Now: {WARMING.stage}", styles={"color": "#555"})
+    bar = pn.indicators.Progress(value=int(100 * WARMING.fraction), max=100, sizing_mode="stretch_width", height=20)
+    template = pn.template.BootstrapTemplate(title=title, header_background=header_background, collapsed_sidebar=True)
+    template.main.append(pn.Column(note, bar, stage, sizing_mode="stretch_width", css_classes=["l63-warming"]))
+
+    polling = []
+
+    def poll():
+        if WARMING.error:
+            note.object = f"**The solvers could not be prepared** ({WARMING.error}). The teacher's terminal says more."
+            bar.param.update(value=0, bar_color="danger")
+            return
+        stage.object = f"Now: {WARMING.stage}"
+        bar.value = int(100 * WARMING.fraction)
+        location = pn.state.location
+        if PAGE_READY.is_set() and location is not None and not location.reload:
+            location.reload = True  # the browser reloads the same URL: the full page
+            for callback in polling:
+                callback.stop()
+
+    def on_load():
+        polling.append(pn.state.add_periodic_callback(poll, period=POLL_MS))
+        poll()
+
+    pn.state.onload(on_load)
+    return template
 
 
 def serve_stylesheets_locally() -> None:

@@ -16,8 +16,9 @@ switching between them compiles nothing). Also usable alone: `python -m dashboar
 
 Compiled programs are also written to the persistent JAX cache (`jitcache.py`), so a later start
 of the server, or another process, loads them instead of compiling again. `WARM` is set once this
-process has solved: the app then builds pages with their plots at once (before, the first page is
-sent first and solved after, with a progress note).
+process has solved: the app then builds pages with their plots at once. Without `--setup`, the
+first page starts `warm_first_page` in a background thread and shows its progress until it is done
+(`serving.serve_while_warming`).
 
 Run as `--setup`, it also installs the Host/Origin guard (`guard.py`) before the server answers its
 first request, and turns on Panel's session reuse (`serving.configure_server`).
@@ -47,6 +48,26 @@ from dashboard.plots import FIGURES  # noqa: E402
 from dashboard.seeds import many_seeds  # noqa: E402
 
 WARM = threading.Event()  # set once this process has solved (read by the app)
+
+
+def warm_first_page(progress=lambda stage, fraction: None) -> float:
+    """Just what the first page needs (models, the default problem's solve, the page's module); seconds.
+
+    Run in a background thread by the first light page of a plain `panel serve` (`serving.py`);
+    `progress(stage, fraction)` is told each stage. On a restart the solvers' programs come from
+    the persistent JAX cache (`jitcache.py`); the first time, they compile here.
+    """
+    start = time.perf_counter()
+    progress("loading the trained models", 0.45)
+    enable_compilation_cache()
+    registry.refresh()
+    progress("loading the solvers' compiled programs (compiling them, the very first time)", 0.55)
+    solve(Settings())
+    progress("building the page", 0.9)
+    import dashboard.app  # noqa: F401 - the page's module (its import is the last slow part)
+
+    WARM.set()
+    return time.perf_counter() - start
 
 
 def warm_up(verbose: bool = True) -> float:
@@ -100,9 +121,12 @@ if __name__ in ("__main__", "panel_setup_module"):  # `python -m dashboard.warmu
         serving.configure_server()  # the guard and session reuse, from the very first request
     warm_up()
     if __name__ == "panel_setup_module":  # run as a script: tell the imported module, which the app reads
+        import dashboard.app  # noqa: F401 - the page's module, so that the first page is built at once
+        from dashboard import serving
         from dashboard import warmup as _shared
 
         _shared.WARM.set()
+        serving.page_ready()  # every page is the full one from the first
         threading.Thread(target=_shared.warm_windows, name="warm-windows", daemon=True).start()
     else:
         warm_windows()
