@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 PAGE_READY = threading.Event()  # set once this process can build the full page at once (solvers warm)
 POLL_MS = 100  # how often a light page looks whether the full page is ready
+SOLVERS_AFTER_S = 2.0  # after a first page drawn from the stored result, leave it this long to be drawn
 
 
 def configure_server() -> None:
@@ -88,9 +89,12 @@ class Warming:
             self.progress("importing JAX and the solvers", 0.05)
             from dashboard import warmup  # (JAX, Equinox, Optimistix, HoloViews: the slow imports)
 
-            warmup.warm_first_page(self.progress)
+            stored = warmup.warm_first_page(self.progress)
             self.progress("ready", 1.0)
             page_ready()
+            if stored:  # the first page came from the store: load the solvers while it is drawn
+                time.sleep(SOLVERS_AFTER_S)
+                log.info("solvers loaded in %.1f s", warmup.warm_solvers())
         except Exception as exc:  # noqa: BLE001 - said on every waiting page and in the terminal
             log.exception("the first page's warm-up failed")
             self.error = f"{exc.__class__.__name__}: {exc}"

@@ -129,7 +129,10 @@ def one_start(browser, repo: Path, cache: Path, extra: list[str], timeout_s: flo
         page.goto(f"http://127.0.0.1:{port}/app", wait_until="commit", timeout=timeout_s * 1e3)
         page.wait_for_function(CONTENT_JS, timeout=timeout_s * 1e3, polling="raf")
         content = time.perf_counter()
-        paint_epoch_ms = page.evaluate(PAINT_JS)  # (the first document's: it may reload itself when warm)
+        try:  # the first document's paint (a light page reloads itself once the server is warm)
+            paint_epoch_ms = page.evaluate(PAINT_JS)
+        except Exception:  # noqa: BLE001 - it reloaded just now: no figure for this run
+            paint_epoch_ms = None
         page.wait_for_function(PLOTS_JS, timeout=timeout_s * 1e3, polling="raf")
         plots = time.perf_counter()
         paint = (paint_epoch_ms / 1e3 - live_epoch) if paint_epoch_ms else float("nan")

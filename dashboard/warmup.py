@@ -27,6 +27,9 @@ first request, and turns on Panel's session reuse (`serving.configure_server`).
 from __future__ import annotations
 
 import itertools
+import logging
+import os
+import pickle
 import sys
 import threading
 import time
@@ -38,36 +41,129 @@ except ImportError:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dashboard import landscape_data  # noqa: E402
-from dashboard.compute import ITERATION_CAPS, WINDOWS, Settings, run_experiment, solve  # noqa: E402
+from dashboard.compute import (  # noqa: E402
+    ITERATION_CAPS,
+    WINDOWS,
+    Settings,
+    prepare,
+    run_experiment,
+    solve,
+    solve_arguments,
+)
 from dashboard.cycle_data import CycleSettings  # noqa: E402
 from dashboard.cycle_data import warm as cycle_warm  # noqa: E402
 from dashboard.cycle_state import DEFAULT_METHODS  # noqa: E402
-from dashboard.jitcache import enable_compilation_cache  # noqa: E402
+from dashboard.jitcache import cache_dir, enable_compilation_cache  # noqa: E402
 from dashboard.models import registry  # noqa: E402
 from dashboard.plots import FIGURES  # noqa: E402
 from dashboard.seeds import many_seeds  # noqa: E402
 
+log = logging.getLogger(__name__)
+
 WARM = threading.Event()  # set once this process has solved (read by the app)
 
 
-def warm_first_page(progress=lambda stage, fraction: None) -> float:
-    """Just what the first page needs (models, the default problem's solve, the page's module); seconds.
+def warm_first_page(progress=lambda stage, fraction: None) -> bool:
+    """Just what the first page needs (models, the default problem's result, the page's module).
 
     Run in a background thread by the first light page of a plain `panel serve` (`serving.py`);
-    `progress(stage, fraction)` is told each stage. On a restart the solvers' programs come from
-    the persistent JAX cache (`jitcache.py`); the first time, they compile here.
+    `progress(stage, fraction)` is told each stage. The first page's result comes from the store an
+    earlier start of this code left (`load_first_result`); otherwise it is solved here, compiling
+    the solvers (or loading them from the persistent JAX cache, `jitcache.py`), and stored.
+
+    Returns:
+        True if the result came from the store (the solvers are then still cold: `warm_solvers`).
     """
-    start = time.perf_counter()
     progress("loading the trained models", 0.45)
     enable_compilation_cache()
     registry.refresh()
-    progress("loading the solvers' compiled programs (compiling them, the very first time)", 0.55)
-    solve(Settings())
+    stored = load_first_result()
+    if not stored:
+        progress("compiling the solvers (the first start only; later starts load them)", 0.55)
+        store_first_result(solve(Settings()))
     progress("building the page", 0.9)
     import dashboard.app  # noqa: F401 - the page's module (its import is the last slow part)
 
     WARM.set()
+    return stored
+
+
+def warm_solvers() -> float:
+    """Load (or compile) the default problem's solvers, without touching the shared results; seconds.
+
+    After a first page drawn from the store, so that the first slider move does not wait for them.
+    """
+    start = time.perf_counter()
+    run_experiment(Settings())
     return time.perf_counter() - start
+
+
+# ---------------------------------------------------------------------------------------------
+# The first page's result, kept across starts beside the JAX cache. It is what this same code
+# computes for the default settings and model files (the key holds them, the source of `core` and
+# of the dashboard's numerics, and the library versions): a restart draws its first page from it
+# at once instead of waiting ~1-2 s for the solvers to be traced and loaded. The times in its table
+# are the warm runtimes measured by the process that solved it, on this machine.
+
+FIRST_RESULT_FILE = "first-page.pkl"
+_KEYED_SOURCES = ("core/*.py", "dashboard/compute.py", "dashboard/models.py")
+
+
+def _first_result_path() -> Path | None:
+    folder = cache_dir()
+    return None if folder is None else folder.parent / FIRST_RESULT_FILE
+
+
+def first_result_key(settings: Settings = Settings()) -> str:
+    """A digest of everything the default result depends on (settings, model file, code, libraries)."""
+    import hashlib
+    from importlib import metadata
+
+    digest = hashlib.sha256()
+    args = solve_arguments(settings)
+    digest.update(repr((args, registry.entries()[args[7]].label)).encode())
+    for package in ("jax", "jaxlib", "equinox", "optimistix", "lineax", "numpy"):
+        try:
+            digest.update(f"{package}={metadata.version(package)}".encode())
+        except metadata.PackageNotFoundError:
+            pass
+    root = Path(__file__).resolve().parents[1]
+    for pattern in _KEYED_SOURCES:
+        for path in sorted(root.glob(pattern)):
+            digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def load_first_result() -> bool:
+    """Hand `solve` the stored default result if it matches this code and these files; True if so."""
+    path = _first_result_path()
+    if path is None or not path.is_file():
+        return False
+    try:
+        with path.open("rb") as f:
+            stored = pickle.load(f)  # (this user's own cache folder, written by `store_first_result`)
+        if stored.get("key") != first_result_key():
+            return False
+        prepare(Settings(), stored["experiment"])
+        return True
+    except Exception as exc:  # noqa: BLE001 - a stale or broken file only means solving again
+        log.info("first page's stored result not used: %s", exc)
+        return False
+
+
+def store_first_result(experiment) -> None:
+    """Keep the default result for the next start (atomically; silently skipped when it cannot be written)."""
+    path = _first_result_path()
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with temporary.open("wb") as f:
+            pickle.dump({"key": first_result_key(), "experiment": experiment}, f)
+        os.replace(temporary, path)
+    except Exception as exc:  # noqa: BLE001
+        log.info("first page's result not stored: %s", exc)
 
 
 def warm_up(verbose: bool = True) -> float:
