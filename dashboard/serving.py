@@ -55,8 +55,12 @@ def configure_server() -> None:
 
 
 def page_ready() -> None:
-    """The solvers are warm: from now on every page is the full one, its HTML reused across sessions."""
-    pn.config.reuse_sessions = True
+    """The solvers are warm: from now on every page is the full one.
+
+    Session reuse is turned on by the first full page's own session (`configure_server`), which
+    becomes the kept one: that page is then built once, not once for its HTML and again for its
+    websocket.
+    """
     PAGE_READY.set()
 
 
