@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 PAGE_READY = threading.Event()  # set once this process can build the full page at once (solvers warm)
 POLL_MS = 100  # how often a light page looks whether the full page is ready
+GREY = {"color": "#555"}
 SOLVERS_AFTER_S = 2.0  # after a first page drawn from the stored result, leave it this long to be drawn
 
 
@@ -119,9 +120,11 @@ def serve_while_warming(title: str, header_background: str) -> pn.template.Boots
         "(and compiling them, the very first time). The page appears by itself in a few seconds.",
         sizing_mode="stretch_width",
     )
-    stage = pn.pane.Markdown(f"Now: {WARMING.stage}", styles={"color": "#555"})
+    stage = pn.pane.Markdown(f"Now: {WARMING.stage}", styles=GREY)
     bar = pn.indicators.Progress(value=int(100 * WARMING.fraction), max=100, sizing_mode="stretch_width", height=20)
-    template = pn.template.BootstrapTemplate(title=title, header_background=header_background, collapsed_sidebar=True)
+    # Laid out as the full page is (header, sidebar, main), so that nothing jumps when it comes.
+    template = pn.template.BootstrapTemplate(title=title, header_background=header_background, sidebar_width=300)
+    template.sidebar.append(pn.pane.Markdown("The settings appear here once the solvers are ready.", styles=GREY))
     template.main.append(pn.Column(note, bar, stage, sizing_mode="stretch_width", css_classes=["l63-warming"]))
 
     polling = []
