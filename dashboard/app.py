@@ -399,6 +399,7 @@ if pn.state.served:
         from dashboard import app as _page
 
         _template, _app = _page.create_app()
+        pn.state.onload(serving.page_drawn)
         _template.servable(title=TITLE)
     else:  # still warming up: a light page with its progress, which reloads itself when ready
         serving.serve_while_warming(TITLE, HEADER_BACKGROUND).servable(title=TITLE)

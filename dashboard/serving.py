@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 PAGE_READY = threading.Event()  # set once this process can build the full page at once (solvers warm)
 POLL_MS = 100  # how often a light page looks whether the full page is ready
 GREY = {"color": "#555"}
-SOLVERS_AFTER_S = 2.0  # after a first page drawn from the stored result, leave it this long to be drawn
+FIRST_PAGE_DRAWN = threading.Event()  # set when a browser has drawn this process's first full page
+SOLVERS_AFTER_S = 10.0  # the solvers load once the first full page is drawn, or after this long at most
 
 
 def configure_server() -> None:
@@ -53,6 +54,11 @@ def configure_server() -> None:
     if PAGE_READY.is_set():
         pn.config.reuse_sessions = True
     quiet_closed_sockets()
+
+
+def page_drawn() -> None:
+    """A full page is drawn in a browser (its `onload`): background work may start without slowing it."""
+    FIRST_PAGE_DRAWN.set()
 
 
 def page_ready() -> None:
@@ -97,8 +103,8 @@ class Warming:
             stored = warmup.warm_first_page(self.progress)
             self.progress("ready", 1.0)
             page_ready()
-            if stored:  # the first page came from the store: load the solvers while it is drawn
-                time.sleep(SOLVERS_AFTER_S)
+            if stored:  # the first page came from the store: load the solvers once it is drawn
+                FIRST_PAGE_DRAWN.wait(timeout=SOLVERS_AFTER_S)
                 log.info("solvers loaded in %.1f s", warmup.warm_solvers())
         except Exception as exc:  # noqa: BLE001 - said on every waiting page and in the terminal
             log.exception("the first page's warm-up failed")
