@@ -25,15 +25,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
 import time
+from pathlib import Path
+
+try:
+    import dashboard  # noqa: F401
+except ImportError:  # run as `--setup` from a checkout that is not installed: make the repo importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import panel as pn
 from panel.io.resources import get_dist_path
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError
 
-from dashboard import guard
+from dashboard import guard  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -88,27 +95,65 @@ class Warming:
             if self._thread is not None or PAGE_READY.is_set():
                 return
             self.started_at = time.perf_counter()
-            self._thread = threading.Thread(target=self._run, name="l63-warm-first-page", daemon=True)
+            self._thread = threading.Thread(target=self._run, name="l63-warm-first-page", daemon=False)
             self._thread.start()
 
     def progress(self, stage: str, fraction: float) -> None:
         self.stage, self.fraction = stage, fraction
         log.info("first page: %s (%.1f s)", stage, time.perf_counter() - (self.started_at or time.perf_counter()))
 
+    def preload(self) -> None:
+        """Before the server answers (`--setup dashboard/serving.py`): all the first page needs, so that
+        every page is the full one from the first (~2 s on a restart; the first start also compiles,
+        a few seconds more). Only the solvers' warm-up after a stored result runs in the background.
+
+        Measured (docs/classroom.md, "Start"): this is quicker from the command to the plots than
+        answering at once with light pages and reloading them when warm (the reload costs a second page).
+        """
+        with self._lock:
+            if self._thread is not None or PAGE_READY.is_set():
+                return
+            self.started_at = time.perf_counter()
+            self._thread = threading.current_thread()
+        stored = self._prepare()
+        if stored is False:
+            self._finish(stored)
+        elif stored:
+            threading.Thread(target=self._finish, args=(stored,), name="l63-warm-solvers", daemon=False).start()
+
     def _run(self) -> None:
+        stored = self._prepare()
+        if stored is not None:
+            self._finish(stored)
+
+    def _prepare(self) -> bool | None:
+        """Imports, models, the stored result: True if the page is ready, None on an error."""
         try:
             self.progress("importing JAX and the solvers", 0.05)
             from dashboard import warmup  # (JAX, Equinox, Optimistix, HoloViews: the slow imports)
 
-            stored = warmup.warm_first_page(self.progress)
+            return warmup.prepare_first_page(self.progress)
+        except Exception as exc:  # noqa: BLE001 - said on every waiting page and in the terminal
+            self._failed(exc)
+            return None
+
+    def _finish(self, stored: bool) -> None:
+        try:
+            from dashboard import warmup
+
+            if not stored:
+                warmup.solve_first_page(self.progress)
             self.progress("ready", 1.0)
             page_ready()
             if stored:  # the first page came from the store: load the solvers once it is drawn
                 FIRST_PAGE_DRAWN.wait(timeout=SOLVERS_AFTER_S)
                 log.info("solvers loaded in %.1f s", warmup.warm_solvers())
-        except Exception as exc:  # noqa: BLE001 - said on every waiting page and in the terminal
-            log.exception("the first page's warm-up failed")
-            self.error = f"{exc.__class__.__name__}: {exc}"
+        except Exception as exc:  # noqa: BLE001
+            self._failed(exc)
+
+    def _failed(self, exc: Exception) -> None:
+        log.error("the first page's warm-up failed", exc_info=exc)
+        self.error = f"{exc.__class__.__name__}: {exc}"
 
 
 WARMING = Warming()
@@ -200,3 +245,10 @@ def quiet_closed_sockets(loop: asyncio.AbstractEventLoop | None = None) -> None:
 
     handler.quiet_closed_sockets = True
     loop.set_exception_handler(handler)
+
+
+if __name__ == "panel_setup_module":  # `panel serve dashboard/app.py --setup dashboard/serving.py`
+    from dashboard import serving as _shared  # (this file runs as a script: act on the imported module)
+
+    _shared.configure_server()
+    _shared.WARMING.preload()

@@ -74,18 +74,35 @@ def warm_first_page(progress=lambda stage, fraction: None) -> bool:
     Returns:
         True if the result came from the store (the solvers are then still cold: `warm_solvers`).
     """
+    stored = prepare_first_page(progress)
+    if not stored:
+        solve_first_page(progress)
+    return stored
+
+
+def prepare_first_page(progress=lambda stage, fraction: None) -> bool:
+    """The quick part of `warm_first_page`: models and the stored result; True if the page is ready."""
     progress("loading the trained models", 0.45)
     enable_compilation_cache()
     registry.refresh()
-    stored = load_first_result()
-    if not stored:
-        progress("compiling the solvers (the first start only; later starts load them)", 0.55)
-        store_first_result(solve(Settings()))
+    if not load_first_result():
+        return False
+    _page_module(progress)
+    return True
+
+
+def solve_first_page(progress=lambda stage, fraction: None) -> None:
+    """The slow part of `warm_first_page` (no stored result): solve, compiling the first time; store it."""
+    progress("compiling the solvers (the first start only; later starts load them)", 0.55)
+    store_first_result(solve(Settings()))
+    _page_module(progress)
+
+
+def _page_module(progress) -> None:
     progress("building the page", 0.9)
     import dashboard.app  # noqa: F401 - the page's module (its import is the last slow part)
 
     WARM.set()
-    return stored
 
 
 def warm_solvers() -> float:
