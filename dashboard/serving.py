@@ -98,6 +98,15 @@ class Warming:
             self._thread = threading.Thread(target=self._run, name="l63-warm-first-page", daemon=False)
             self._thread.start()
 
+    def claim(self, stage: str) -> None:
+        """Another warm-up prepares this process (the `--setup dashboard/warmup.py` script, which
+        `--num-procs` runs after the server answers): light pages show it and wait, none starts its own."""
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.current_thread()
+                self.started_at = time.perf_counter()
+        self.progress(stage, 0.1)
+
     def progress(self, stage: str, fraction: float) -> None:
         self.stage, self.fraction = stage, fraction
         log.info("first page: %s (%.1f s)", stage, time.perf_counter() - (self.started_at or time.perf_counter()))

@@ -232,6 +232,7 @@ if __name__ in ("__main__", "panel_setup_module"):  # `python -m dashboard.warmu
         from dashboard import serving
 
         serving.configure_server()  # the guard and session reuse, from the very first request
+        serving.WARMING.claim("compiling every path a slider can reach (the classroom warm-up)")
     warm_up()
     if __name__ == "panel_setup_module":  # run as a script: tell the imported module, which the app reads
         import dashboard.app  # noqa: F401 - the page's module, so that the first page is built at once
