@@ -3,8 +3,9 @@
 Importing this module has no side effects: the page is built only when Panel serves it
 (`if pn.state.served:` at the bottom). Until this server process has warmed up (JAX and the
 solvers imported, the first problem solved), a page is a light one that shows the progress and
-reloads itself when the full page is ready (`dashboard/serving.py`). For a classroom, warm the
-JIT first with `panel serve dashboard/app.py --setup dashboard/warmup.py` (see `dashboard/warmup.py`).
+reloads itself when the full page is ready (`dashboard/serving.py`); the README's command
+prepares it before the server answers (`--setup dashboard/serving.py`). For a classroom, warm every
+path first with `panel serve dashboard/app.py --setup dashboard/warmup.py` (see `dashboard/warmup.py`).
 
 The page is one `ExperimentState` per session (`state.py`) with thin views over it: the sidebar
 (`controls.py`) and the Explore, Train, Generalisation and About tabs (`explore.py`, `train.py`,

@@ -9,7 +9,8 @@ and a first solve (~2-3 s on a restart, more on a fresh machine, where every pro
 Until this process has them (`PAGE_READY`), a page is a light one, built from Panel alone: the
 title, a progress bar and what the server is doing. The first such page starts the warm-up in a
 background thread (`warmup.warm_first_page`); every waiting page polls it and reloads itself once
-it is done, and the full page is then built at once. With `--setup dashboard/warmup.py` the warm-up
+it is done, and the full page is then built at once. With `--setup dashboard/serving.py` (the
+README's command: `Warming.preload`) or the classroom's `--setup dashboard/warmup.py`, the warm-up
 runs before the server answers, and no student sees the light page.
 
 Session reuse (Panel's `reuse_sessions`): the page's HTML (the template, identical for every
@@ -191,7 +192,8 @@ def serve_while_warming(title: str, header_background: str) -> pn.template.Boots
 
     def poll():
         if WARMING.error:
-            note.object = f"**The solvers could not be prepared** ({WARMING.error}). The teacher's terminal says more."
+            # (the error itself, which may name a server path, goes to the teacher's terminal only)
+            note.object = "**The solvers could not be prepared.** The teacher's terminal says why."
             bar.param.update(value=0, bar_color="danger")
             return
         stage.object = f"Now: {WARMING.stage}"
