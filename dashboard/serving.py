@@ -115,7 +115,8 @@ class Warming:
     def preload(self) -> None:
         """Before the server answers (`--setup dashboard/serving.py`): all the first page needs, so that
         every page is the full one from the first (~2 s on a restart; the first start also compiles,
-        a few seconds more). Only the solvers' warm-up after a stored result runs in the background.
+        a few seconds more), and one page built and dropped (`warmup.rehearse_page`). Only the
+        solvers' warm-up after a stored result runs in the background.
 
         Measured (docs/classroom.md, "Start"): this is quicker from the command to the plots than
         answering at once with light pages and reloading them when warm (the reload costs a second page).
@@ -128,7 +129,14 @@ class Warming:
         stored = self._prepare()
         if stored is False:
             self._finish(stored)
-        elif stored:
+        if stored is not None and not self.error:
+            try:
+                from dashboard import warmup
+
+                log.info("a page rehearsed in %.2f s", warmup.rehearse_page())
+            except Exception:  # noqa: BLE001 - only a rehearsal: the real pages will say what is wrong
+                log.warning("rehearsing a page failed", exc_info=True)
+        if stored:
             threading.Thread(target=self._finish, args=(stored,), name="l63-warm-solvers", daemon=False).start()
 
     def _run(self) -> None:

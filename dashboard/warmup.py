@@ -105,6 +105,27 @@ def _page_module(progress) -> None:
     WARM.set()
 
 
+def rehearse_page() -> float:
+    """Build one page outside any session and drop it; returns seconds.
+
+    The first page a process builds pays ~0.3 s of one-time costs (Panel's and Bokeh's first models
+    of each kind, the template compiled) that later pages do not: run before the server answers
+    (`serving.Warming.preload`), they are not part of the first student's wait.
+    """
+    from bokeh.document import Document
+    from panel.io.state import set_curdoc, state
+
+    import dashboard.app as page
+
+    start = time.perf_counter()
+    document = Document()
+    with set_curdoc(document):
+        template, _ = page.create_app()
+        template.server_doc(document)
+    state._periodic.pop(document, None)  # (its periodic callbacks never started: no session, no loop)
+    return time.perf_counter() - start
+
+
 def warm_solvers() -> float:
     """Load (or compile) the default problem's solvers, without touching the shared results; seconds.
 
