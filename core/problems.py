@@ -12,6 +12,7 @@ from functools import partial
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._validate import check_choice, check_range
@@ -78,7 +79,11 @@ def observed_mask(observed: Sequence[int] | Array) -> Float[Array, "3"]:
     components = tuple(int(c) for c in observed)
     if not components or any(c not in (0, 1, 2) for c in components):
         raise ValueError(f"observed must name at least one of the components 0 (x), 1 (y), 2 (z); got {observed!r}")
-    return jnp.zeros(3).at[jnp.array(components)].set(1.0)
+    # Built in numpy: a jnp scatter here compiled a few op-by-op programs at import (core.training
+    # checks its default config's components) and on a restart's first page.
+    mask = np.zeros(3, dtype=np.float32)
+    mask[list(components)] = 1.0
+    return jnp.asarray(mask)
 
 
 def generate_problem(

@@ -1,8 +1,11 @@
 """The classroom dashboard: `panel serve dashboard/app.py` from the repository root.
 
 Importing this module has no side effects: the page is built only when Panel serves it
-(`if pn.state.served:` at the bottom). For a classroom, warm the JIT first with
-`panel serve dashboard/app.py --setup dashboard/warmup.py` (see `dashboard/warmup.py`).
+(`if pn.state.served:` at the bottom). Until this server process has warmed up (JAX and the
+solvers imported, the first problem solved), a page is a light one that shows the progress and
+reloads itself when the full page is ready (`dashboard/serving.py`); the README's command
+prepares it before the server answers (`--setup dashboard/serving.py`). For a classroom, warm every
+path first with `panel serve dashboard/app.py --setup dashboard/warmup.py` (see `dashboard/warmup.py`).
 
 The page is one `ExperimentState` per session (`state.py`) with thin views over it: the sidebar
 (`controls.py`) and the Explore, Train, Generalisation and About tabs (`explore.py`, `train.py`,
@@ -27,23 +30,30 @@ import param
 from panel.io.state import set_curdoc
 from panel.viewable import Viewer
 
-from dashboard import compute, serving, teacher, warmup
-from dashboard.about import AboutView
-from dashboard.controls import Controls, refusal_message
-from dashboard.cycle_view import CycleView
-from dashboard.explore import ExploreView
-from dashboard.generalisation import GeneralisationView
-from dashboard.jitcache import enable_compilation_cache
-from dashboard.landscape_view import LandscapeView
-from dashboard.model_watch import ModelListWatcher
-from dashboard.models import registry
-from dashboard.owners import cookie_owner
-from dashboard.state import ExperimentState
-from dashboard.train import TrainView
+from dashboard import serving
+
+# Served, this file is only the entry point (bottom): the page itself is built by the imported
+# module `dashboard.app`, once this process is warm. So the served script imports nothing slow (JAX,
+# the solvers, HoloViews: seconds), and a page can be sent at once while they load (serving.py).
+if not pn.state.served:
+    from dashboard import compute, teacher, warmup
+    from dashboard.about import AboutView
+    from dashboard.controls import Controls, refusal_message
+    from dashboard.cycle_view import CycleView
+    from dashboard.explore import ExploreView
+    from dashboard.generalisation import GeneralisationView
+    from dashboard.jitcache import enable_compilation_cache
+    from dashboard.landscape_view import LandscapeView
+    from dashboard.model_watch import ModelListWatcher
+    from dashboard.models import registry
+    from dashboard.owners import cookie_owner
+    from dashboard.state import ExperimentState
+    from dashboard.train import TrainView
 
 log = logging.getLogger("dashboard")
 
 TITLE = "Lorenz-63: 4DVar vs FourDVarNet"
+HEADER_BACKGROUND = "#2f3e5c"
 MODEL_LIST_POLL_MS = 5000  # how often this process looks for models trained elsewhere (model_watch.py)
 # The tabs after Explore (attribute of the view -> the tab's title), built on first opening.
 LAZY_TABS = {
@@ -178,7 +188,7 @@ class FirstSolve:
 class Dashboard(Viewer):
     """One student's page: the sidebar of controls and the Explore / Train / Generalisation / About tabs."""
 
-    state = param.ClassSelector(class_=ExperimentState)
+    state = param.ClassSelector(class_=param.Parameterized)  # an ExperimentState
 
     def __init__(self, **params):
         self.first_solve = FirstSolve()
@@ -427,7 +437,7 @@ def create_app():
     app = Dashboard()
     template = pn.template.BootstrapTemplate(
         title=TITLE,
-        header_background="#2f3e5c",
+        header_background=HEADER_BACKGROUND,
         sidebar_width=300,
         collapsed_sidebar=False,
         meta_viewport=META_VIEWPORT,
@@ -460,9 +470,14 @@ if pn.state.served:
     from dashboard import guard
 
     guard.install()
-    serving.configure_server()  # (idempotent; session reuse too when no --setup script gave it)
+    serving.configure_server()  # (idempotent; session reuse once the full page can be built)
     if not guard.session_allowed(pn.state.curdoc.session_context):
         pn.pane.Markdown(guard.REFUSED).servable(title=TITLE)
-    else:
-        _template, _app = create_app()
+    elif serving.PAGE_READY.is_set():  # warm: the full page, built by the imported module
+        from dashboard import app as _page
+
+        _template, _app = _page.create_app()
+        pn.state.onload(serving.page_drawn)
         _template.servable(title=TITLE)
+    else:  # still warming up: a light page with its progress, which reloads itself when ready
+        serving.serve_while_warming(TITLE, HEADER_BACKGROUND).servable(title=TITLE)

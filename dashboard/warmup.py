@@ -16,8 +16,9 @@ switching between them compiles nothing). Also usable alone: `python -m dashboar
 
 Compiled programs are also written to the persistent JAX cache (`jitcache.py`), so a later start
 of the server, or another process, loads them instead of compiling again. `WARM` is set once this
-process has solved: the app then builds pages with their plots at once (before, the first page is
-sent first and solved after, with a progress note).
+process has solved: the app then builds pages with their plots at once. Without `--setup`, the
+first page starts `warm_first_page` in a background thread and shows its progress until it is done
+(`serving.serve_while_warming`).
 
 Run as `--setup`, it also installs the Host/Origin guard (`guard.py`) before the server answers its
 first request, and turns on Panel's session reuse (`serving.configure_server`).
@@ -26,6 +27,9 @@ first request, and turns on Panel's session reuse (`serving.configure_server`).
 from __future__ import annotations
 
 import itertools
+import logging
+import os
+import pickle
 import sys
 import threading
 import time
@@ -37,16 +41,167 @@ except ImportError:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dashboard import landscape_data  # noqa: E402
-from dashboard.compute import ITERATION_CAPS, WINDOWS, Settings, run_experiment, solve  # noqa: E402
+from dashboard.compute import (  # noqa: E402
+    ITERATION_CAPS,
+    WINDOWS,
+    Settings,
+    prepare,
+    run_experiment,
+    solve,
+    solve_arguments,
+)
 from dashboard.cycle_data import CycleSettings  # noqa: E402
 from dashboard.cycle_data import warm as cycle_warm  # noqa: E402
 from dashboard.cycle_state import DEFAULT_METHODS  # noqa: E402
-from dashboard.jitcache import enable_compilation_cache  # noqa: E402
+from dashboard.jitcache import cache_dir, enable_compilation_cache  # noqa: E402
 from dashboard.models import registry  # noqa: E402
 from dashboard.plots import FIGURES  # noqa: E402
 from dashboard.seeds import many_seeds  # noqa: E402
 
+log = logging.getLogger(__name__)
+
 WARM = threading.Event()  # set once this process has solved (read by the app)
+
+
+def warm_first_page(progress=lambda stage, fraction: None) -> bool:
+    """Just what the first page needs (models, the default problem's result, the page's module).
+
+    Run in a background thread by the first light page of a plain `panel serve` (`serving.py`);
+    `progress(stage, fraction)` is told each stage. The first page's result comes from the store an
+    earlier start of this code left (`load_first_result`); otherwise it is solved here, compiling
+    the solvers (or loading them from the persistent JAX cache, `jitcache.py`), and stored.
+
+    Returns:
+        True if the result came from the store (the solvers are then still cold: `warm_solvers`).
+    """
+    stored = prepare_first_page(progress)
+    if not stored:
+        solve_first_page(progress)
+    return stored
+
+
+def prepare_first_page(progress=lambda stage, fraction: None) -> bool:
+    """The quick part of `warm_first_page`: models and the stored result; True if the page is ready."""
+    progress("loading the trained models", 0.45)
+    enable_compilation_cache()
+    registry.refresh()
+    if not load_first_result():
+        return False
+    _page_module(progress)
+    return True
+
+
+def solve_first_page(progress=lambda stage, fraction: None) -> None:
+    """The slow part of `warm_first_page` (no stored result): solve, compiling the first time; store it."""
+    progress("compiling the solvers (the first start only; later starts load them)", 0.55)
+    store_first_result(solve(Settings()))
+    _page_module(progress)
+
+
+def _page_module(progress) -> None:
+    progress("building the page", 0.9)
+    import dashboard.app  # noqa: F401 - the page's module (its import is the last slow part)
+
+    WARM.set()
+
+
+def rehearse_page() -> float:
+    """Build one page outside any session and drop it; returns seconds.
+
+    The first page a process builds pays ~0.3 s of one-time costs (Panel's and Bokeh's first models
+    of each kind, the template compiled) that later pages do not: run before the server answers
+    (`serving.Warming.preload`), they are not part of the first student's wait.
+    """
+    from bokeh.document import Document
+    from panel.io.state import set_curdoc, state
+
+    import dashboard.app as page
+
+    start = time.perf_counter()
+    document = Document()
+    with set_curdoc(document):
+        template, _ = page.create_app()
+        template.server_doc(document)
+    state._periodic.pop(document, None)  # (its periodic callbacks never started: no session, no loop)
+    return time.perf_counter() - start
+
+
+def warm_solvers() -> float:
+    """Load (or compile) the default problem's solvers, without touching the shared results; seconds.
+
+    After a first page drawn from the store, so that the first slider move does not wait for them.
+    """
+    start = time.perf_counter()
+    run_experiment(Settings())
+    return time.perf_counter() - start
+
+
+# ---------------------------------------------------------------------------------------------
+# The first page's result, kept across starts beside the JAX cache. It is what this same code
+# computes for the default settings and model files (the key holds them, the source of `core` and
+# of the dashboard's numerics, and the library versions): a restart draws its first page from it
+# at once instead of waiting ~1-2 s for the solvers to be traced and loaded. The times in its table
+# are the warm runtimes measured by the process that solved it, on this machine.
+
+FIRST_RESULT_FILE = "first-page.pkl"
+_KEYED_SOURCES = ("core/*.py", "dashboard/compute.py", "dashboard/models.py")
+
+
+def _first_result_path() -> Path | None:
+    folder = cache_dir()
+    return None if folder is None else folder.parent / FIRST_RESULT_FILE
+
+
+def first_result_key(settings: Settings = Settings()) -> str:
+    """A digest of everything the default result depends on (settings, model file, code, libraries)."""
+    import hashlib
+    from importlib import metadata
+
+    digest = hashlib.sha256()
+    args = solve_arguments(settings)
+    digest.update(repr((args, registry.entries()[args[7]].label)).encode())
+    for package in ("jax", "jaxlib", "equinox", "optimistix", "lineax", "numpy"):
+        try:
+            digest.update(f"{package}={metadata.version(package)}".encode())
+        except metadata.PackageNotFoundError:
+            pass
+    root = Path(__file__).resolve().parents[1]
+    for pattern in _KEYED_SOURCES:
+        for path in sorted(root.glob(pattern)):
+            digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def load_first_result() -> bool:
+    """Hand `solve` the stored default result if it matches this code and these files; True if so."""
+    path = _first_result_path()
+    if path is None or not path.is_file():
+        return False
+    try:
+        with path.open("rb") as f:
+            stored = pickle.load(f)  # (this user's own cache folder, written by `store_first_result`)
+        if stored.get("key") != first_result_key():
+            return False
+        prepare(Settings(), stored["experiment"])
+        return True
+    except Exception as exc:  # noqa: BLE001 - a stale or broken file only means solving again
+        log.info("first page's stored result not used: %s", exc)
+        return False
+
+
+def store_first_result(experiment) -> None:
+    """Keep the default result for the next start (atomically; silently skipped when it cannot be written)."""
+    path = _first_result_path()
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with temporary.open("wb") as f:
+            pickle.dump({"key": first_result_key(), "experiment": experiment}, f)
+        os.replace(temporary, path)
+    except Exception as exc:  # noqa: BLE001
+        log.info("first page's result not stored: %s", exc)
 
 
 def warm_up(verbose: bool = True) -> float:
@@ -98,11 +253,15 @@ if __name__ in ("__main__", "panel_setup_module"):  # `python -m dashboard.warmu
         from dashboard import serving
 
         serving.configure_server()  # the guard and session reuse, from the very first request
+        serving.WARMING.claim("compiling every path a slider can reach (the classroom warm-up)")
     warm_up()
     if __name__ == "panel_setup_module":  # run as a script: tell the imported module, which the app reads
+        import dashboard.app  # noqa: F401 - the page's module, so that the first page is built at once
+        from dashboard import serving
         from dashboard import warmup as _shared
 
         _shared.WARM.set()
+        serving.page_ready()  # every page is the full one from the first
         threading.Thread(target=_shared.warm_windows, name="warm-windows", daemon=True).start()
     else:
         warm_windows()

@@ -1,0 +1,80 @@
+"""A fresh machine (empty user cache), dashboard/serving.py: a plain `panel serve dashboard/app.py`
+answers at once with a light page that shows the warm-up's progress and becomes the full page by
+itself; with the README's `--setup dashboard/serving.py` the first page is the full one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.browser.conftest import ROOT, _free_port
+from tests.browser.test_dashboard_browser import READY_JS
+
+pytestmark = pytest.mark.browser
+
+LIGHT_NOTE = "Preparing the solvers"
+
+
+@pytest.fixture
+def fresh_server(tmp_path, request):
+    """`panel serve dashboard/app.py` (plus `request.param`'s arguments) with an empty user cache:
+    nothing compiled, nothing stored."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "L63_JAX_CACHE"}
+    env.update(XDG_CACHE_HOME=str(tmp_path / "cache"), PYTHONPATH=str(ROOT))
+    log_path = tmp_path / "serve.log"
+    cmd = [sys.executable, "-m", "panel", "serve", "dashboard/app.py", "--address", "127.0.0.1", "--port", str(port)]
+    cmd += ["--allow-websocket-origin", f"127.0.0.1:{port}", "--liveness", *getattr(request, "param", [])]
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 180
+            while True:
+                assert proc.poll() is None, log_path.read_text()[-2000:]
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/liveness", timeout=2) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    pass
+                assert time.monotonic() < deadline, "panel serve did not come up"
+                time.sleep(0.1)
+            yield f"http://127.0.0.1:{port}/app", log_path
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_a_fresh_server_shows_progress_at_once_then_the_plots(page, fresh_server, screenshots):
+    url, log_path = fresh_server
+    page.goto(url)
+    # On an empty cache the solvers compile for seconds: the light page with its progress shows first.
+    page.get_by_text(LIGHT_NOTE).wait_for(state="visible", timeout=30_000)
+    assert page.locator(".bk-progress, progress").count() >= 1
+    page.screenshot(path=str(screenshots / "start-light-page.png"))
+    # Then the page turns into the full one by itself: the plots drawn with their data, the tabs there.
+    page.wait_for_function(READY_JS, timeout=120_000)
+    assert page.get_by_text("Explore", exact=True).first.is_visible()
+    assert not any(note.is_visible() for note in page.get_by_text(LIGHT_NOTE).all())
+    assert "Traceback" not in log_path.read_text()
+
+
+@pytest.mark.parametrize("fresh_server", [["--setup", "dashboard/serving.py"]], indirect=True)
+def test_with_the_readme_setup_the_first_page_is_the_full_one(page, fresh_server):
+    url, log_path = fresh_server
+    navigations = []
+    page.on("framenavigated", lambda frame: frame == page.main_frame and navigations.append(frame.url))
+    page.goto(url)
+    page.wait_for_function(READY_JS, timeout=120_000)
+    assert navigations == [url]  # no light page that reloaded itself
+    assert not any(note.is_visible() for note in page.get_by_text(LIGHT_NOTE).all())
+    assert "Traceback" not in log_path.read_text()

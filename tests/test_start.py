@@ -1,0 +1,48 @@
+"""A cold start that feels warm: the first page's result kept across starts (dashboard/warmup.py)
+and handed to `solve` (dashboard/compute.py) only for the same settings, files and code."""
+
+from __future__ import annotations
+
+import pytest
+
+from dashboard import compute, warmup
+from dashboard.models import registry
+
+
+@pytest.fixture
+def own_cache(tmp_path, monkeypatch):
+    """This test's own JAX cache folder (the stored result lives beside it)."""
+    monkeypatch.setenv("L63_JAX_CACHE", str(tmp_path / "jax"))
+    registry.refresh()
+    return tmp_path
+
+
+def test_a_prepared_result_is_what_solve_returns_for_exactly_those_settings():
+    settings = compute.Settings(seed=4241)  # a problem no other test solves
+    compute.prepare(settings, "the earlier process's result")
+    assert compute.solve(settings) == "the earlier process's result"
+    other = compute.Settings(seed=4241, obs_every=6)
+    assert compute.solve_arguments(other) != compute.solve_arguments(settings)
+    assert compute.solve_arguments(other) not in compute._prepared
+
+
+def test_the_stored_first_result_is_used_only_by_the_same_code_and_files(own_cache, monkeypatch):
+    handed = {}
+    monkeypatch.setattr(warmup, "prepare", lambda settings, experiment: handed.update({settings: experiment}))
+    assert not warmup.load_first_result()  # nothing stored yet
+    warmup.store_first_result("stored result")
+    assert (own_cache / warmup.FIRST_RESULT_FILE).is_file()
+    assert warmup.load_first_result()
+    assert handed == {compute.Settings(): "stored result"}
+    # The key follows the model file: a retrained default model (a new version) is not served stale.
+    key = warmup.first_result_key()
+    default = compute.solve_arguments(compute.Settings())[7]
+    monkeypatch.setattr(registry, "version_of", lambda k: registry.entries()[k].version + (1.0 if k == default else 0))
+    assert warmup.first_result_key() != key
+    handed.clear()
+    assert not warmup.load_first_result() and handed == {}
+
+
+def test_a_broken_stored_result_means_solving_again(own_cache):
+    (own_cache / warmup.FIRST_RESULT_FILE).write_bytes(b"not a pickle")
+    assert not warmup.load_first_result()
