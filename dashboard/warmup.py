@@ -26,10 +26,12 @@ first request, and turns on Panel's session reuse (`serving.configure_server`).
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import logging
 import os
 import pickle
+import subprocess
 import sys
 import threading
 import time
@@ -40,7 +42,7 @@ try:
 except ImportError:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dashboard import landscape_data  # noqa: E402
+from dashboard import landscape_data, train_queue  # noqa: E402
 from dashboard.compute import (  # noqa: E402
     ITERATION_CAPS,
     WINDOWS,
@@ -57,6 +59,10 @@ from dashboard.jitcache import cache_dir, enable_compilation_cache  # noqa: E402
 from dashboard.models import registry  # noqa: E402
 from dashboard.plots import FIGURES  # noqa: E402
 from dashboard.seeds import many_seeds  # noqa: E402
+from dashboard.train_worker import NICE  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]  # the worker imports this very `dashboard`
+TRAINING_WARM_TIMEOUT_S = 600
 
 log = logging.getLogger(__name__)
 
@@ -248,6 +254,37 @@ def warm_windows(verbose: bool = True) -> float:
     return elapsed
 
 
+def warm_training(verbose: bool = True) -> float:
+    """Compile the Train tab's default training and its verdict into the persistent JAX cache, in a
+    niced worker as a training runs (`train_worker.py --warm`), so that the first student's training
+    does not pay for the compile. Both server processes call it; a lock in the user's cache lets the
+    second one wait and then find everything compiled. Returns the seconds it took."""
+    start = time.perf_counter()
+    folder = train_queue.queue_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "warm.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = subprocess.run(
+            [sys.executable, "-m", "dashboard.train_worker", "--warm"],
+            cwd=ROOT,
+            capture_output=True,
+            timeout=TRAINING_WARM_TIMEOUT_S,
+            preexec_fn=lambda: os.nice(NICE),  # noqa: PLW1509 - only os.nice, before exec
+        )
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        print(f"dashboard warm-up: the default training could not be compiled ahead: {done.stderr[-500:]!r}")
+    elif verbose:
+        print(f"dashboard warm-up: the Train tab's default training compiled in {elapsed:.1f} s", flush=True)
+    return elapsed
+
+
+def warm_in_background() -> None:
+    """What a classroom server compiles after its first pages can be served: window lengths, then training."""
+    warm_windows()
+    warm_training()
+
+
 if __name__ in ("__main__", "panel_setup_module"):  # `python -m dashboard.warmup` or `--setup`
     if __name__ == "panel_setup_module":
         from dashboard import serving
@@ -262,6 +299,6 @@ if __name__ in ("__main__", "panel_setup_module"):  # `python -m dashboard.warmu
 
         _shared.WARM.set()
         serving.page_ready()  # every page is the full one from the first
-        threading.Thread(target=_shared.warm_windows, name="warm-windows", daemon=True).start()
+        threading.Thread(target=_shared.warm_in_background, name="warm-windows", daemon=True).start()
     else:
-        warm_windows()
+        warm_in_background()
