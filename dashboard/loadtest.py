@@ -44,6 +44,8 @@ from bokeh.protocol.receiver import Receiver
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.websocket import websocket_connect
 
+from .local_server import CHROMIUM, CHROMIUM_ARGS, DATA_FINGERPRINT_JS, PLOTS_DRAWN_JS, timed_release
+
 SLIDERS = {  # title prefix -> (low, high)
     "Observe every N steps": (1, 25),
     "Observation noise": (0.0, 5.0),
@@ -242,38 +244,18 @@ async def main_async(url, sessions, duration, timeout, ramp):
     return stats
 
 
-# The browser's side of a redraw: a fingerprint of every data source (changes when any plotted data
-# changes) and "the page is drawn" (1001-point curves, every figure finished), as in tests/browser.
-FINGERPRINT_JS = """() => {
-  const parts = [];
-  for (const m of Bokeh.documents[0].all_models) {
-    if (m.type !== "ColumnDataSource") continue;
-    for (const [k, v] of Object.entries(m.data)) {
-      const rows = (v.length && typeof v[0] === "object" && v[0] !== null && "length" in v[0]) ? [...v] : [v];
-      let n = 0, s = 0;
-      for (const row of rows) {
-        n += row.length;
-        for (let i = 0; i < Math.min(row.length, 400); i += 7) { const x = Number(row[i]); if (isFinite(x)) s += x; }
-      }
-      parts.push(k + ":" + n + ":" + s.toFixed(5));
-    }
-  }
-  return parts.sort().join("|");
-}"""
-READY_JS = """() => !!window.Bokeh && Bokeh.documents.length > 0 &&
-  [...Bokeh.documents[0].all_models].some(m => m.type === "ColumnDataSource" && m.data.x &&
-    m.data.x.length > 0 && m.data.x[0].length === 1001) &&
-  [...Bokeh.index.query((v) => v.model.type === "Figure")].every((v) => v.has_finished())"""
+# The browser's side of a redraw: the data's fingerprint, and the page drawn (as in tests/browser).
+FINGERPRINT_JS, READY_JS = DATA_FINGERPRINT_JS, PLOTS_DRAWN_JS
 BROWSER_SLIDERS = ("Problem seed", "Observe every N steps", "Observation noise")
 
 
-def browser_redraws(urls, moves: int, chromium: str = "/usr/bin/chromium") -> dict:
+def browser_redraws(urls, moves: int, chromium: str = CHROMIUM) -> dict:
     """Slider release -> redrawn plots in headless Chromium, `moves` times per URL; ms per URL."""
     from playwright.sync_api import sync_playwright  # (a test dependency: only this mode needs it)
 
     times = {url: [] for url in urls}
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=list(CHROMIUM_ARGS))
         pages = {}
         for url in urls:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
@@ -286,13 +268,7 @@ def browser_redraws(urls, moves: int, chromium: str = "/usr/bin/chromium") -> di
                 box = page.locator(".bk-input-group", has=page.locator(".bk-slider-title", has_text=title))
                 handle = box.locator(".noUi-handle").first
                 key = "ArrowRight" if (i // len(BROWSER_SLIDERS)) % 2 == 0 else "ArrowLeft"
-                before = page.evaluate(FINGERPRINT_JS)
-                handle.focus()
-                start = time.perf_counter()
-                handle.press(key)
-                page.wait_for_function(f"(before) => ({FINGERPRINT_JS})() !== before", arg=before, timeout=20_000)
-                page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
-                times[url].append((time.perf_counter() - start) * 1e3)
+                times[url].append(timed_release(page, handle, key))
                 time.sleep(0.3)
         browser.close()
     return times

@@ -32,34 +32,28 @@ import json
 import os
 import shlex
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
+from .local_server import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PLOTS_DRAWN_JS,
+    free_port,
+    serve_command,
+    stop,
+    wait_for_liveness,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 POLL_S = 0.02
 PHASES = ("command_to_liveness", "liveness_to_paint", "liveness_to_content", "liveness_to_plots", "command_to_plots")
 
-# The tests' signal that the Explore plots are drawn with their data (tests/browser/test_dashboard_browser.py).
-PLOTS_JS = """() => !!window.Bokeh && Bokeh.documents.length > 0 &&
-  [...Bokeh.documents[0].all_models].some(m => m.type === "ColumnDataSource" && m.data.x &&
-    m.data.x.length > 0 && m.data.x[0].length === 1001) &&
-  [...Bokeh.index.query((v) => v.model.type === "Figure")].every((v) => v.has_finished())"""
+PLOTS_JS = PLOTS_DRAWN_JS  # the tests' signal that the Explore plots are drawn with their data
 # The page's own content is on screen: Bokeh has rendered views that take up space.
 CONTENT_JS = """() => !!window.Bokeh && Bokeh.documents.length > 0 &&
   [...Bokeh.index.query((v) => true)].some((v) => v.el && v.el.getBoundingClientRect().height > 0)"""
@@ -68,46 +62,9 @@ PAINT_JS = """() => { const e = performance.getEntriesByName("first-contentful-p
   return e ? performance.timeOrigin + e.startTime : null; }"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def readme_command(port: int, extra: list[str]) -> list[str]:
     """The README's first command (README.md, "Set up on a fresh machine"), on `port`, with `--liveness`."""
-    panel = shutil.which("panel") or "panel"
-    cmd = [panel, "serve", "dashboard/app.py", "--address", "127.0.0.1", "--port", str(port)]
-    cmd += ["--allow-websocket-origin", f"127.0.0.1:{port}", *extra, "--liveness"]
-    return cmd
-
-
-def _wait_liveness(proc: subprocess.Popen, port: int, timeout_s: float) -> float:
-    """Poll /liveness; returns the perf_counter time of the first 200."""
-    deadline = time.perf_counter() + timeout_s
-    while time.perf_counter() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/liveness", timeout=1) as r:
-                if r.status == 200:
-                    return time.perf_counter()
-        except OSError:
-            pass
-        time.sleep(POLL_S)
-    raise RuntimeError(f"no /liveness within {timeout_s:.0f} s")
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-            proc.wait(timeout=10)
-            return
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    return serve_command(port, extra, panel=[shutil.which("panel") or "panel"])
 
 
 def one_start(browser, repo: Path, cache: Path, extra: list[str], timeout_s: float, log_path: Path | None) -> dict:
@@ -124,7 +81,7 @@ def one_start(browser, repo: Path, cache: Path, extra: list[str], timeout_s: flo
         readme_command(port, extra), cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     try:
-        live = _wait_liveness(proc, port, timeout_s)
+        live = wait_for_liveness(proc, port, timeout_s, POLL_S, log_path)
         live_epoch = time.time()
         page.goto(f"http://127.0.0.1:{port}/app", wait_until="commit", timeout=timeout_s * 1e3)
         page.wait_for_function(CONTENT_JS, timeout=timeout_s * 1e3, polling="raf")
@@ -138,7 +95,7 @@ def one_start(browser, repo: Path, cache: Path, extra: list[str], timeout_s: flo
         paint = (paint_epoch_ms / 1e3 - live_epoch) if paint_epoch_ms else float("nan")
     finally:
         context.close()
-        _kill(proc)
+        stop(proc)
         if log_path:
             log.close()
     return {
@@ -182,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
 
     runs = []
     with tempfile.TemporaryDirectory(prefix="startbench-") as tmp, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=list(CHROMIUM_ARGS))
         shared = Path(tmp) / "cache"
         if not args.fresh:  # one unmeasured start fills the cache that every run reuses
             one_start(browser, repo, shared, extra, args.timeout, None)

@@ -6,17 +6,14 @@ from __future__ import annotations
 import base64
 import json
 import os
-import signal
 import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 import core
+from dashboard.local_server import local_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,12 +36,6 @@ def test_the_allowlist_checks_host_and_origin():
     assert "Origin" in refusal({"Host": "127.0.0.1:5006", "Origin": "http://evil.example:5006"}, allowed)
     assert refusal({}, allowed) is not None  # HTTP/1.0 without a Host
     assert refusal({"Host": "127.0.0.1:5006", "Origin": "null"}, allowed) is not None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _raw_get(port: int, path: str, host: str, origin: str | None = None, websocket: bool = False) -> tuple[int, str]:
@@ -82,33 +73,11 @@ def _raw_get(port: int, path: str, host: str, origin: str | None = None, websock
 
 @pytest.fixture
 def readme_server(tmp_path):
-    """The README's first command, on a free loopback port, in its own process group."""
-    port = _free_port()
+    """`panel serve dashboard/app.py` without the README's `--setup`: the app's own guard must refuse
+    a foreign host from the process's very first request. A free loopback port, its own process group."""
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
-    log = (tmp_path / "serve.log").open("w")
-    cmd = [sys.executable, "-m", "panel", "serve", "dashboard/app.py", "--address", "127.0.0.1"]
-    cmd += ["--port", str(port), "--allow-websocket-origin", f"127.0.0.1:{port}", "--liveness"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()[-2000:]
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/liveness", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "panel serve did not come up"
-            time.sleep(0.3)
+    with local_server(env=env, log_path=tmp_path / "serve.log", timeout_s=120, poll_s=0.3) as port:
         yield port
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
 
 
 def test_a_foreign_host_gets_no_page_and_no_websocket(readme_server):

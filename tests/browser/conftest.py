@@ -4,18 +4,14 @@ dashboard on a free loopback port, in its own process group, killed at the end."
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from dashboard.local_server import CHROMIUM, CHROMIUM_ARGS, local_server
+
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ASSET_SCREENSHOTS = ROOT / "assets" / "screenshots"  # the README's pictures (tracked)
 UPDATE_SCREENSHOTS_ENV = "L63_UPDATE_SCREENSHOTS"
 TEACHER_TOKEN = "test-teacher-token"  # the test server runs in teacher mode (dashboard/teacher.py)
@@ -31,14 +27,7 @@ def browser_type_launch_args(browser_type_launch_args):
         **browser_type_launch_args,
         "executable_path": CHROMIUM,
         "headless": True,
-        "args": [
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-        ],
+        "args": list(CHROMIUM_ARGS),
     }
 
 
@@ -60,12 +49,6 @@ def screenshots(tmp_path_factory) -> Path:
     return folder
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory) -> Path:
     """An empty user cache, so the server sees only the shipped models and whatever we train."""
@@ -75,7 +58,6 @@ def model_cache(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def dashboard_server(model_cache):
     """`panel serve dashboard/app.py --setup dashboard/warmup.py` on 127.0.0.1; yields its URL."""
-    port = _free_port()
     from dashboard.jitcache import cache_dir
 
     env = {
@@ -88,40 +70,9 @@ def dashboard_server(model_cache):
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
     log_path = model_cache / "panel-serve.log"
-    log = log_path.open("w")
-    cmd = [
-        sys.executable,
-        "-m",
-        "panel",
-        "serve",
-        "dashboard/app.py",
-        "--address",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--allow-websocket-origin",
-        f"127.0.0.1:{port}",
-        "--num-threads",
-        "2",
-        "--setup",
-        "dashboard/warmup.py",
-        "--liveness",
-    ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     started = time.perf_counter()
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"panel serve exited:\n{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/liveness", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.perf_counter() - started > SERVER_START_TIMEOUT_S:
-                raise RuntimeError(f"panel serve did not come up:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.5)
+    extra = ["--num-threads", "2", "--setup", "dashboard/warmup.py"]
+    with local_server(extra, env=env, log_path=log_path, timeout_s=SERVER_START_TIMEOUT_S, poll_s=0.5) as port:
         yield {
             "url": f"http://127.0.0.1:{port}/app",
             "log": log_path,
@@ -129,13 +80,3 @@ def dashboard_server(model_cache):
             "teacher_token": TEACHER_TOKEN,
             "cache": model_cache,
         }
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        log.close()

@@ -14,35 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from dashboard.local_server import DATA_FINGERPRINT_JS, PLOTS_DRAWN_JS, timed_release
+
 pytestmark = pytest.mark.browser
 
 LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")
 
-# A fingerprint of every data source on the page: changes whenever any plotted data changes.
-FINGERPRINT_JS = """() => {
-  if (!window.Bokeh || !Bokeh.documents.length) return null;
-  const parts = [];
-  for (const m of Bokeh.documents[0].all_models) {
-    if (m.type !== "ColumnDataSource") continue;
-    for (const [k, v] of Object.entries(m.data)) {
-      // A column is numbers, or (a MultiLine's) one array per curve.
-      const rows = (v.length && typeof v[0] === "object" && v[0] !== null && "length" in v[0]) ? [...v] : [v];
-      let n = 0, s = 0;
-      for (const row of rows) {
-        n += row.length;
-        for (let i = 0; i < Math.min(row.length, 400); i += 7) { const x = Number(row[i]); if (isFinite(x)) s += x; }
-      }
-      parts.push(k + ":" + n + ":" + s.toFixed(5));
-    }
-  }
-  return parts.sort().join("|");
-}"""
-
-# True once the plots' source holds 1001-point trajectories and every figure has drawn.
-READY_JS = """() => !!window.Bokeh && Bokeh.documents.length > 0 &&
-  [...Bokeh.documents[0].all_models].some(m => m.type === "ColumnDataSource" && m.data.x &&
-    m.data.x.length > 0 && m.data.x[0].length === 1001) &&
-  [...Bokeh.index.query((v) => v.model.type === "Figure")].every((v) => v.has_finished())"""
+READY_JS, FINGERPRINT_JS = PLOTS_DRAWN_JS, DATA_FINGERPRINT_JS  # (dashboard/local_server.py)
 
 
 def _slider(page, title: str):
@@ -63,17 +41,6 @@ def _open(page, url):
     page.wait_for_function(READY_JS, timeout=60_000)
     first_view_s = time.perf_counter() - start
     return requests, first_view_s
-
-
-def _move_and_time(page, handle, key="ArrowRight") -> float:
-    """Press a key on a slider handle (a release), return ms until the plot data changed and drew."""
-    before = page.evaluate(FINGERPRINT_JS)
-    handle.focus()
-    start = time.perf_counter()
-    handle.press(key)
-    page.wait_for_function(f"(before) => ({FINGERPRINT_JS})() !== before", arg=before, timeout=20_000)
-    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
-    return (time.perf_counter() - start) * 1e3
 
 
 def test_first_view_is_local_and_complete(page, dashboard_server, screenshots):
@@ -100,13 +67,13 @@ def test_density_and_seed_sliders_redraw_in_place(page, dashboard_server, screen
     before_title = _slider_title(page, "Observe every N steps")
     table_before = page.locator("table.metrics").inner_text()
     for _ in range(3):
-        timings.append(_move_and_time(page, density))
+        timings.append(timed_release(page, density))
     assert _slider_title(page, "Observe every N steps") != before_title
     assert page.locator("table.metrics").inner_text() != table_before
 
     before_seed = _slider_title(page, "Problem seed")
     for _ in range(3):
-        timings.append(_move_and_time(page, seed))
+        timings.append(timed_release(page, seed))
     assert _slider_title(page, "Problem seed") != before_seed
     # Patched in place: the same figures, no new ones.
     n_after = page.evaluate("() => [...Bokeh.documents[0].all_models].filter(m => m.type === 'Figure').length")
@@ -190,7 +157,7 @@ def test_settings_live_in_the_url_and_presentation_mode(page, dashboard_server, 
     page.locator(".bk-slider-title", has_text="Observe every N steps: 10").first.wait_for(timeout=20_000)
     page.locator("table.metrics caption", has_text="seed 7,").first.wait_for(timeout=20_000)
     # A change goes back into the address, so that a copied link opens the same experiment.
-    _move_and_time(page, _slider(page, "Observe every N steps"))
+    timed_release(page, _slider(page, "Observe every N steps"))
     page.wait_for_function("() => window.location.search.includes('obs_every=11')", timeout=10_000)
     assert "seed=7" in page.url
     # Reset: the defaults, in the plots and in the address.
@@ -234,7 +201,7 @@ def test_out_of_range_value_from_the_browser_is_refused(page, dashboard_server):
     alert.wait_for(timeout=10_000)
     assert "at most 25" in alert.inner_text()
     # The session keeps working: a slider still redraws.
-    _move_and_time(page, _slider(page, "Problem seed"))
+    timed_release(page, _slider(page, "Problem seed"))
 
 
 # The heatmap's cell at (row label, column factor): its centre on the page, from the plot's frame.

@@ -5,15 +5,10 @@ itself; with the README's `--setup dashboard/serving.py` the first page is the f
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
-from tests.browser.conftest import ROOT, _free_port
+from dashboard.local_server import ROOT, local_server
 from tests.browser.test_dashboard_browser import READY_JS
 
 pytestmark = pytest.mark.browser
@@ -25,33 +20,11 @@ LIGHT_NOTE = "Preparing the solvers"
 def fresh_server(tmp_path, request):
     """`panel serve dashboard/app.py` (plus `request.param`'s arguments) with an empty user cache:
     nothing compiled, nothing stored."""
-    port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "L63_JAX_CACHE"}
     env.update(XDG_CACHE_HOME=str(tmp_path / "cache"), PYTHONPATH=str(ROOT))
     log_path = tmp_path / "serve.log"
-    cmd = [sys.executable, "-m", "panel", "serve", "dashboard/app.py", "--address", "127.0.0.1", "--port", str(port)]
-    cmd += ["--allow-websocket-origin", f"127.0.0.1:{port}", "--liveness", *getattr(request, "param", [])]
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            deadline = time.monotonic() + 180
-            while True:
-                assert proc.poll() is None, log_path.read_text()[-2000:]
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/liveness", timeout=2) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    pass
-                assert time.monotonic() < deadline, "panel serve did not come up"
-                time.sleep(0.1)
-            yield f"http://127.0.0.1:{port}/app", log_path
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+    with local_server(getattr(request, "param", []), env=env, log_path=log_path, poll_s=0.1) as port:
+        yield f"http://127.0.0.1:{port}/app", log_path
 
 
 def test_a_fresh_server_shows_progress_at_once_then_the_plots(page, fresh_server, screenshots):
