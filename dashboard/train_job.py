@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from .models import registry
 from .page_text import hide_paths
 from .train_queue import TrainingQueue
 from .train_verdict import Verdict
-from .train_worker import NICE, TrainRequest
+from .train_worker import TrainRequest, worker_command
 
 log = logging.getLogger(__name__)
 
@@ -126,13 +125,12 @@ class TrainingJob(BackgroundJob):
     def _train(self):
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "dashboard.train_worker"],
+            worker_command(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd=ROOT,
             env=env,
             text=True,
-            preexec_fn=lambda: os.nice(NICE),  # noqa: PLW1509 - only os.nice, before exec
         )
         if self.cancelled.is_set():  # cancelled while it started
             self.process.terminate()

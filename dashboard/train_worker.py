@@ -3,7 +3,7 @@
     python -m dashboard.train_worker < request.json
     python -m dashboard.train_worker --warm      # compile the default training and verdict ahead
 
-The server (`train.TrainingJob`) starts this niced (`os.nice(NICE)`), so that the classroom's
+The server (`train.TrainingJob`) starts this niced (`worker_command`: `nice -n NICE`), so that the classroom's
 exploring students, served by the server process, keep the CPU when a training competes for it; the
 training's XLA threads are this process's, and niceness is per process. It reads a `TrainRequest`
 as JSON on stdin (a bare `core.TrainingConfig` is read as a request from scratch), writes one JSON
@@ -23,6 +23,14 @@ import time
 from dataclasses import dataclass
 
 NICE = 10  # the worker's niceness, added to the server's
+
+
+def worker_command(*args: str) -> list[str]:
+    """This worker at a lower priority (`nice`, coreutils). Not `preexec_fn=os.nice`: that forks the
+    server, whose JAX threads are running, before the exec (JAX warns of a deadlock)."""
+    return ["nice", "-n", str(NICE), sys.executable, "-m", "dashboard.train_worker", *args]
+
+
 # The Train tab's default training by starting point (its sliders start here): on the classroom's 2 cores
 # each gives a usable model in under half a minute (`python -m dashboard.train_bench`, docs/classroom.md).
 # From scratch, batches of 16 beat fewer steps of larger batches for the same time; the median error

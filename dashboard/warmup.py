@@ -59,7 +59,7 @@ from dashboard.jitcache import cache_dir, enable_compilation_cache  # noqa: E402
 from dashboard.models import registry  # noqa: E402
 from dashboard.plots import FIGURES  # noqa: E402
 from dashboard.seeds import many_seeds  # noqa: E402
-from dashboard.train_worker import NICE  # noqa: E402
+from dashboard.train_worker import worker_command  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]  # the worker imports this very `dashboard`
 TRAINING_WARM_TIMEOUT_S = 600
@@ -265,11 +265,10 @@ def warm_training(verbose: bool = True) -> float:
     with (folder / "warm.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         done = subprocess.run(
-            [sys.executable, "-m", "dashboard.train_worker", "--warm"],
+            worker_command("--warm"),
             cwd=ROOT,
             capture_output=True,
             timeout=TRAINING_WARM_TIMEOUT_S,
-            preexec_fn=lambda: os.nice(NICE),  # noqa: PLW1509 - only os.nice, before exec
         )
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
