@@ -455,7 +455,9 @@ def create_app():
         if app.role == "student":
             pn.state.add_periodic_callback(app.poll_teacher, period=teacher.POLL_MS)
     template.sidebar.append(app.controls)
-    template.main.append(pn.Column(app.preparing, app.tabs, sizing_mode="stretch_width"))
+    # The "preparing the solvers" note only on a page that will wait for them (one model fewer).
+    main = (app.preparing, app.tabs) if app.first_solve.deferred else (app.tabs,)
+    template.main.append(pn.Column(*main, sizing_mode="stretch_width"))
     if pn.state.location is not None:
         app.sync_url(pn.state.location)
     pn.state.onload(app.finish_first_solve)

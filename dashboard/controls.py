@@ -16,6 +16,7 @@ the browser's value is never overwritten: the widget kept showing the bad value.
 from __future__ import annotations
 
 import html
+import json
 import logging
 import math
 from numbers import Real
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import panel as pn
 import param
+from bokeh.models import CustomJSTickFormatter
 from panel.viewable import Viewer
 
 from .state import ExperimentState
@@ -30,6 +32,7 @@ from .state import ExperimentState
 log = logging.getLogger(__name__)
 
 SIDEBAR_WIDTH = 290
+WRAPPED_TITLE = ".bk-slider-title { white-space: normal; }"
 _PARAM_PACKAGE = str(Path(param.__file__).parent)
 
 
@@ -76,14 +79,62 @@ def _short(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _help(text: str):
-    return pn.pane.HTML(
-        f'<div class="help">{html.escape(text)}</div>', margin=(-8, 10, 4, 10), sizing_mode="stretch_width"
-    )
+def _text(help: str = "", heading: str = "", top: int = 4):
+    """One HTML pane: a help line (under the widget above it), then a heading (over the widget below).
+
+    The margins are those of a help pane (pulled up under its widget, 4 px below) followed by a
+    heading pane (`top` px above its text, none below).
+    """
+    parts = [f'<div class="help">{html.escape(help)}</div>'] if help else []
+    if heading:
+        space = f"margin-top:{4 + top}px;" if help else ""
+        parts.append(f'<div style="{space}font-weight:bold">{html.escape(heading)}</div>')
+    margin = (-8 if help else top, 10, 4 if help and not heading else 0, 10)
+    return pn.pane.HTML("".join(parts), margin=margin, sizing_mode="stretch_width")
 
 
-def _heading(text: str, top: int = 4):
-    return pn.pane.HTML(f"<b>{html.escape(text)}</b>", margin=(top, 10, 0, 10))
+class ChoiceSlider:
+    """A slider over a Selector's options (the iteration caps, the window lengths): one Bokeh slider.
+
+    The browser's slider moves over the positions 0..n-1 and shows the option at its position (a JS
+    formatter); the state's parameter holds the option itself. Panel's `DiscreteSlider` does the same
+    with a layout, a label and a slider (three Bokeh models and ~20 ms of server CPU per page); this
+    is one slider and its formatter. A position past the options (crafted in the browser) raises
+    `ValueError` from the slider's event, which `Controls` turns into a refusal.
+    """
+
+    def __init__(self, state: ExperimentState, name: str, **slider):
+        parameter = state.param[name]
+        self.state, self.name = state, name
+        self.values = list(parameter.objects)
+        self.options = {str(value): value for value in self.values}
+        labels = json.dumps([str(value) for value in self.values])
+        self._slider = pn.widgets.IntSlider(
+            name=parameter.label,
+            start=0,
+            end=len(self.values) - 1,
+            value=self.values.index(getattr(state, name)),
+            format=CustomJSTickFormatter(code=f"const v = {labels}[tick]; return v === undefined ? String(tick) : v;"),
+            stylesheets=[WRAPPED_TITLE],  # a long label wraps (as DiscreteSlider's did), not cut off
+            **slider,
+        )
+        self._slider.param.watch(self._on_release, "value_throttled")
+        state.param.watch(self._on_state, name)
+
+    @property
+    def value(self):
+        return getattr(self.state, self.name)
+
+    def _on_release(self, event) -> None:
+        position = event.new
+        if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position < len(self.values):
+            raise ValueError(f"{self.name} position {position!r} is not one of 0..{len(self.values) - 1}")
+        setattr(self.state, self.name, self.values[position])
+
+    def _on_state(self, event) -> None:
+        position = self.values.index(event.new)
+        with param.edit_constant(self._slider):  # (`value_throttled` is the browser's to set)
+            self._slider.param.update(value=position, value_throttled=position)
 
 
 class Controls(Viewer):
@@ -102,8 +153,8 @@ class Controls(Viewer):
         self.observed = pn.widgets.CheckButtonGroup.from_param(p.observed, **buttons)
         self.obs_noise = pn.widgets.FloatSlider.from_param(p.obs_noise, **slider)
         self.n_steps = pn.widgets.IntSlider.from_param(p.n_steps, **slider)
-        self.max_steps = pn.widgets.DiscreteSlider.from_param(p.max_steps, **slider)
-        self.window = pn.widgets.DiscreteSlider.from_param(p.window, **slider)
+        self.max_steps = ChoiceSlider(self.state, "max_steps", sizing_mode="stretch_width")
+        self.window = ChoiceSlider(self.state, "window", sizing_mode="stretch_width")
         self.seed = pn.widgets.IntSlider.from_param(p.seed, **slider)
         # A number box for the seed: a teacher reads "seed 1234" out to the class.
         self.seed_box = pn.widgets.IntInput.from_param(
@@ -116,6 +167,7 @@ class Controls(Viewer):
         # description=None: the doc is the help line under the widget already, not also a tooltip.
         self.model = pn.widgets.Select.from_param(p.model, sizing_mode="stretch_width", description=None)
         self.shown = pn.widgets.CheckBoxGroup.from_param(p.shown, inline=False)
+        self._layout: pn.Column | None = None
         self.refused = pn.pane.Alert(
             "", alert_type="warning", visible=False, margin=(4, 10), sizing_mode="stretch_width"
         )
@@ -165,6 +217,8 @@ class Controls(Viewer):
         message = f"That value was refused: {label} {shown_value} is {reason}. It is back at {current}."
         log.warning("refused a value from the browser: %s (%s: %s)", message, exc.__class__.__name__, exc)
         self.refused.param.update(object=html.escape(message), visible=True)
+        if self._layout is not None and self.refused not in self._layout.objects:
+            self._layout.insert(0, self.refused)
         self._snap_back(widget, name, index_of)
         return message
 
@@ -194,33 +248,37 @@ class Controls(Viewer):
             self.refused.param.update(object="", visible=False)
 
     def __panel__(self):
+        if self._layout is None:
+            self._layout = self._build_layout()
+        return self._layout
+
+    def _build_layout(self) -> pn.Column:
+        # Each help line and the heading after it are one HTML pane (a pane is ~1 ms of server CPU
+        # and one Bokeh model per page); the banner for refused values joins the layout only
+        # when a value is first refused (`refuse`).
         p = self.state.param
         return pn.Column(
-            self.refused,
-            _heading(p.preset.label),
+            _text(heading=p.preset.label),
             self.preset,
-            _help(p.preset.doc),
+            _text(p.preset.doc),
             self.obs_every,
-            _help(p.obs_every.doc),
-            _heading(p.observed.label),
+            _text(p.obs_every.doc, heading=p.observed.label),
             self.observed,
-            _help(p.observed.doc),
+            _text(p.observed.doc),
             self.obs_noise,
-            _help(p.obs_noise.doc),
-            self.window,
-            _help(p.window.doc),
+            _text(p.obs_noise.doc),
+            self.window._slider,
+            _text(p.window.doc),
             self.seed,
             self.seed_box,
             self.new_problem,
-            _help(p.seed.doc),
-            _heading("Methods", top=8),
-            self.max_steps,
-            _help(p.max_steps.doc),
+            _text(p.seed.doc, heading="Methods", top=8),
+            self.max_steps._slider,
+            _text(p.max_steps.doc),
             self.n_steps,
-            _help(p.n_steps.doc),
+            _text(p.n_steps.doc),
             self.model,
-            _help(p.model.doc),
-            _heading(p.shown.label, top=8),
+            _text(p.model.doc, heading=p.shown.label, top=8),
             self.shown,
             width=SIDEBAR_WIDTH,
             styles={"background": "#f7f7f9"},

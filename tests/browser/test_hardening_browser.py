@@ -18,7 +18,7 @@ FIND = {
     "obs_every": 'm => m.type === "Slider" && String(m.title).startsWith("Observe every")',
     "seed": 'm => m.type === "Slider" && String(m.title).startsWith("Problem seed")',
     "noise": 'm => m.type === "Slider" && String(m.title).startsWith("Observation noise")',
-    "caps": 'm => m.type === "Slider" && !m.title && m.end === 6',  # the iteration caps' index slider
+    "caps": 'm => m.type === "Slider" && String(m.title).startsWith("4DVar iteration cap")',  # over positions 0..6
     "model": 'm => String(m.type).endsWith("Select") && String(m.title).startsWith("Trained FourDVarNet")',
 }
 CRAFT_JS = """([find, value]) => {
