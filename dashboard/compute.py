@@ -143,14 +143,15 @@ def method_output(evaluation: core.Evaluation) -> MethodOutput:
 # move pays each method twice, not four times (core.QUICK_TIMING's median of three warm calls), and
 # the methods' run is most of a move's server CPU once the page is drawn (dashboard/movebench.py).
 TIMING = core.Timing(min_repeats=1, max_repeats=1, min_total_s=0.0)
-_built: dict[tuple, tuple] = {}  # (id(model), max_steps, n_steps) -> (model, built methods)
+_built: dict[tuple, tuple] = {}  # (id(model), max_steps, n_steps, registry) -> (model, built methods)
 MAX_BUILT = 64
 
 
 def built_methods(model, max_steps: int, n_steps: int) -> dict:
     """Every registered method built for this model and these settings, built once and kept (the
     methods are immutable modules; building them all again cost ~0.5 ms a slider move)."""
-    key = (id(model), max_steps, n_steps)
+    # The registry is part of the key: a method registered later (a plug-in) is built too.
+    key = (id(model), max_steps, n_steps, tuple((name, id(e)) for name, e in core.registered_methods().items()))
     kept = _built.get(key)
     if kept is not None and kept[0] is model:  # (the model itself is kept, so its id is not reused)
         return kept[1]
