@@ -59,9 +59,24 @@ def configure_server() -> None:
     be the one whose HTML is reused (it would be served to every later student).
     """
     guard.install()
-    if PAGE_READY.is_set():
-        pn.config.reuse_sessions = True
+    if PAGE_READY.is_set() and not _reusing_sessions():
+        # Set for the whole process: Panel keeps a setting made inside a session for that session
+        # alone, and this may run in the first page's session.
+        doc, pn.state.curdoc = pn.state.curdoc, None
+        try:
+            pn.config.reuse_sessions = True
+        finally:
+            pn.state.curdoc = doc
     quiet_closed_sockets()
+
+
+def _reusing_sessions() -> bool:
+    """Whether session reuse is on for the whole process (not only for the session at hand)."""
+    doc, pn.state.curdoc = pn.state.curdoc, None
+    try:
+        return bool(pn.config.reuse_sessions)
+    finally:
+        pn.state.curdoc = doc
 
 
 def page_drawn() -> None:

@@ -46,3 +46,27 @@ def test_the_stored_first_result_is_used_only_by_the_same_code_and_files(own_cac
 def test_a_broken_stored_result_means_solving_again(own_cache):
     (own_cache / warmup.FIRST_RESULT_FILE).write_bytes(b"not a pickle")
     assert not warmup.load_first_result()
+
+
+def test_session_reuse_is_turned_on_for_the_process_from_inside_the_first_page():
+    """Panel keeps a setting made inside a session for that session alone: reuse (one page's HTML for
+    every student, dashboard/serving.py) must be on for the process, or each page is built twice."""
+    import panel as pn
+    from bokeh.document import Document
+    from panel.io.state import set_curdoc
+
+    from dashboard import serving
+
+    was_ready, was_reusing = serving.PAGE_READY.is_set(), serving._reusing_sessions()
+    serving.PAGE_READY.set()
+    try:
+        pn.config.reuse_sessions = False
+        with set_curdoc(Document()):
+            serving.configure_server()
+        assert pn.state.curdoc is None and pn.config.reuse_sessions is True
+        with set_curdoc(Document()):  # another student's session sees it too
+            assert pn.config.reuse_sessions is True
+    finally:
+        pn.config.reuse_sessions = was_reusing
+        if not was_ready:
+            serving.PAGE_READY.clear()
