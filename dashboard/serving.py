@@ -59,24 +59,12 @@ def configure_server() -> None:
     be the one whose HTML is reused (it would be served to every later student).
     """
     guard.install()
-    if PAGE_READY.is_set() and not _reusing_sessions():
-        # Set for the whole process: Panel keeps a setting made inside a session for that session
-        # alone, and this may run in the first page's session.
-        doc, pn.state.curdoc = pn.state.curdoc, None
-        try:
-            pn.config.reuse_sessions = True
-        finally:
-            pn.state.curdoc = doc
+    if PAGE_READY.is_set():
+        # For the whole process: `pn.config.reuse_sessions = True` made inside a session (this may
+        # run in the first page's) is kept by Panel for that session alone, and every page was then
+        # built twice. Setting the parameter itself, past Panel's per-session override, is global.
+        object.__setattr__(pn.config, "reuse_sessions", True)
     quiet_closed_sockets()
-
-
-def _reusing_sessions() -> bool:
-    """Whether session reuse is on for the whole process (not only for the session at hand)."""
-    doc, pn.state.curdoc = pn.state.curdoc, None
-    try:
-        return bool(pn.config.reuse_sessions)
-    finally:
-        pn.state.curdoc = doc
 
 
 def page_drawn() -> None:

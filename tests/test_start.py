@@ -57,7 +57,7 @@ def test_session_reuse_is_turned_on_for_the_process_from_inside_the_first_page()
 
     from dashboard import serving
 
-    was_ready, was_reusing = serving.PAGE_READY.is_set(), serving._reusing_sessions()
+    was_ready, was_reusing = serving.PAGE_READY.is_set(), pn.config.reuse_sessions
     serving.PAGE_READY.set()
     try:
         pn.config.reuse_sessions = False
