@@ -42,11 +42,12 @@ log = logging.getLogger(__name__)
 
 INTRO = (
     "### Train your own FourDVarNet\n"
-    "FourDVarNet learns, from many simulated problems whose truth is known, how to descend the "
-    "variational cost quickly. Here it trains on problems drawn with the **current settings** of the "
+    "FourDVarNet learns, from many simulated problems whose truth is known, to bring its estimate of "
+    "the window close to that truth, taking steps guided by the variational cost. Here it trains on "
+    "problems drawn with the **current settings** of the "
     "sidebar (problem type, observation density, observed components, noise), a fresh batch every step. "
-    "It starts **from scratch** (random weights) or **from the shipped model** (fine-tuning one that was "
-    "trained for hours). When it is done it is judged against strong 4DVar on "
+    "It starts **from scratch** (random weights) or **from the shipped model** (fine-tuning the one "
+    "shipped with this app, trained far longer beforehand). When it is done it is judged against strong 4DVar on "
     f"{N_HELD_OUT} problems it never saw: **usable** means a median window RMSE within {USABLE_RATIO:g}x "
     "of 4DVar's. One training runs at a time on this server; others wait in a queue. You can keep "
     "exploring meanwhile. Only you see the models you train."
@@ -61,7 +62,7 @@ class TrainingSettings(param.Parameterized):
         default="scratch",
         objects={label: key for key, label in START_BUTTONS.items()},
         label="Start",
-        doc="From random weights, or from the shipped model trained for hours on the attractor problems.",
+        doc="From random weights, or from the shipped model (trained far longer, on the attractor problems).",
     )
     batch_size = param.Integer(
         default=DEFAULT_BATCH_SIZE,
