@@ -44,7 +44,7 @@ from bokeh.protocol.receiver import Receiver
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.websocket import websocket_connect
 
-from .local_server import CHROMIUM, CHROMIUM_ARGS, DATA_FINGERPRINT_JS, PLOTS_DRAWN_JS, timed_release
+from .local_server import CHROMIUM, CHROMIUM_ARGS, PLOTS_DRAWN_JS, timed_release
 
 SLIDERS = {  # title prefix -> (low, high)
     "Observe every N steps": (1, 25),
@@ -244,8 +244,6 @@ async def main_async(url, sessions, duration, timeout, ramp):
     return stats
 
 
-# The browser's side of a redraw: the data's fingerprint, and the page drawn (as in tests/browser).
-FINGERPRINT_JS, READY_JS = DATA_FINGERPRINT_JS, PLOTS_DRAWN_JS
 BROWSER_SLIDERS = ("Problem seed", "Observe every N steps", "Observation noise")
 
 
@@ -260,7 +258,7 @@ def browser_redraws(urls, moves: int, chromium: str = CHROMIUM) -> dict:
         for url in urls:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.goto(url)
-            page.wait_for_function(READY_JS, timeout=60_000)
+            page.wait_for_function(PLOTS_DRAWN_JS, timeout=60_000)
             pages[url] = page
         for i in range(moves):
             for url, page in pages.items():

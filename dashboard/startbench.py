@@ -53,7 +53,6 @@ ROOT = Path(__file__).resolve().parents[1]
 POLL_S = 0.02
 PHASES = ("command_to_liveness", "liveness_to_paint", "liveness_to_content", "liveness_to_plots", "command_to_plots")
 
-PLOTS_JS = PLOTS_DRAWN_JS  # the tests' signal that the Explore plots are drawn with their data
 # The page's own content is on screen: Bokeh has rendered views that take up space.
 CONTENT_JS = """() => !!window.Bokeh && Bokeh.documents.length > 0 &&
   [...Bokeh.index.query((v) => true)].some((v) => v.el && v.el.getBoundingClientRect().height > 0)"""
@@ -90,7 +89,7 @@ def one_start(browser, repo: Path, cache: Path, extra: list[str], timeout_s: flo
             paint_epoch_ms = page.evaluate(PAINT_JS)
         except Exception:  # noqa: BLE001 - it reloaded just now: no figure for this run
             paint_epoch_ms = None
-        page.wait_for_function(PLOTS_JS, timeout=timeout_s * 1e3, polling="raf")
+        page.wait_for_function(PLOTS_DRAWN_JS, timeout=timeout_s * 1e3, polling="raf")
         plots = time.perf_counter()
         paint = (paint_epoch_ms / 1e3 - live_epoch) if paint_epoch_ms else float("nan")
     finally:
