@@ -1,12 +1,13 @@
 """Lorenz-63 twin experiments: strong-constraint 4DVar against FourDVarNet, in JAX.
 
-A flat public API over small modules; see the README's layout for a tour. Every method is one
-`AbstractMethod` (`core/method.py`); `run` gives its trajectory and analysis, `evaluate` its scores.
+A flat public API over small modules; see the README's layout for a tour. Every window method is one
+`AbstractMethod` (`core/method.py`): `run` gives its trajectory and analysis, `evaluate` its scores;
+every cycled method is one `AbstractCycledMethod` (`core/cycle.py`), run by `run_cycle`.
 `import core as vdx` runs the reference notebook unchanged but for its import lines
 (tests/test_notebook.py); its helpers live in `core/compat.py`.
 """
 
-from .baseline import FreeRun, OptimalInterpolation, free_run_x0, optimal_interpolation
+from .baseline import FreeRun, OptimalInterpolation, optimal_interpolation
 from .compat import MethodResult, assim_batch, run_method
 from .cycle import (
     AbstractCycledMethod,

@@ -35,11 +35,6 @@ def optimal_interpolation(problem: Problem) -> Float[Array, "T_assim_plus_1 3"]:
     return xb + problem.mask * gain * (problem.obs - xb)
 
 
-def free_run_x0(problem: Problem) -> Float[Array, "3"]:
-    """The free run starts from the background mean and ignores every observation."""
-    return problem.background_mean
-
-
 register_method(
     "free_run", lambda context: FreeRun(), label="free run from the background", colour="#8c8c8c", family="baseline"
 )

@@ -33,7 +33,6 @@ from .problems import observed_mask
 SAKOV2012_X0 = (1.509, -1.531, 25.46)
 SAKOV2012_X0_STD = math.sqrt(2.0)
 SAKOV2012_BURN_IN_TIME = 16.0  # DAPPER: BurnIn = 4 * Tplot, Tplot = 4 time units
-SETUPS = ("sakov2012",)
 # Shift for the climatology sums: subtracting a value near the mean keeps float32 sums accurate.
 _CLIM_SHIFT = np.array([0.0, 0.0, 23.5], np.float32)
 

@@ -6,7 +6,7 @@ called here is jitted at module level in `core`, with everything a slider moves 
 K) traced, so moving a slider never recompiles after warm-up. The only static argument is the 4DVar
 iteration cap, which therefore takes its values from `ITERATION_CAPS` (all warmed by `warmup.py`).
 
-Results are memoised on the settings with `pn.cache` (shared by every session of the process), and
+Results are memoised on the settings with `memo.shared_cache` (shared by every session of the process), and
 a per-settings lock makes 30 students who ask for the same settings at the same moment cost one
 solve.
 """

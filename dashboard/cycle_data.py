@@ -5,8 +5,8 @@ No numerics live here beyond slicing: every array comes from `core` (`simulate`,
 (spacing, noise, inflation, lag), so after the first run a new value reuses the compiled programs;
 the ensemble size and the number of cycles are shapes, which is why the state offers a few of each.
 
-`truth_run(...)` and `method_run(...)` are memoised with `pn.cache` (shared by every session of the
-process), one entry per method, so adding a method to the plot does not recompute the others.
+`truth_run(...)` and `method_run(...)` are memoised with `memo.shared_cache` (shared by every session of
+the process), one entry per method, so adding a method to the plot does not recompute the others.
 """
 
 from __future__ import annotations
@@ -35,11 +35,12 @@ LABELS = {
     "ienks": "iEnKS",
     "fourdvarnet": "FourDVarNet (trained at obs every 25)",
 }
-# One colour per method; strong 4DVar keeps the Explore tab's blue, truth black, observations red.
+# One colour per method; strong 4DVar keeps the Explore tab's blue (its registry colour), truth black,
+# observations red.
 COLORS = {
     "oi": "#7f7f7f",
     "var3d": "#8c564b",
-    "strong_4dvar": "#1f77b4",
+    "strong_4dvar": core.registered_methods()["strong_4dvar"].colour,
     "enkf_perturbed": "#ff7f0e",
     "enkf_sqrt": "#2ca02c",
     "ienks": "#9467bd",
@@ -185,7 +186,7 @@ def compute_method(name: str, settings: CycleSettings, truth: TruthRun) -> Metho
 
 
 # ---------------------------------------------------------------------------------------------
-# Memoisation across sessions (`pn.cache`), one lock per key so that a class asking for the same
+# Memoisation across sessions (`memo.shared_cache`), one lock per key so that a class asking for the same
 # settings at once costs one run.
 
 _truth_cached = shared_cache(compute_truth, max_items=64)

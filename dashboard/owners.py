@@ -83,11 +83,6 @@ def check_model_name(name) -> str:
     return re.sub(r"\s+", " ", text)
 
 
-def name_slug(name: str) -> str:
-    """A file-name part from a checked name: lower case, '-' between words."""
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "model"
-
-
 class OwnerCookie(ReactiveHTML):
     """Invisible: stores `owner` in the browser's `l63_owner` cookie (path /, SameSite=Lax)."""
 

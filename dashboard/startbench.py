@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import shlex
-import shutil
 import statistics
 import subprocess
 import sys
@@ -61,9 +60,17 @@ PAINT_JS = """() => { const e = performance.getEntriesByName("first-contentful-p
   return e ? performance.timeOrigin + e.startTime : null; }"""
 
 
+def running_pythons_panel() -> list[str]:
+    """The `panel` command installed beside the running Python (what the README's `panel` is after
+    `pip install -e .`), never another one found first on PATH; `python -m panel` if it has none."""
+    beside = Path(sys.executable).parent / ("panel.exe" if os.name == "nt" else "panel")
+    return [str(beside)] if beside.is_file() else [sys.executable, "-m", "panel"]
+
+
 def readme_command(port: int, extra: list[str]) -> list[str]:
-    """The README's first command (README.md, "Set up on a fresh machine"), on `port`, with `--liveness`."""
-    return serve_command(port, extra, panel=[shutil.which("panel") or "panel"])
+    """The README's first command (README.md, "Set up on a fresh machine"), on `port`, with `--liveness`,
+    run by this Python's Panel."""
+    return serve_command(port, extra, panel=running_pythons_panel())
 
 
 def one_start(browser, repo: Path, cache: Path, extra: list[str], timeout_s: float, log_path: Path | None) -> dict:

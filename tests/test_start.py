@@ -70,3 +70,23 @@ def test_session_reuse_is_turned_on_for_the_process_from_inside_the_first_page()
         pn.config.reuse_sessions = was_reusing
         if not was_ready:
             serving.PAGE_READY.clear()
+
+
+def test_startbench_serves_with_the_running_pythons_panel(tmp_path, monkeypatch):
+    """`python -m dashboard.startbench` measures this Python's Panel, never a `panel` found first on PATH
+    (another Python's, a pyenv shim)."""
+    import os
+    import sys
+    from pathlib import Path
+
+    from dashboard import startbench
+
+    other = tmp_path / "panel"
+    other.write_text("#!/bin/sh\nexit 1\n")
+    other.chmod(0o755)
+    monkeypatch.setenv("PATH", os.pathsep.join([str(tmp_path), os.environ.get("PATH", "")]))
+    command = startbench.readme_command(5006, [])
+    assert str(other) not in command
+    beside = Path(sys.executable).parent / "panel"
+    assert command[:1] == [str(beside)] or command[:3] == [sys.executable, "-m", "panel"]
+    assert command[command.index("serve") + 1] == "dashboard/app.py"
