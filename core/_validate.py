@@ -7,8 +7,13 @@ import numpy as np
 
 
 def is_concrete(value) -> bool:
-    """False for values being traced by jit/vmap, whose range cannot be checked in Python."""
-    return not isinstance(value, jax.core.Tracer)
+    """False for values being traced by jit/vmap/grad, whose range cannot be checked in Python: JAX's
+    public way to tell is that a tracer refuses to become a numpy array."""
+    try:
+        np.asarray(value)
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return False
+    return True
 
 
 def check_range(name: str, value, low=None, high=None, *, integer: bool = False) -> None:

@@ -22,8 +22,6 @@ from core.cycle_fourdvarnet import (
     window_problem,
 )
 
-jax.config.update("jax_enable_x64", False)
-
 
 def _untrained():
     return core.FourDVarNet(key=jax.random.PRNGKey(0))

@@ -9,53 +9,8 @@ import logging
 
 import jax
 import pytest
-
-PRESET = "attractor"
-TESTS = (2, 5, 10)
-# (model, train_obs_every, train_observed) -> ratio to 4DVar at each test density in TESTS
-KNOWN = {
-    ("every2", 2, "xyz"): (1.1, 2.5, 4.0),
-    ("every10", 10, "xyz"): (3.25, 1.7, 1.05),
-    ("mixed_every", "mixed:2/3/5/10/25", "xyz"): (1.4, 1.3, 1.333),
-    ("mixed_components", 5, "xyz/x/y/z"): (6.0, 0.8, 2.0),
-}
-REFERENCE_RMSE = {2: 0.1, 5: 0.125, 10: 0.16}
-
-
-def _row(axis, model, ratio, reference, train_every=None, train_observed=None, every=5, noise=0.5, observed="xyz"):
-    median = ratio * reference
-    return {
-        "axis": axis,
-        "model": model,
-        "train_obs_every": train_every,
-        "train_obs_noise": None if train_every is None else 0.5,
-        "train_observed": train_observed,
-        "test_obs_every": every,
-        "test_obs_noise": noise,
-        "test_observed": observed,
-        "rmse_assim_median": median,
-        "rmse_assim_p10": 0.6 * median,
-        "rmse_assim_p90": 1.7 * median,
-        "rmse_forecast_median": 8.0,
-        "rmse_forecast_p10": 6.0,
-        "rmse_forecast_p90": 10.0,
-        "ratio_to_4dvar": ratio,
-    }
-
-
-def known_payload() -> dict:
-    rows = []
-    for j, every in enumerate(TESTS):
-        rows.append(_row("density", "strong_4dvar", 1.0, REFERENCE_RMSE[every], every=every))
-        for (model, train, observed), ratios in KNOWN.items():
-            rows.append(_row("density", model, ratios[j], REFERENCE_RMSE[every], train, observed, every=every))
-    for noise in (0.25, 1.0):
-        rows.append(_row("noise", "strong_4dvar", 1.0, noise / 4, noise=noise))
-        rows += [_row("noise", m, 1.5, noise / 4, t, o, noise=noise) for (m, t, o) in KNOWN]
-    for observed in ("xyz", "x"):
-        rows.append(_row("components", "strong_4dvar", 1.0, 0.2, observed=observed))
-        rows += [_row("components", m, 2.0, 0.2, t, o, observed=observed) for (m, t, o) in KNOWN]
-    return {"n_problems": 16, "preset": PRESET, "rows": rows}
+from support import KNOWN, PRESET, REFERENCE_RMSE, TESTS, known_payload
+from support import sweep_row as _row
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,6 @@
 """The Generalisation tab's data without Panel or a browser: reading the sweep's JSON (once per file
 version), refusing what is not a sweep's output, and shaping the rows for the figures, checked
-against the rows of a payload whose numbers are known (`test_generalisation.known_payload`)."""
+against the rows of a payload whose numbers are known (`support.known_payload`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import math
 import os
 
 import pytest
-from test_generalisation import KNOWN, PRESET, REFERENCE_RMSE, TESTS, _row, known_payload
+from support import KNOWN, PRESET, REFERENCE_RMSE, TESTS, known_payload
+from support import sweep_row as _row
 
 from dashboard import generalisation_data as data
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support import wait_until
 
 import core
 from dashboard.local_server import local_server
@@ -232,7 +233,8 @@ def _view(payload):
 
 
 def test_more_models_than_colours_still_draws_and_says_so():
-    from test_generalisation import _row, known_payload
+    from support import known_payload
+    from support import sweep_row as _row
 
     payload = known_payload()
     payload["rows"] += [_row("density", f"model{i:02d}", 1.1, 0.3, 5, "xyz", every=5) for i in range(30)]
@@ -245,7 +247,7 @@ def test_more_models_than_colours_still_draws_and_says_so():
 
 @pytest.mark.parametrize("bad", [float("inf"), float("nan"), -3, 2.5, "five"])
 def test_an_unusable_test_setting_loses_its_row_only(tmp_path, bad):
-    from test_generalisation import known_payload
+    from support import known_payload
 
     from dashboard.generalisation_data import load_results
 
@@ -263,7 +265,7 @@ def test_an_unusable_test_setting_loses_its_row_only(tmp_path, bad):
 
 @pytest.mark.parametrize("index", [10**6, -1, "0", 2.0, None])
 def test_a_crafted_heatmap_selection_is_refused_and_the_tab_keeps_working(index):
-    from test_generalisation import known_payload
+    from support import known_payload
 
     view = _view(known_payload())
     view._on_tap("indices", [], [index])  # what a crafted selection from the browser triggers
@@ -311,10 +313,8 @@ def test_a_training_runs_niced_and_the_trainer_or_the_teacher_can_cancel_it(user
     view.settings.param.update(steps=1000, batch_size=8)
     job = view.runner.start()
     assert job is not None and view.runner.cancel_button.visible
-    deadline = time.monotonic() + 120
-    while job.process is None or not job.steps:  # wait for the worker's first step
-        assert not job.done and time.monotonic() < deadline, job.error
-        time.sleep(0.2)
+    wait_until(lambda: job.done or (job.process is not None and job.steps), 120, "the worker's first step")
+    assert not job.done, job.error
     assert os.getpriority(os.PRIO_PROCESS, job.process.pid) == min(os.getpriority(os.PRIO_PROCESS, 0) + NICE, 19)
     assert view.runner.cancel()  # the trainer's button
     job.thread.join(timeout=30)

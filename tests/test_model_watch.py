@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from support import wait_until
 
 from dashboard import model_watch
 from dashboard.models import registry
@@ -37,10 +37,10 @@ def test_only_out_of_date_live_pages_are_asked_to_refresh(monkeypatch):
     for page, doc in docs.items():
         watcher.watch(page, doc)
     docs[closed].destroyed[0](None)  # that tab was closed: its session is gone
-    deadline = time.monotonic() + 5
-    while not docs[stale].scheduled and time.monotonic() < deadline:
-        time.sleep(0.01)
-    watcher.stop()
+    try:
+        wait_until(lambda: docs[stale].scheduled, 5, "the stale page's refresh", poll_s=0.01)
+    finally:
+        watcher.stop()
     assert docs[stale].scheduled and docs[stale].scheduled[0] == stale.refresh_models
     assert docs[current].scheduled == [] and docs[closed].scheduled == []
     assert len(watcher._pages) == 2

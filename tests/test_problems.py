@@ -4,9 +4,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from support import count_compiles
 
 from core import CLIMATOLOGY_MEAN, CLIMATOLOGY_STD, Lorenz63Forward, fixed_points, generate_problem, generate_problems
-from core.problems import _generate
 
 
 @pytest.mark.parametrize("obs_every", [1, 3, 5, 7, 50])
@@ -87,10 +87,14 @@ def test_vmap_over_keys_gives_distinct_problems_equal_to_single_calls():
 
 def test_new_density_noise_or_key_does_not_retrace():
     generate_problem(jax.random.PRNGKey(0), obs_every=4, obs_noise=0.3)
-    before = _generate._cache_size()
-    for every, noise, seed in [(2, 0.1, 1), (9, 1.0, 2), (25, 0.0, 3)]:
-        generate_problem(jax.random.PRNGKey(seed), obs_every=every, obs_noise=noise)
-    assert _generate._cache_size() == before
+    keys = [jax.random.PRNGKey(seed) for seed in (1, 2, 3)]
+    with count_compiles() as compiles:
+        problems = [
+            generate_problem(key, obs_every=every, obs_noise=noise)
+            for key, every, noise in zip(keys, (2, 9, 25), (0.1, 1.0, 0.0), strict=True)
+        ]
+    assert compiles.n == 0
+    assert [int(p.mask[:, 0].sum()) for p in problems] == [26, 6, 3]  # the new densities were applied
 
 
 @pytest.mark.parametrize(

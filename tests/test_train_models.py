@@ -2,7 +2,6 @@
 
 import os
 import threading
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 from bokeh.document import Document
 from panel.io.state import set_curdoc
+from support import wait_until
 
 import core
 from dashboard import owners
@@ -207,13 +207,6 @@ class FakeTraining:
         job.entry = SimpleNamespace(key="assets/fourdvarnet_attractor_every5.eqx")
 
 
-def wait_for(condition, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-
-
 def test_a_second_student_is_queued_with_a_position_then_starts(user_cache, monkeypatch):
     from dashboard.state import ExperimentState
     from dashboard.train import TrainView
@@ -224,10 +217,14 @@ def test_a_second_student_is_queued_with_a_position_then_starts(user_cache, monk
     monkeypatch.setattr(TrainingJob, "_record_rates", lambda job: None)
     alice, bob, carol = (TrainView(state=ExperimentState(owner=o * 32)) for o in "abc")
     first = alice.runner.start()
-    wait_for(lambda: first.began is not None)
+    wait_until(lambda: first.began is not None, 20, "the first training to begin")
     assert alice.runner.start() is None and alice.runner.job is first  # one training per page at a time
     second, third = bob.runner.start(), carol.runner.start()
-    wait_for(lambda: all(job.place is not None and job.place.length == 3 for job in (second, third)))
+    wait_until(
+        lambda: all(job.place is not None and job.place.length == 3 for job in (second, third)),
+        20,
+        "both waiting students to see a queue of 3",
+    )
     bob.runner.poll()
     carol.runner.poll()
     assert "position 2 of 3" in bob.runner.status.object and "about" in bob.runner.status.object
@@ -237,13 +234,17 @@ def test_a_second_student_is_queued_with_a_position_then_starts(user_cache, monk
     second.thread.join(10)
     bob.runner.poll()
     assert "left the queue" in bob.runner.status.object and not bob.runner.button.disabled
-    wait_for(lambda: third.place.position == 2 and third.place.length == 2)
+    wait_until(
+        lambda: third.place.position == 2 and third.place.length == 2,
+        20,
+        "the third student to move up to place 2 of 2",
+    )
     carol.runner.poll()
     assert "position 2 of 2" in carol.runner.status.object
     # Alice's training ends: Carol's starts by itself.
     fake.release.set()
     first.thread.join(10)
-    wait_for(lambda: third.began is not None)
+    wait_until(lambda: third.began is not None, 20, "the third training to begin")
     third.thread.join(10)
     assert first.error == "" and third.error == ""
     carol.runner.poll()
@@ -260,9 +261,9 @@ def test_a_closing_page_leaves_the_queue(user_cache, monkeypatch):
     monkeypatch.setattr(TrainingJob, "_record_rates", lambda job: None)
     running, leaving = TrainView(state=ExperimentState(owner=OWNER_A)), TrainView(state=ExperimentState(owner=OWNER_B))
     first = running.runner.start()
-    wait_for(lambda: first.began is not None)
+    wait_until(lambda: first.began is not None, 20, "the first training to begin")
     second = leaving.runner.start()
-    wait_for(lambda: second.place is not None)
+    wait_until(lambda: second.place is not None, 20, "the second student's place in the queue")
     leaving._page_closed(None)  # what the session-destroyed callback does
     second.thread.join(10)
     assert second.done and second.began is None and "left the queue" in second.error

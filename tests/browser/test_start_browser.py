@@ -8,8 +8,8 @@ import os
 
 import pytest
 
+from dashboard.local_server import PLOTS_DRAWN_JS as READY_JS
 from dashboard.local_server import ROOT, local_server
-from tests.browser.test_dashboard_browser import READY_JS
 
 pytestmark = pytest.mark.browser
 

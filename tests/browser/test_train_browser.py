@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from test_dashboard_browser import READY_JS
+
+from dashboard.local_server import PLOTS_DRAWN_JS as READY_JS
 
 pytestmark = pytest.mark.browser
 

@@ -1,0 +1,116 @@
+"""Helpers shared by the test modules (never import one test module from another).
+
+- `wait_until`: poll a condition until a deadline, failing with what was awaited.
+- `count_compiles`: how many programs JAX lowered for compilation inside a block, through the public
+  `jax.monitoring` events (no private jit cache sizes).
+- `known_payload`, `sweep_row`: a sweep's results JSON whose numbers are known (the Generalisation tab's
+  tests and the hardening tests read it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+
+from jax import monitoring
+
+# ---------------------------------------------------------------------------------------------
+# Waiting
+
+
+def wait_until(condition: Callable[[], object], timeout_s: float, what: str, *, poll_s: float = 0.05) -> None:
+    """Return as soon as `condition()` is true; fail the test naming `what` after `timeout_s`.
+
+    `condition` is called once more at the deadline, so a slow machine that gets there just in time passes.
+    """
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() >= deadline:
+            assert condition(), f"timed out after {timeout_s:g} s waiting for {what}"
+            return
+        time.sleep(poll_s)
+
+
+# ---------------------------------------------------------------------------------------------
+# Compiles
+
+# JAX records this event once per program it lowers for compilation (a jit cache miss), whether
+# the compiled program then comes from XLA or from the persistent compilation cache.
+LOWERING_EVENT = "/jax/core/compile/jaxpr_to_mlir_module_duration"
+
+
+class CompileCount:
+    """The number of programs lowered since the block began: `.n`."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def __call__(self, event: str, duration_s: float, **kwargs) -> None:
+        if event == LOWERING_EVENT:
+            self.n += 1
+
+
+@contextlib.contextmanager
+def count_compiles() -> Iterator[CompileCount]:
+    """`with count_compiles() as compiles: ...`, then `compiles.n`. Counts every compile of the
+    process, so build the inputs before the block."""
+    count = CompileCount()
+    monitoring.register_event_duration_secs_listener(count)
+    try:
+        yield count
+    finally:
+        monitoring.unregister_event_duration_listener(count)
+
+
+# ---------------------------------------------------------------------------------------------
+# A sweep's results with known numbers (core/sweep.py's JSON)
+
+PRESET = "attractor"
+TESTS = (2, 5, 10)
+# (model, train_obs_every, train_observed) -> ratio to 4DVar at each test density in TESTS
+KNOWN = {
+    ("every2", 2, "xyz"): (1.1, 2.5, 4.0),
+    ("every10", 10, "xyz"): (3.25, 1.7, 1.05),
+    ("mixed_every", "mixed:2/3/5/10/25", "xyz"): (1.4, 1.3, 1.333),
+    ("mixed_components", 5, "xyz/x/y/z"): (6.0, 0.8, 2.0),
+}
+REFERENCE_RMSE = {2: 0.1, 5: 0.125, 10: 0.16}
+
+
+def sweep_row(axis, model, ratio, reference, train_every=None, train_observed=None, every=5, noise=0.5, observed="xyz"):
+    """One row of the sweep's JSON: `model` at `ratio` times the reference RMSE `reference`."""
+    median = ratio * reference
+    return {
+        "axis": axis,
+        "model": model,
+        "train_obs_every": train_every,
+        "train_obs_noise": None if train_every is None else 0.5,
+        "train_observed": train_observed,
+        "test_obs_every": every,
+        "test_obs_noise": noise,
+        "test_observed": observed,
+        "rmse_assim_median": median,
+        "rmse_assim_p10": 0.6 * median,
+        "rmse_assim_p90": 1.7 * median,
+        "rmse_forecast_median": 8.0,
+        "rmse_forecast_p10": 6.0,
+        "rmse_forecast_p90": 10.0,
+        "ratio_to_4dvar": ratio,
+    }
+
+
+def known_payload() -> dict:
+    """Every model of `KNOWN` and 4DVar along the three axes: density (`TESTS`), noise, components."""
+    rows = []
+    for j, every in enumerate(TESTS):
+        rows.append(sweep_row("density", "strong_4dvar", 1.0, REFERENCE_RMSE[every], every=every))
+        for (model, train, observed), ratios in KNOWN.items():
+            rows.append(sweep_row("density", model, ratios[j], REFERENCE_RMSE[every], train, observed, every=every))
+    for noise in (0.25, 1.0):
+        rows.append(sweep_row("noise", "strong_4dvar", 1.0, noise / 4, noise=noise))
+        rows += [sweep_row("noise", m, 1.5, noise / 4, t, o, noise=noise) for (m, t, o) in KNOWN]
+    for observed in ("xyz", "x"):
+        rows.append(sweep_row("components", "strong_4dvar", 1.0, 0.2, observed=observed))
+        rows += [sweep_row("components", m, 2.0, 0.2, t, o, observed=observed) for (m, t, o) in KNOWN]
+    return {"n_problems": 16, "preset": PRESET, "rows": rows}
