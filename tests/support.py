@@ -3,6 +3,10 @@
 - `wait_until`: poll a condition until a deadline, failing with what was awaited.
 - `count_compiles`: how many programs JAX lowered for compilation inside a block, through the public
   `jax.monitoring` events (no private jit cache sizes).
+- `compile_clock`: a scripted `time` for `core.evaluation`, on which every read takes 1 ms and every
+  real compile `COMPILE_MS`: timings become exact, and a compile shows up where it happened.
+- `within_float32_rounding`: two float32 Lorenz-63 runs that should be the same run agree while chaos
+  keeps their rounding small: the window and two Lyapunov times after it.
 - `known_payload`, `sweep_row`: a sweep's results JSON whose numbers are known (the Generalisation tab's
   tests and the hardening tests read it).
 """
@@ -10,9 +14,11 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable, Iterator
 
+import numpy as np
 from jax import monitoring
 
 # ---------------------------------------------------------------------------------------------
@@ -61,6 +67,65 @@ def count_compiles() -> Iterator[CompileCount]:
         yield count
     finally:
         monitoring.unregister_event_duration_listener(count)
+
+
+COMPILE_MS = 500.0  # what a compile costs on `compile_clock`
+READ_MS = 1.0  # what each read of `compile_clock` costs
+
+
+class CompileClock:
+    """Stands for the `time` module: `perf_counter()` moves on by `READ_MS` at every read and by
+    `COMPILE_MS` at every program JAX lowers while the clock is running."""
+
+    def __init__(self) -> None:
+        self.now_s = 0.0
+
+    def perf_counter(self) -> float:
+        self.now_s += READ_MS / 1e3
+        return self.now_s
+
+    def __call__(self, event: str, duration_s: float, **kwargs) -> None:
+        if event == LOWERING_EVENT:
+            self.now_s += COMPILE_MS / 1e3
+
+
+@contextlib.contextmanager
+def compile_clock() -> Iterator[CompileClock]:
+    """`with compile_clock() as clock: monkeypatch.setattr(core.evaluation, "time", clock); ...`"""
+    clock = CompileClock()
+    monitoring.register_event_duration_secs_listener(clock)
+    try:
+        yield clock
+    finally:
+        monitoring.unregister_event_duration_listener(clock)
+
+
+# ---------------------------------------------------------------------------------------------
+# Chaos and rounding
+
+LORENZ63_LYAPUNOV = 0.906  # Lorenz-63's leading Lyapunov exponent, per model time unit (sigma 10, rho 28, beta 8/3)
+HORIZON_LYAPUNOV_TIMES = 2.0  # compared this many Lyapunov times past the window
+# Rounding is made at every step and grows faster than on average over short stretches (the local
+# exponent varies along the attractor): measured differences stayed below 0.8 of the mean-rate bound;
+# a factor 100 keeps the tolerance far below any real disagreement (the window's errors are ~0.1-1).
+ROUNDING_MARGIN = 100.0
+
+
+def within_float32_rounding(a, b, dt: float, window_steps: int) -> None:
+    """Assert that two float32 trajectories `(T, 3)` of what should be the same run agree over the window
+    and `HORIZON_LYAPUNOV_TIMES` Lyapunov times after it, each state within float32 rounding grown
+    at the leading Lyapunov exponent: `margin * eps * max|x| * exp(lambda t)`. (Beyond that, chaos
+    turns rounding into any difference up to the attractor's size: compare those runs in float64.)"""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    horizon = window_steps + 1 + math.ceil(HORIZON_LYAPUNOV_TIMES / LORENZ63_LYAPUNOV / dt)
+    t = np.arange(min(horizon, len(a))) * dt
+    scale = max(np.abs(a).max(), np.abs(b).max())
+    tolerance = ROUNDING_MARGIN * np.finfo(np.float32).eps * scale * np.exp(LORENZ63_LYAPUNOV * t)
+    difference = np.abs(a[: len(t)] - b[: len(t)]).max(axis=1)
+    worst = int(np.argmax(difference / tolerance))
+    assert np.all(difference <= tolerance), (
+        f"step {worst}: differ by {difference[worst]:.3g}, more than float32 rounding grown by chaos ({tolerance[worst]:.3g})"
+    )
 
 
 # ---------------------------------------------------------------------------------------------

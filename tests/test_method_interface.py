@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from support import COMPILE_MS, READ_MS, compile_clock, count_compiles, within_float32_rounding
 
 import core
 from core.method import direct_analysis
@@ -46,12 +47,21 @@ def test_run_is_the_analysis_then_the_models_forecast():
 
 
 def test_run_batch_equals_run_problem_by_problem():
+    """Vmapped and one by one, the same numbers: in float64 over the whole forecast, and in float32
+    (what the dashboard runs) as far as chaos lets rounding stay small (`within_float32_rounding`)."""
+    with jax.enable_x64(True):
+        problems = core.generate_problems(jax.random.PRNGKey(1), 4)
+        trajectories, analyses = core.run_batch(core.OptimalInterpolation(), problems)
+        assert trajectories.dtype == np.float64
+        for i in range(4):
+            one, analysis = core.run(core.OptimalInterpolation(), core.index_problem(problems, i))
+            np.testing.assert_allclose(trajectories[i], one, rtol=1e-9, atol=1e-9)
+            assert int(analyses.status[i]) == int(analysis.status) == core.STATUS_DIRECT
     problems = core.generate_problems(jax.random.PRNGKey(1), 4)
-    trajectories, analyses = core.run_batch(core.OptimalInterpolation(), problems)
+    trajectories, _ = core.run_batch(core.OptimalInterpolation(), problems)
     for i in range(4):
-        one, analysis = core.run(core.OptimalInterpolation(), core.index_problem(problems, i))
-        np.testing.assert_allclose(trajectories[i], one, rtol=1e-5, atol=1e-4)
-        assert int(analyses.status[i]) == int(analysis.status) == core.STATUS_DIRECT
+        one, _ = core.run(core.OptimalInterpolation(), core.index_problem(problems, i))
+        within_float32_rounding(trajectories[i], one, problems.dt, problems.T_assim)
 
 
 def test_direct_methods_have_no_cost_and_are_never_called_converged():
@@ -65,11 +75,25 @@ def test_direct_methods_have_no_cost_and_are_never_called_converged():
     )
 
 
-def test_evaluate_reports_runtime_apart_from_compile():
-    problem = core.generate_problem(jax.random.PRNGKey(3))
-    evaluation = core.evaluate(core.OptimalInterpolation(), problem, timing=core.QUICK_TIMING)
-    assert evaluation.runtime_ms > 0 and evaluation.compile_ms >= 0
-    expected = np.sqrt(np.mean((evaluation.trajectory[:51] - np.asarray(problem.truth[:51])) ** 2))
+def test_evaluate_reports_runtime_apart_from_compile(monkeypatch):
+    """On a clock where each read takes 1 ms and each compile 500 ms, the first call's compiles are
+    reported as compile time and the runtime is the warm calls' 1 ms exactly."""
+    from core import evaluation as evaluation_module
+
+    # A window length no other test uses: `run` must compile for it here.
+    problem = core.generate_problem(jax.random.PRNGKey(3), T_assim=37)
+    with compile_clock() as clock, count_compiles() as compiles:
+        monkeypatch.setattr(evaluation_module, "time", clock)
+        evaluation = core.evaluate(core.OptimalInterpolation(), problem, timing=core.QUICK_TIMING)
+    assert compiles.n >= 1
+    assert evaluation.runtime_ms == pytest.approx(READ_MS)
+    # Compile time is the first call's compiles (a whole number of them, at least one), nothing else.
+    compiles_in_first_call = evaluation.compile_ms / COMPILE_MS
+    assert (
+        compiles_in_first_call == pytest.approx(round(compiles_in_first_call))
+        and 1 <= compiles_in_first_call <= compiles.n
+    )
+    expected = np.sqrt(np.mean((evaluation.trajectory[:38] - np.asarray(problem.truth[:38])) ** 2))
     np.testing.assert_allclose(evaluation.rmse_assim, expected, rtol=1e-5)
 
 

@@ -5,6 +5,8 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
+from support import COMPILE_MS, READ_MS, compile_clock, count_compiles
 
 import core
 
@@ -41,12 +43,27 @@ def test_predictability_time_is_the_first_crossing_after_the_window():
     assert math.isnan(core.predictability_time(np.full(1001, 0.1), problem))
 
 
-def test_run_method_scores_and_times_a_callable():
-    problem = core.generate_problem(jax.random.PRNGKey(42), preset="seed")
-    result = core.run_method("strong_4dvar", lambda: core.run(core.Strong4DVar(), problem)[0], problem)
-    assert result.runtime_ms > 0 and result.compile_ms >= 0
+def test_run_method_scores_and_times_a_callable(monkeypatch):
+    """On a clock where each read takes 1 ms and each compile 500 ms, the callable's first-call
+    compiles are reported apart and its runtime is the warm calls' 1 ms."""
+    from core import evaluation
+
+    # A window length no other test uses: `run` must compile for it here.
+    problem = core.generate_problem(jax.random.PRNGKey(42), preset="seed", T_assim=43)
+    with compile_clock() as clock, count_compiles() as compiles:
+        monkeypatch.setattr(evaluation, "time", clock)
+        result = core.run_method("strong_4dvar", lambda: core.run(core.Strong4DVar(), problem)[0], problem)
+    assert compiles.n >= 1
+    assert result.runtime_ms == pytest.approx(READ_MS)
+    # Compile time is the first call's compiles (a whole number of them, at least one), nothing else.
+    compiles_in_first_call = result.compile_ms / COMPILE_MS
+    assert (
+        compiles_in_first_call == pytest.approx(round(compiles_in_first_call))
+        and 1 <= compiles_in_first_call <= compiles.n
+    )
     assert result.mean.shape == (1001, 3) and result.rmse_trace.shape == (1001,)
-    np.testing.assert_allclose(result.rmse_assim, np.sqrt(np.mean(result.rmse_trace[:51] ** 2)), rtol=1e-5)
+    window = problem.T_assim + 1
+    np.testing.assert_allclose(result.rmse_assim, np.sqrt(np.mean(result.rmse_trace[:window] ** 2)), rtol=1e-5)
 
 
 def test_batch_statistics_match_numpy():

@@ -6,6 +6,7 @@ import pytest
 
 import core
 from core.reproduce import evaluate_model
+from core.reproduce import test_problems as sweep_test_problems
 from core.sweep import SweepPlan, evaluate_sweep, sweep, train_models, training_jobs
 
 TINY = {"hidden_dim": 4}
@@ -47,10 +48,26 @@ def test_rows_cover_every_model_and_setting_with_4dvar_as_reference(tiny_sweep):
     assert {r["model"] for r in rows} == expected
     assert {(r["model"], r["test_obs_every"]) for r in density_rows} == {(m, e) for m in expected for e in (2, 5)}
     for r in rows:
-        assert r["rmse_assim_p10"] <= r["rmse_assim_median"] <= r["rmse_assim_p90"]
         if r["model"] == "strong_4dvar":
             assert r["ratio_to_4dvar"] == pytest.approx(1.0)
     assert any("mixed" in str(r["train_obs_every"]) for r in rows if r["model"] == "mixed_every")
+    # The quantiles are those of 4DVar's per-problem RMSEs, computed here from the raw trajectories.
+    for r in (r for r in density_rows if r["model"] == "strong_4dvar"):
+        problems = sweep_test_problems(plan.key, plan.n_problems, preset=plan.preset, obs_every=r["test_obs_every"])
+        trajectories = core.evaluate(core.Strong4DVar(), problems, timing=None).trajectory
+        window = problems.T_assim + 1
+        errors = np.asarray(trajectories)[:, :window] - np.asarray(problems.truth)[:, :window]
+        per_problem = np.sort(np.sqrt(np.mean(errors.astype(np.float64) ** 2, axis=(1, 2))))
+        for name, q in (("p10", 0.1), ("median", 0.5), ("p90", 0.9)):
+            assert r[f"rmse_assim_{name}"] == pytest.approx(_quantile(per_problem, q), rel=1e-5), name
+
+
+def _quantile(ascending: np.ndarray, q: float) -> float:
+    """The q-quantile of a sorted sample, linear between the two order statistics around q (n - 1)."""
+    position = q * (len(ascending) - 1)
+    below = int(np.floor(position))
+    above = min(below + 1, len(ascending) - 1)
+    return float(ascending[below] + (position - below) * (ascending[above] - ascending[below]))
 
 
 def test_a_model_at_its_own_density_matches_evaluate(tmp_path):
@@ -95,12 +112,18 @@ def test_dask_training_equals_in_process_training():
 
 
 def test_models_alike_train_together_as_they_would_alone():
+    """Vmapped together or one by one, the same training: in float64, where rounding stays far below
+    the tolerance. (In float32 it does not: Adam's first steps divide each gradient by its own size,
+    so a component that is rounding noise moves its weight by a full learning rate, ~1e-3.)"""
     configs = {
         f"every{e}": core.TrainingConfig(steps=2, batch_size=4, obs_every=(e,), hyperparameters=TINY) for e in (2, 5)
     }
     assert training_jobs(configs) == [["every2", "every5"]]
-    together = train_models(configs)
-    for name, config in configs.items():
-        alone, _ = core.fit(config)
-        for x, y in zip(jax.tree_util.tree_leaves(together[name][0]), jax.tree_util.tree_leaves(alone), strict=True):
-            np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
+    with jax.enable_x64(True):
+        together = train_models(configs)
+        for name, config in configs.items():
+            alone, _ = core.fit(config)
+            leaves = jax.tree_util.tree_leaves(together[name][0]), jax.tree_util.tree_leaves(alone)
+            for x, y in zip(*leaves, strict=True):
+                assert x.dtype == y.dtype and (x.dtype != np.float32 or x.ndim == 0)  # every weight in float64
+                np.testing.assert_allclose(x, y, rtol=1e-9, atol=1e-12)

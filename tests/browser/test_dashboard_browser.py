@@ -8,11 +8,13 @@ fixture); `L63_UPDATE_SCREENSHOTS=1` writes them to `assets/screenshots/` for th
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import time
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from dashboard.local_server import DATA_FINGERPRINT_JS, PLOTS_DRAWN_JS, timed_release
 
@@ -86,18 +88,25 @@ def test_density_and_seed_sliders_redraw_in_place(page, dashboard_server, screen
 
 def test_new_problem_button_and_tabs(page, dashboard_server, screenshots):
     _open(page, dashboard_server["url"])
+    caption = page.locator("table.metrics caption").first  # "seed N, <preset> problem; ..."
+    seed_before = re.search(r"seed (\d+),", caption.inner_text()).group(1)
     before = page.evaluate(FINGERPRINT_JS)
     page.get_by_role("button", name="New problem (random seed)").click()
     page.wait_for_function(f"(b) => ({FINGERPRINT_JS})() !== b", arg=before, timeout=20_000)
+    # The redraw is a new problem: the table names another seed.
+    expect(caption).to_contain_text(re.compile(r"seed \d+,"))
+    expect(caption).not_to_contain_text(f"seed {seed_before},")
 
     page.locator(".bk-tab", has_text="Train").first.click()
-    page.get_by_role("button", name="Train on the current settings").wait_for(timeout=20_000)
-    page.wait_for_timeout(500)
+    expect(page.get_by_role("button", name="Train on the current settings")).to_be_visible(timeout=20_000)
+    expect(page.locator(".bk-tab.bk-active")).to_contain_text("Train")
     page.screenshot(path=str(screenshots / "train.png"))
 
     page.locator(".bk-tab", has_text="About").first.click()
-    page.get_by_text("What you are looking at").wait_for(timeout=20_000)
-    page.wait_for_timeout(1500)  # KaTeX typesets the cost (served locally)
+    expect(page.get_by_text("What you are looking at")).to_be_visible(timeout=20_000)
+    expect(page.locator(".bk-tab.bk-active")).to_contain_text("About")
+    # KaTeX typeset the cost (served locally): its output is on the page, not the raw $$ source.
+    expect(page.locator(".katex").first).to_be_visible(timeout=20_000)
     page.screenshot(path=str(screenshots / "about.png"), full_page=True)
 
 
