@@ -34,3 +34,14 @@ def gaspari_cohn(distance: Float[Array, "..."], radius: float | Float[Array, ""]
     outer = ((((r / 12.0 - 0.5) * r + 0.625) * r + 5.0 / 3.0) * r - 5.0) * r + 4.0 - 2.0 / (3.0 * safe_r)
     taper = jnp.where(r <= 1.0, inner, jnp.where(r <= 2.0, outer, 0.0))
     return jnp.clip(taper, 0.0, 1.0)  # (rounding leaves ~-1e-8 just inside 2c)
+
+
+def batch_tapers(n_variables: int, batch_size: int, radius) -> Float[Array, "n_batches n"]:
+    """The taper of every observation (one per variable) for each batch of `batch_size` neighbours.
+
+    As DAPPER's `obs_taperer`: the taper of the mean distance from the batch's variables to the
+    observation, and 0 below DAPPER's cut-off (that observation is left out of the batch's update).
+    """
+    distances = periodic_distances(n_variables).reshape(n_variables // batch_size, batch_size, n_variables)
+    tapers = gaspari_cohn(jnp.mean(distances, axis=1), radius)
+    return jnp.where(tapers > TAPER_CUTOFF, tapers, 0.0)
