@@ -26,14 +26,14 @@ import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from ._validate import check_range
-from .lorenz import Lorenz63Forward
+from .lorenz import AbstractSystem, Lorenz63Forward
 from .problems import observed_mask
 
 # DAPPER's Lorenz-63 initial mean (mods/Lorenz63/__init__.py) and X0 = GaussRV(C=2, mu=x0).
 SAKOV2012_X0 = (1.509, -1.531, 25.46)
 SAKOV2012_X0_STD = math.sqrt(2.0)
 SAKOV2012_BURN_IN_TIME = 16.0  # DAPPER: BurnIn = 4 * Tplot, Tplot = 4 time units
-# Shift for the climatology sums: subtracting a value near the mean keeps float32 sums accurate.
+# Lorenz-63's shift for the climatology sums (`CycleSetup.clim_shift`).
 _CLIM_SHIFT = np.array([0.0, 0.0, 23.5], np.float32)
 
 
@@ -41,28 +41,39 @@ class CycleSetup(eqx.Module):
     """A cycled twin experiment: the model, the observations, the initial ensemble, as data.
 
     Fields:
+        model: the system that makes the truth and that the methods forecast with (Lorenz-63, Lorenz-96).
         obs_every: model steps between observations (traced).
         obs_noise: observation-error standard deviation (traced); R = obs_noise^2 I.
-        observed: 0/1 mask of the observed components, `(3,)` (traced).
+        observed: 0/1 mask of the observed variables, `(n,)` (traced).
         x0_mean, x0_std: the initial distribution N(x0_mean, x0_std^2 I) of truth and ensemble.
+        clim_shift: a value near the climatological mean, subtracted before the truth's climatology
+            sums so that float32 keeps them accurate.
         n_cycles: number of analyses (static: a shape).
-        dt: RK4 step (static).
     """
 
+    model: AbstractSystem
     obs_every: Int[Array, ""]
     obs_noise: Float[Array, ""]
-    observed: Float[Array, "3"]
-    x0_mean: Float[Array, "3"]
+    observed: Float[Array, " n"]
+    x0_mean: Float[Array, " n"]
     x0_std: Float[Array, ""]
+    clim_shift: Float[Array, " n"]
     n_cycles: int = eqx.field(static=True)
-    dt: float = eqx.field(static=True, default=0.01)
 
     @property
-    def forward(self) -> Lorenz63Forward:
-        return Lorenz63Forward(dt=self.dt)
+    def forward(self) -> AbstractSystem:
+        return self.model
 
     @property
-    def obs_precision_sqrt(self) -> Float[Array, "3"]:
+    def dt(self) -> float:
+        return self.model.dt
+
+    @property
+    def n_variables(self) -> int:
+        return self.x0_mean.shape[-1]
+
+    @property
+    def obs_precision_sqrt(self) -> Float[Array, " n"]:
         """R^{-1/2} restricted to the observed components (0 elsewhere): whitens innovations."""
         return self.observed / self.obs_noise
 
@@ -94,11 +105,13 @@ def sakov2012(
     check_range("obs_noise", obs_noise, 0.01, 100.0)
     check_range("n_cycles", n_cycles, 2, 1_000_000, integer=True)
     return CycleSetup(
+        model=Lorenz63Forward(dt=0.01),
         obs_every=jnp.asarray(obs_every, jnp.int32),
         obs_noise=jnp.asarray(obs_noise, jnp.float32),
         observed=observed_mask(observed),
         x0_mean=jnp.array(SAKOV2012_X0, jnp.float32),
         x0_std=jnp.asarray(SAKOV2012_X0_STD, jnp.float32),
+        clim_shift=jnp.asarray(_CLIM_SHIFT),
         n_cycles=int(n_cycles),
     )
 
@@ -115,13 +128,13 @@ class CycleTruth(eqx.Module):
     and `Var3D` take them from the truth (`np.cov(xx.T)`).
     """
 
-    truth: Float[Array, "n_cycles 3"]
-    obs: Float[Array, "n_cycles 3"]
-    clim_mean: Float[Array, "3"]
-    clim_cov: Float[Array, "3 3"]
+    truth: Float[Array, "n_cycles n"]
+    obs: Float[Array, "n_cycles n"]
+    clim_mean: Float[Array, " n"]
+    clim_cov: Float[Array, "n n"]
 
 
-def forecast(forward: Lorenz63Forward, states: Float[Array, "... 3"], n_steps) -> Float[Array, "... 3"]:
+def forecast(forward: AbstractSystem, states: Float[Array, "... n"], n_steps) -> Float[Array, "... n"]:
     """M^n applied to every state (members along leading axes); `n_steps` may be traced."""
     return jax.lax.fori_loop(0, n_steps, lambda _, s: forward.step(s), states)
 
@@ -138,31 +151,32 @@ def simulate(setup: CycleSetup, key: PRNGKeyArray) -> CycleTruth:
         A `CycleTruth`; unobserved components of `obs` are 0.
     """
     key_x0, key_obs = jax.random.split(key)
-    x0 = setup.x0_mean + setup.x0_std * jax.random.normal(key_x0, (3,))
-    forward = setup.forward
+    n = setup.n_variables
+    x0 = setup.x0_mean + setup.x0_std * jax.random.normal(key_x0, (n,))
+    forward, shift = setup.forward, setup.clim_shift
 
     def one_cycle(state, key_k):
         def body(_, carry):
             x, s, ss = carry
             x = forward.step(x)
-            d = x - _CLIM_SHIFT
+            d = x - shift
             return x, s + d, ss + jnp.outer(d, d)
 
-        zero = jnp.zeros(3)
-        x, s, ss = jax.lax.fori_loop(0, setup.obs_every, body, (state, zero, jnp.zeros((3, 3))))
-        y = setup.observed * (x + setup.obs_noise * jax.random.normal(key_k, (3,)))
+        zero = jnp.zeros(n)
+        x, s, ss = jax.lax.fori_loop(0, setup.obs_every, body, (state, zero, jnp.zeros((n, n))))
+        y = setup.observed * (x + setup.obs_noise * jax.random.normal(key_k, (n,)))
         return x, (x, y, s, ss)
 
     keys = jax.random.split(key_obs, setup.n_cycles)
     _, (truth, obs, sums, squares) = jax.lax.scan(one_cycle, x0, keys)
     # DAPPER's xx holds the initial state too: K + 1 states in all.
     n_states = setup.n_cycles * setup.obs_every + 1
-    d0 = x0 - _CLIM_SHIFT
+    d0 = x0 - shift
     total = jnp.sum(sums, axis=0) + d0
     total_sq = jnp.sum(squares, axis=0) + jnp.outer(d0, d0)
     mean_shifted = total / n_states
     cov = (total_sq - n_states * jnp.outer(mean_shifted, mean_shifted)) / (n_states - 1)
-    return CycleTruth(truth=truth, obs=obs, clim_mean=mean_shifted + _CLIM_SHIFT, clim_cov=cov)
+    return CycleTruth(truth=truth, obs=obs, clim_mean=mean_shifted + shift, clim_cov=cov)
 
 
 class CycleRecord(eqx.Module):
@@ -172,10 +186,10 @@ class CycleRecord(eqx.Module):
     the diagonal of the covariance a deterministic method assumes.
     """
 
-    forecast_mean: Float[Array, "n_cycles 3"]
-    forecast_spread: Float[Array, "n_cycles 3"]
-    analysis_mean: Float[Array, "n_cycles 3"]
-    analysis_spread: Float[Array, "n_cycles 3"]
+    forecast_mean: Float[Array, "n_cycles n"]
+    forecast_spread: Float[Array, "n_cycles n"]
+    analysis_mean: Float[Array, "n_cycles n"]
+    analysis_spread: Float[Array, "n_cycles n"]
 
 
 class AbstractCycledMethod(eqx.Module):
@@ -183,7 +197,7 @@ class AbstractCycledMethod(eqx.Module):
 
     `init` makes the state before the first forecast (an ensemble, or a mean); `cycle` takes the state
     left by the previous cycle, forecasts it to the observation time, analyses the observation, and
-    returns the new state with this cycle's `CycleRecord` entries (means and spreads, `(3,)` each).
+    returns the new state with this cycle's `CycleRecord` entries (means and spreads, `(n,)` each).
     `index` is the cycle number (0 for the first), which lagged methods need to grow their window.
     """
 
@@ -192,7 +206,7 @@ class AbstractCycledMethod(eqx.Module):
         """The state at t = 0."""
 
     @abc.abstractmethod
-    def cycle(self, state, y: Float[Array, "3"], index, setup: CycleSetup, truth: CycleTruth, key: PRNGKeyArray):
+    def cycle(self, state, y: Float[Array, " n"], index, setup: CycleSetup, truth: CycleTruth, key: PRNGKeyArray):
         """One forecast + analysis: `(state, (forecast_mean, forecast_spread, analysis_mean, analysis_spread))`."""
 
 
@@ -231,8 +245,8 @@ def run_cycle_with_states(method: AbstractCycledMethod, setup: CycleSetup, truth
     """`run_cycle`, also returning the state each cycle started from (for `between_analyses`).
 
     Returns:
-        `(record, states)`: `states[k]` is the state before cycle k's forecast (`(n_cycles, N, 3)` for
-        an ensemble, `(n_cycles, 3)` for a mean). For filters and lag-1 methods it sits at the previous
+        `(record, states)`: `states[k]` is the state before cycle k's forecast (`(n_cycles, N, n)` for
+        an ensemble, `(n_cycles, n)` for a mean). For filters and lag-1 methods it sits at the previous
         observation time (t = 0 for k = 0).
     """
     return _scan_cycles(method, setup, truth, key, True)
@@ -251,7 +265,7 @@ def between_analyses(states, setup: CycleSetup, max_steps: int):
         max_steps: a static bound on `setup.obs_every` (a shape: pick the slider's maximum).
 
     Returns:
-        `(mean, spread)`, each `(n_cycles, max_steps + 1, 3)`: index j of cycle k is the time
+        `(mean, spread)`, each `(n_cycles, max_steps + 1, n)`: index j of cycle k is the time
         k * obs_every + j steps; entries past `obs_every` are NaN. The spread is NaN for a mean state.
     """
 
@@ -263,7 +277,7 @@ def between_analyses(states, setup: CycleSetup, max_steps: int):
         _, path = jax.lax.scan(body, state, jnp.arange(max_steps))
         return jnp.concatenate([state[None], path], axis=0)
 
-    paths = jax.vmap(one)(states)  # (n_cycles, max_steps + 1, [N,] 3)
+    paths = jax.vmap(one)(states)  # (n_cycles, max_steps + 1, [N,] n)
     if states.ndim == 3:
         mean, spread = jnp.mean(paths, axis=2), jnp.std(paths, axis=2, ddof=1)
     else:

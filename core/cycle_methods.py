@@ -19,7 +19,7 @@ from .cycle import AbstractCycledMethod, CycleSetup, forecast
 N_ITERATIONS = 10  # DAPPER's var_method default nIter (wtol = 0: always all of them)
 
 
-def _diag_std(cov: Float[Array, "3 3"]) -> Float[Array, "3"]:
+def _diag_std(cov: Float[Array, "n n"]) -> Float[Array, " n"]:
     return jnp.sqrt(jnp.maximum(jnp.diag(cov), 0.0))
 
 
@@ -28,9 +28,10 @@ def _kalman_update(mean, cov, y, setup: CycleSetup):
     rinv = setup.obs_precision_sqrt
     hw = jnp.diag(rinv)  # whitened observation operator R^{-1/2} H
     innovation = rinv * (y - mean)
-    s = hw @ cov @ hw.T + jnp.eye(3)
+    eye = jnp.eye(mean.shape[-1])
+    s = hw @ cov @ hw.T + eye
     gain = jnp.linalg.solve(s, hw @ cov).T  # B Hw^T S^{-1}, S symmetric
-    return mean + gain @ innovation, (jnp.eye(3) - gain @ hw) @ cov
+    return mean + gain @ innovation, (eye - gain @ hw) @ cov
 
 
 class CycledFreeRun(AbstractCycledMethod):
@@ -41,7 +42,7 @@ class CycledFreeRun(AbstractCycledMethod):
 
     def cycle(self, state, y, index, setup, truth, key):
         x = forecast(setup.forward, state, setup.obs_every)
-        spread = jnp.full(3, jnp.nan)
+        spread = jnp.full_like(x, jnp.nan)
         return x, (x, spread, x, spread)
 
 
@@ -90,7 +91,7 @@ class CycledStrong4DVar(AbstractCycledMethod):
     The control is the state at the window's start, x = x_b + B^{1/2} w, with x_b the previous window's
     smoothed estimate carried one cycle forward and B = b_scale * climatological cov (static). Each
     window assimilates the newest observation (the older ones are already in x_b) through the
-    tangent-linear model of the whole window (forward-mode `jax.jacfwd`: 3 directions). The window
+    tangent-linear model of the whole window (forward-mode `jax.jacfwd`: one direction per variable). The window
     slides by one cycle; for the first `lag - 1` cycles it grows from t = 0.
 
     Fields:
@@ -120,6 +121,7 @@ class CycledStrong4DVar(AbstractCycledMethod):
         b_half = (evecs * jnp.sqrt(jnp.maximum(evals, 0.0))) @ evecs.T  # symmetric square root
         window_steps = jnp.minimum(index + 1, self.lag) * setup.obs_every
         rinv = setup.obs_precision_sqrt
+        zero, eye = jnp.zeros(setup.n_variables), jnp.eye(setup.n_variables)
 
         def window_end(w):
             end = forecast(setup.forward, state + b_half @ w, window_steps)
@@ -127,15 +129,14 @@ class CycledStrong4DVar(AbstractCycledMethod):
 
         def iteration(_, carry):
             w, _, _, _, _ = carry
-            tlm, xf = jax.jacfwd(window_end, has_aux=True)(w)  # X = M' B^{1/2}, 3 x 3
+            tlm, xf = jax.jacfwd(window_end, has_aux=True)(w)  # X = M' B^{1/2}, n x n
             yw = rinv[:, None] * tlm
             dy = rinv * (y - xf)
-            post_w = jnp.linalg.inv(yw.T @ yw + jnp.eye(3))  # posterior covariance of w
+            post_w = jnp.linalg.inv(yw.T @ yw + eye)  # posterior covariance of w
             dw = post_w @ (yw.T @ dy - w)
             return w + dw, dw, xf, tlm, post_w
 
-        zero3 = jnp.zeros(3)
-        first = iteration(0, (zero3, zero3, zero3, jnp.eye(3), jnp.eye(3)))
+        first = iteration(0, (zero, zero, zero, eye, eye))
         forecast_mean, forecast_tlm = first[2], first[3]
         w, dw, xf, tlm, post_w = jax.lax.fori_loop(1, self.n_iterations, iteration, first)
         analysis = xf + tlm @ dw

@@ -72,16 +72,18 @@ class Problem(eqx.Module):
         return Lorenz63Forward(dt=self.dt)
 
 
-def observed_mask(observed: Sequence[int] | Array) -> Float[Array, "3"]:
+def observed_mask(observed: Sequence[int] | Array, n_variables: int = 3) -> Float[Array, " n"]:
     """(0, 2) -> [1, 0, 1]. An array (numpy or JAX, maybe traced) is taken as the 0/1 mask itself."""
     if not isinstance(observed, (tuple, list)):
         return jnp.asarray(observed, dtype=jnp.float32)
     components = tuple(int(c) for c in observed)
-    if not components or any(c not in (0, 1, 2) for c in components):
-        raise ValueError(f"observed must name at least one of the components 0 (x), 1 (y), 2 (z); got {observed!r}")
+    if not components or any(not 0 <= c < n_variables for c in components):
+        if n_variables == 3:
+            raise ValueError(f"observed must name at least one of the components 0 (x), 1 (y), 2 (z); got {observed!r}")
+        raise ValueError(f"observed must name at least one of the variables 0 .. {n_variables - 1}; got {observed!r}")
     # Built in numpy: a jnp scatter here compiled a few op-by-op programs at import (core.training
     # checks its default config's components) and on a restart's first page.
-    mask = np.zeros(3, dtype=np.float32)
+    mask = np.zeros(n_variables, dtype=np.float32)
     mask[list(components)] = 1.0
     return jnp.asarray(mask)
 
