@@ -24,6 +24,7 @@ import core
 
 from .memo import locked, shared_cache
 from .models import registry
+from .pagefirst import PAGE_WORK
 
 # The static 4DVar iteration caps the slider offers (each compiles once, at warm-up).
 ITERATION_CAPS = (1, 2, 3, 5, 10, 20, 50)
@@ -275,7 +276,8 @@ _solve_cached = shared_cache(_solve_key)
 def solve(settings: Settings) -> Experiment:
     """`run_experiment(settings)`, memoised across sessions (the cached object is shared: read only)."""
     args = solve_arguments(settings)
-    return locked(args, _solve_cached, *args)
+    with PAGE_WORK.busy():  # the classroom warm-up's compiles wait meanwhile (pagefirst.py)
+        return locked(args, _solve_cached, *args)
 
 
 def prepare(settings: Settings, experiment: Experiment) -> None:

@@ -25,6 +25,7 @@ from . import compute
 from .compute import Settings
 from .memo import shared_cache
 from .models import registry
+from .pagefirst import PAGE_WORK
 
 PLANES = tuple(PLANES_AXES)  # "x-y", "x-z", "y-z"
 GRID_POINTS = 64  # per side: 4096 costs, vmapped
@@ -177,7 +178,8 @@ def grid(settings: Settings, plane: str, extent: float) -> Grid:
     """
     if plane not in PLANES:
         raise ValueError(f"plane must be one of {', '.join(PLANES)}; got {plane!r}")
-    return _grid_cached(_relevant(settings, model="", n_steps=0), plane, check_extent(extent))
+    with PAGE_WORK.busy():  # the classroom warm-up's compiles wait meanwhile (pagefirst.py)
+        return _grid_cached(_relevant(settings, model="", n_steps=0), plane, check_extent(extent))
 
 
 def paths(settings: Settings) -> Paths:
@@ -187,4 +189,5 @@ def paths(settings: Settings) -> Paths:
         ValueError: as `compute_paths`.
     """
     model = registry.resolve(settings.model)
-    return _paths_cached(_relevant(settings, model=model), registry.version_of(model))
+    with PAGE_WORK.busy():
+        return _paths_cached(_relevant(settings, model=model), registry.version_of(model))
