@@ -8,10 +8,13 @@ dashboard/warmup.py`, plus `--liveness`) in its own process group with an empty 
 (`XDG_CACHE_HOME`: no JAX cache, no stored first page), and reports:
 
 - `command_to_liveness`: the first page's part of the warm-up (the server answers after it);
+- `burst`: `--burst` sessions (Bokeh's websocket protocol, `loadtest.Student`) opened over 5 s as
+  soon as the server answers, during the warm-up: the median and slowest time to their first plot data;
 - `pages`: every `--every` seconds while the rest of the warm-up runs, one page opened in headless
   Chromium, timed from its request to every Explore plot drawn with its data (`PLOTS_DRAWN_JS`),
   with the 1-minute load average at that moment;
 - `warm_up_s`: from the command to the last server process printing that the rest is compiled;
+- `warm_pages`: `--control` pages opened the same way after the warm-up (the machine's load alone);
 - `rss_mb`: then `--rounds` rounds of `--pages` sessions opened (Bokeh's websocket protocol,
   `loadtest.Student`, each moving a slider for a second) and closed, and `--settle` seconds later
   the resident memory of each server process (`ps`), in MB.
@@ -66,6 +69,8 @@ def time_page(browser, url: str, timeout_s: float) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dashboard.classbench", description=__doc__.splitlines()[0])
     parser.add_argument("--every", type=float, default=20.0, help="seconds between pages during the warm-up")
+    parser.add_argument("--burst", type=int, default=20, help="sessions opened at once as the server answers")
+    parser.add_argument("--control", type=int, default=3, help="pages opened the same way once the warm-up is done")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--pages", type=int, default=20, help="sessions per round")
     parser.add_argument("--settle", type=float, default=30.0, help="seconds after a round before reading RSS")
@@ -84,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     port = free_port()
     url = f"http://127.0.0.1:{port}/app"
-    result: dict = {"load_at_start": loadavg(), "pages": [], "rss_mb": []}
+    result: dict = {"load_at_start": loadavg(), "pages": [], "warm_pages": [], "rss_mb": []}
     with open(log_path, "w") as log, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
         started = time.perf_counter()
@@ -99,6 +104,18 @@ def main(argv: list[str] | None = None) -> int:
         try:
             result["command_to_liveness"] = wait_for_liveness(proc, port, args.timeout, 0.1, log_path) - started
             deadline = started + args.timeout
+            if args.burst:  # a class opening the page at once, during the warm-up (websocket sessions)
+                stats = asyncio.run(loadtest.main_async(url, args.burst, 1.0, 10.0, 5.0))
+                opens = sorted(stats["open_s"])
+                result["burst"] = {
+                    "sessions": stats["sessions"],
+                    "errors": len(stats["errors"]),
+                    "open_s_median": opens[len(opens) // 2] if opens else None,
+                    "open_s_max": opens[-1] if opens else None,
+                    "load": loadavg(),
+                    "warm_up_done": log_path.read_text().count(REST_DONE) >= 2,
+                }
+                print(json.dumps({"burst": result["burst"]}), flush=True)
             while log_path.read_text().count(REST_DONE) < 2 and time.perf_counter() < deadline:
                 since = time.perf_counter() - started
                 try:
@@ -109,6 +126,16 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(result["pages"][-1]), flush=True)
                 time.sleep(max(0.0, args.every - (time.perf_counter() - started - since)))
             result["warm_up_s"] = time.perf_counter() - started
+            # The same pages on the warm server, at the same interval: what the machine's load alone gives.
+            for _ in range(args.control):
+                since = time.perf_counter()
+                try:
+                    seconds = time_page(browser, url, 120.0)
+                except Exception as exc:  # noqa: BLE001
+                    seconds = f"failed: {exc.__class__.__name__}"
+                result["warm_pages"].append({"to_plots_s": seconds, "load": loadavg()})
+                print(json.dumps({"warm page": result["warm_pages"][-1]}), flush=True)
+                time.sleep(max(0.0, args.every - (time.perf_counter() - since)))
             result["rss_mb"].append({"after_warm_up": server_rss_mb(proc.pid)})
             for round_ in range(args.rounds):
                 stats = asyncio.run(loadtest.main_async(url, args.pages, 1.0, 10.0, 5.0))
