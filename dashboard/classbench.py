@@ -31,6 +31,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -52,6 +53,16 @@ def server_rss_mb(pgid: int) -> dict[int, float]:
         if "panel" in args and "serve" in args:
             rss[int(pid)] = int(kb) / 1024
     return rss
+
+
+def open_sessions(url: str, n: int) -> dict:
+    """`n` websocket sessions opened over 5 s, each moving a slider for a second, then closed
+    (`loadtest.main_async`, in a thread of its own: Playwright's sync API holds this thread's loop)."""
+    done: dict = {}
+    thread = threading.Thread(target=lambda: done.update(asyncio.run(loadtest.main_async(url, n, 1.0, 10.0, 5.0))))
+    thread.start()
+    thread.join()
+    return done
 
 
 def time_page(browser, url: str, timeout_s: float) -> float:
@@ -105,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             result["command_to_liveness"] = wait_for_liveness(proc, port, args.timeout, 0.1, log_path) - started
             deadline = started + args.timeout
             if args.burst:  # a class opening the page at once, during the warm-up (websocket sessions)
-                stats = asyncio.run(loadtest.main_async(url, args.burst, 1.0, 10.0, 5.0))
+                stats = open_sessions(url, args.burst)
                 opens = sorted(stats["open_s"])
                 result["burst"] = {
                     "sessions": stats["sessions"],
@@ -138,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(max(0.0, args.every - (time.perf_counter() - since)))
             result["rss_mb"].append({"after_warm_up": server_rss_mb(proc.pid)})
             for round_ in range(args.rounds):
-                stats = asyncio.run(loadtest.main_async(url, args.pages, 1.0, 10.0, 5.0))
+                stats = open_sessions(url, args.pages)
                 time.sleep(args.settle)
                 entry = {"round": round_ + 1, "sessions": stats["sessions"], "errors": len(stats["errors"])}
                 entry["rss"] = server_rss_mb(proc.pid)
