@@ -65,6 +65,19 @@ def open_sessions(url: str, n: int) -> dict:
     return done
 
 
+def summary(stats: dict) -> dict:
+    """A round of sessions: how many drew their plots, their median and slowest open, the errors."""
+    opens = sorted(stats.get("open_s", []))
+    return {
+        "sessions": stats.get("sessions", 0),
+        "open_s_median": round(opens[len(opens) // 2], 2) if opens else None,
+        "open_s_max": round(opens[-1], 2) if opens else None,
+        "errors": len(stats.get("errors", [])),
+        "first_errors": stats.get("errors", [])[:3],
+        "load": loadavg(),
+    }
+
+
 def time_page(browser, url: str, timeout_s: float) -> float:
     context = browser.new_context(viewport={"width": 1600, "height": 1000})
     try:
@@ -116,16 +129,8 @@ def main(argv: list[str] | None = None) -> int:
             result["command_to_liveness"] = wait_for_liveness(proc, port, args.timeout, 0.1, log_path) - started
             deadline = started + args.timeout
             if args.burst:  # a class opening the page at once, during the warm-up (websocket sessions)
-                stats = open_sessions(url, args.burst)
-                opens = sorted(stats["open_s"])
-                result["burst"] = {
-                    "sessions": stats["sessions"],
-                    "errors": len(stats["errors"]),
-                    "open_s_median": opens[len(opens) // 2] if opens else None,
-                    "open_s_max": opens[-1] if opens else None,
-                    "load": loadavg(),
-                    "warm_up_done": log_path.read_text().count(REST_DONE) >= 2,
-                }
+                result["burst"] = summary(open_sessions(url, args.burst))
+                result["burst"]["warm_up_done"] = log_path.read_text().count(REST_DONE) >= 2
                 print(json.dumps({"burst": result["burst"]}), flush=True)
             while log_path.read_text().count(REST_DONE) < 2 and time.perf_counter() < deadline:
                 since = time.perf_counter() - started
@@ -149,11 +154,9 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(max(0.0, args.every - (time.perf_counter() - since)))
             result["rss_mb"].append({"after_warm_up": server_rss_mb(proc.pid)})
             for round_ in range(args.rounds):
-                stats = open_sessions(url, args.pages)
+                entry = {"round": round_ + 1, **summary(open_sessions(url, args.pages))}
                 time.sleep(args.settle)
-                entry = {"round": round_ + 1, "sessions": stats["sessions"], "errors": len(stats["errors"])}
                 entry["rss"] = server_rss_mb(proc.pid)
-                entry["load"] = loadavg()
                 result["rss_mb"].append(entry)
                 print(json.dumps(entry), flush=True)
         finally:

@@ -278,8 +278,12 @@ def rest_of_warm_up() -> list[tuple[str, object]]:
             (f"landscape grid, window {w}", partial(landscape_data.compute_grid, Settings(window=w), "x-z", 3.0))
         )
         units.append((f"landscape paths, window {w}", partial(landscape_data.compute_paths, Settings(window=w))))
-    units.append(("the Train tab's default training", warm_training))
+    units.append((TRAINING_UNIT, warm_training))
     return units
+
+
+TRAINING_UNIT = "the Train tab's default training"  # last: a niced worker process, minutes on a fresh cache
+PAGES_WARM = "dashboard warm-up: every page's programs compiled"  # printed before the training's compile
 
 
 WARM_DONE = threading.Event()  # set once `warm_rest` has compiled everything
@@ -291,6 +295,8 @@ def warm_rest(verbose: bool = True) -> float:
     start = time.perf_counter()
     units = rest_of_warm_up()
     for what, compile_it in units:
+        if what == TRAINING_UNIT and verbose:
+            print(f"{PAGES_WARM} in {time.perf_counter() - start:.1f} s", flush=True)
         with one_process_compiles():
             waited = PAGE_WORK.wait_quiet()
             began = time.perf_counter()

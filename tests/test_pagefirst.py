@@ -107,7 +107,7 @@ def test_the_rest_of_the_warm_up_covers_every_window_cap_and_the_landscape():
             assert any(f"window={window})" in n and "preset='seed'" in n for n in names)
     for cap in compute.ITERATION_CAPS:
         assert any(f"max_steps={cap}," in n for n in names)
-    assert "the Train tab's default training" in names
+    assert warmup.TRAINING_UNIT == names[-1]
 
 
 @pytest.mark.parametrize("failing", [0, 1])
