@@ -101,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=900.0, help="the warm-up's limit, seconds")
     parser.add_argument("--cache", type=Path, default=None, help="user cache folder (default: a fresh one)")
     parser.add_argument("--log", type=Path, default=None, help="keep the server's log here")
+    parser.add_argument(
+        "--setup",
+        default="dashboard/warmup.py",
+        help="the setup script (dashboard/serving.py: the README's, no classroom warm-up; pages and memory only)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
@@ -118,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
         started = time.perf_counter()
         proc = subprocess.Popen(
-            serve_command(port, CLASSROOM),
+            serve_command(port, [*CLASSROOM[:4], "--setup", args.setup]),
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -132,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
                 result["burst"] = summary(open_sessions(url, args.burst))
                 result["burst"]["warm_up_done"] = log_path.read_text().count(REST_DONE) >= 2
                 print(json.dumps({"burst": result["burst"]}), flush=True)
-            while log_path.read_text().count(REST_DONE) < 2 and time.perf_counter() < deadline:
+            warming = "dashboard/warmup.py" in args.setup
+            while warming and log_path.read_text().count(REST_DONE) < 2 and time.perf_counter() < deadline:
                 since = time.perf_counter() - started
                 try:
                     seconds = time_page(browser, url, 120.0)
