@@ -26,6 +26,7 @@ the page compiles on the spot, as without the warm-up.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import threading
 import time
@@ -165,3 +166,25 @@ def page_drawn_now() -> None:
     context = None if doc is None else doc.session_context
     if context is not None:
         PAGE_WORK.page_done(context.id)
+
+
+@contextlib.contextmanager
+def one_process_compiles():
+    """One server process at a time (`--num-procs 2`) through each step of the warm-up: the other
+    waits, then loads what the first compiled from the persistent JAX cache instead of compiling it
+    again (half the warm-up's CPU on a fresh cache). No lock without a cache folder."""
+    from .jitcache import cache_dir
+
+    folder = cache_dir()
+    if folder is None:
+        yield
+        return
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        lock = (folder.parent / "warm-up.lock").open("w")
+    except OSError:
+        yield
+        return
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield

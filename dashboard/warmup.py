@@ -30,7 +30,6 @@ first request, and turns on Panel's session reuse (`serving.configure_server`).
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import itertools
 import logging
@@ -63,7 +62,7 @@ from dashboard.cycle_data import warm as cycle_warm  # noqa: E402
 from dashboard.cycle_state import DEFAULT_METHODS  # noqa: E402
 from dashboard.jitcache import cache_dir, enable_compilation_cache  # noqa: E402
 from dashboard.models import registry  # noqa: E402
-from dashboard.pagefirst import PAGE_WORK  # noqa: E402
+from dashboard.pagefirst import PAGE_WORK, one_process_compiles  # noqa: E402
 from dashboard.plots import FIGURES  # noqa: E402
 from dashboard.seeds import many_seeds  # noqa: E402
 from dashboard.train_worker import worker_command  # noqa: E402
@@ -215,26 +214,6 @@ def store_first_result(experiment) -> None:
         os.replace(temporary, path)
     except Exception as exc:  # noqa: BLE001
         log.info("first page's result not stored: %s", exc)
-
-
-@contextlib.contextmanager
-def one_process_compiles():
-    """One server process at a time (`--num-procs 2`) through each step of the warm-up: the other
-    waits, then loads what the first compiled from the persistent JAX cache instead of compiling it
-    again (half the warm-up's CPU on a fresh cache). No lock without a cache folder."""
-    folder = cache_dir()
-    if folder is None:
-        yield
-        return
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        lock = (folder.parent / "warm-up.lock").open("w")
-    except OSError:
-        yield
-        return
-    with lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
 
 
 def warm_classroom_first_page(verbose: bool = True) -> float:

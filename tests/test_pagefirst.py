@@ -82,7 +82,14 @@ def test_the_dashboard_s_solve_counts_as_page_work(monkeypatch):
     assert pagefirst.PAGE_WORK._solving == 0
 
 
-def test_the_rest_of_the_warm_up_compiles_nothing_while_a_page_is_open(monkeypatch):
+@pytest.fixture
+def own_cache(monkeypatch, tmp_path):
+    """A user cache of this test's own (the warm-up's lock between processes lives there)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("L63_JAX_CACHE", raising=False)
+
+
+def test_the_rest_of_the_warm_up_compiles_nothing_while_a_page_is_open(monkeypatch, own_cache):
     work = PageWork(quiet_s=0.0, page_hold_s=600.0)
     compiled = []
     monkeypatch.setattr(warmup, "PAGE_WORK", work)
@@ -111,7 +118,7 @@ def test_the_rest_of_the_warm_up_covers_every_window_cap_and_the_landscape():
 
 
 @pytest.mark.parametrize("failing", [0, 1])
-def test_a_unit_that_fails_does_not_stop_the_rest(monkeypatch, failing):
+def test_a_unit_that_fails_does_not_stop_the_rest(monkeypatch, own_cache, failing):
     compiled = []
 
     def unit(i):
@@ -123,3 +130,31 @@ def test_a_unit_that_fails_does_not_stop_the_rest(monkeypatch, failing):
     monkeypatch.setattr(warmup, "rest_of_warm_up", lambda: [(f"unit {i}", lambda i=i: unit(i)) for i in range(3)])
     warmup.warm_rest(verbose=False)
     assert compiled == [i for i in range(3) if i != failing]
+
+
+def test_one_server_process_at_a_time_through_a_warm_up_step(own_cache):
+    """`--num-procs 2`: the second waits on the lock, then loads what the first compiled. (flock is per
+    open file, so two threads of one process stand for the two processes.)"""
+    release, order = threading.Event(), []
+
+    def first():
+        with pagefirst.one_process_compiles():
+            order.append("first in")
+            release.wait(10.0)
+            order.append("first out")
+
+    def second():
+        with pagefirst.one_process_compiles():
+            order.append("second in")
+
+    a = threading.Thread(target=first, daemon=True)
+    a.start()
+    while not order:
+        pass
+    b = threading.Thread(target=second, daemon=True)
+    b.start()
+    b.join(STILL_WAITING_S)
+    assert b.is_alive() and order == ["first in"]
+    release.set()
+    a.join(10.0), b.join(10.0)
+    assert order == ["first in", "first out", "second in"]
