@@ -13,7 +13,7 @@ from functools import partial
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, Bool, Float, Int
 
 from ._validate import check_choice, check_range
 from .fourdvar import _solver, cost, quasi_static_iteration, quasi_static_start, residuals
@@ -96,17 +96,37 @@ def _grid(problem: Problem, axes: Int[Array, "2"], extent, n: int):
     return first, second, costs.reshape(n, n)
 
 
-def solver_path(problem: Problem, solver: str) -> Float[Array, "m 3"]:
-    """A 4DVar solver's iterates from the background: `(PATH_LENGTH + 1, 3)`, repeating once it stops.
+class SolverWalk(eqx.Module):
+    """A solver's iterates and whether it broke down (a step that was not finite) on the way."""
+
+    path: Float[Array, "m 3"]  # (PATH_LENGTH + 1, 3), repeating its last point once it stops
+    broke_down: Bool[Array, ""]  # a step came out NaN/inf (e.g. a singular Gauss-Newton system)
+
+
+def solver_walk(problem: Problem, solver: str) -> SolverWalk:
+    """A 4DVar solver's iterates from the background, and whether it stopped because it broke down.
 
     The same solvers, tolerances and starts as `strong_4dvar` (optimistix's own init/step for
-    Gauss-Newton and BFGS, stepped in a scan; the quasi-static iteration itself).
+    Gauss-Newton and BFGS, stepped in a scan; the quasi-static iteration itself). A solver that
+    breaks down stops at its last finite iterate: with `broke_down` and no step taken, it failed at
+    its first step (a long window's Gauss-Newton from the background, whose system is singular).
 
     Raises:
         ValueError: an unknown solver, or a window longer than MAX_WINDOW.
     """
     check_choice("solver", solver, PATH_SOLVERS)
-    return _path(pad_problem(problem), solver)
+    path, broke_down = _path(pad_problem(problem), solver)
+    return SolverWalk(path=path, broke_down=broke_down)
+
+
+def solver_path(problem: Problem, solver: str) -> Float[Array, "m 3"]:
+    """A 4DVar solver's iterates from the background: `(PATH_LENGTH + 1, 3)`, repeating once it stops
+    (`solver_walk` also says whether it broke down).
+
+    Raises:
+        ValueError: an unknown solver, or a window longer than MAX_WINDOW.
+    """
+    return solver_walk(problem, solver).path
 
 
 @partial(jax.jit, static_argnames=("solver",))
@@ -119,7 +139,7 @@ def _path(problem: Problem, solver: str):
 
         start = quasi_static_start(problem)
         _, xs = jax.lax.scan(body, start, None, length=PATH_LENGTH)
-        return jnp.concatenate([start.x0[None], xs])
+        return jnp.concatenate([start.x0[None], xs]), ~jnp.all(jnp.isfinite(xs))
     objective = cost if solver == "bfgs" else residuals
     optimiser = _solver(solver)
     fn = lambda y, args: (objective(y, args), None)
@@ -129,19 +149,21 @@ def _path(problem: Problem, solver: str):
     arrays, static = eqx.partition(optimiser.init(fn, y0, problem, {}, f_struct, None, frozenset()), eqx.is_array)
 
     def body(carry, _):
-        y, arrays, stopped = carry
+        y, arrays, stopped, broke_down = carry
         state = eqx.combine(arrays, static)
         done, _ = optimiser.terminate(fn, y, problem, {}, state, frozenset())
         new_y, new_state, _ = optimiser.step(fn, y, problem, {}, state, frozenset())
         # A solver that breaks down (a singular Gauss-Newton system: NaN) stops where it was.
-        stopped = stopped | done | ~jnp.all(jnp.isfinite(new_y))
+        breaks = ~stopped & ~done & ~jnp.all(jnp.isfinite(new_y))
+        stopped = stopped | done | breaks
         new_arrays = eqx.filter(new_state, eqx.is_array)
         y = jnp.where(stopped, y, new_y)
         arrays = jax.tree_util.tree_map(lambda old, upd: jnp.where(stopped, old, upd), arrays, new_arrays)
-        return (y, arrays, stopped), y
+        return (y, arrays, stopped, broke_down | breaks), y
 
-    _, ys = jax.lax.scan(body, (y0, arrays, jnp.asarray(False)), None, length=PATH_LENGTH)
-    return jnp.concatenate([y0[None], ys])
+    start = (y0, arrays, jnp.asarray(False), jnp.asarray(False))
+    (_, _, _, broke_down), ys = jax.lax.scan(body, start, None, length=PATH_LENGTH)
+    return jnp.concatenate([y0[None], ys]), broke_down
 
 
 def fourdvarnet_path(model: FourDVarNet, problem: Problem, n_steps: int | None = None) -> Float[Array, "m 3"]:

@@ -15,7 +15,7 @@ import param
 from panel.viewable import Viewer
 
 from . import plots
-from .compute import Experiment, drawn_items, method_colors, method_labels
+from .compute import Experiment, band_hidden_reason, drawn_items, method_colors, method_labels
 from .export import PNG_JS, fmt, metrics_csv, metrics_rows, trajectories_csv
 from .seeds import N_SEEDS, many_seeds, many_seeds_html
 from .state import ExperimentState
@@ -23,7 +23,8 @@ from .state import ExperimentState
 LEGEND_NOTE = (
     '<div class="help">Shaded yellow: the assimilation window. Light band around strong 4DVar: its &plusmn;2 '
     "standard deviations (its own estimate of its uncertainty, from the Gauss-Newton posterior), in the window "
-    "and along the forecast. RMSE plot: dotted, half the attractor's size (beyond it a forecast has lost its "
+    "and along the forecast, drawn only when 4DVar converged (elsewhere that estimate does not hold). "
+    "RMSE plot: dotted, half the attractor's size (beyond it a forecast has lost its "
     "skill); dash-dot, each method's predictability time.</div>"
 )
 
@@ -49,7 +50,16 @@ def legend_html(experiment: Experiment | None, shown) -> str:
         if solved is not None and solved.converged is False:
             label += " (NOT converged: dotted)"
         items.append(f'<span class="legend-item">{swatch} {html.escape(label)}</span>')
-    return '<div class="legend">' + " ".join(items) + "</div>" + LEGEND_NOTE
+    return '<div class="legend">' + " ".join(items) + band_note(experiment, shown) + "</div>" + LEGEND_NOTE
+
+
+def band_note(experiment: Experiment | None, shown) -> str:
+    """One line saying why strong 4DVar's band is not drawn, where it is shown but its solve failed."""
+    solved = None if experiment is None else experiment.methods.get(plots.BAND_METHOD)
+    if solved is None or plots.BAND_METHOD not in shown:
+        return ""
+    reason = band_hidden_reason(solved, experiment.settings.max_steps)
+    return f'<div class="band-note bad">{html.escape(reason)}</div>' if reason else ""
 
 
 def table_html(experiment: Experiment | None, shown) -> str:

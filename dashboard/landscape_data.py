@@ -19,11 +19,13 @@ import numpy as np
 
 import core
 from core.landscape import PLANES as PLANES_AXES
+from core.landscape import solver_walk
 
 from . import compute
 from .compute import Settings
 from .memo import shared_cache
 from .models import registry
+from .pagefirst import PAGE_WORK
 
 PLANES = tuple(PLANES_AXES)  # "x-y", "x-z", "y-z"
 GRID_POINTS = 64  # per side: 4096 costs, vmapped
@@ -55,6 +57,23 @@ class Paths:
     final_cost: dict  # name -> J at the path's last point
     truth_cost: float  # J at the true x0
     window: int
+    broke_down: dict = dataclasses.field(default_factory=dict)  # name -> True where a step came out not finite
+
+    def failed_at_first_step(self, name: str) -> bool:
+        """True where the solver broke down before taking a single step (it never left the background)."""
+        return bool(self.broke_down.get(name, False)) and len(self.paths[name]) == 1
+
+    def outcome(self, name: str) -> str:
+        """How the path ended, in a few words: "12 steps", "K = 5", "failed at the first step",
+        "3 steps, then failed"."""
+        steps = len(self.paths[name]) - 1
+        if name == "fourdvarnet":
+            return f"K = {steps}"
+        if self.failed_at_first_step(name):
+            return "failed at the first step"
+        if self.broke_down.get(name, False):
+            return f"{steps} steps, then failed"
+        return f"{steps} steps"
 
 
 def check_extent(extent: float) -> float:
@@ -107,7 +126,8 @@ def compute_paths(settings: Settings) -> Paths:
         ValueError: a setting is out of range.
     """
     problem = _checked_problem(settings)
-    paths = {name: _distinct(np.asarray(core.solver_path(problem, name), dtype=np.float64)) for name in PATH_LABELS}
+    walks = {name: solver_walk(problem, name) for name in PATH_LABELS}
+    paths = {name: _distinct(np.asarray(walk.path, dtype=np.float64)) for name, walk in walks.items()}
     model = registry.get(settings.model).model
     if hasattr(model, "first_states"):  # our FourDVarNet (the reference architecture has no such path)
         paths["fourdvarnet"] = np.asarray(core.fourdvarnet_path(model, problem, settings.n_steps), dtype=np.float64)
@@ -122,6 +142,7 @@ def compute_paths(settings: Settings) -> Paths:
         final_cost={name: float(c) for name, c in zip(paths, costs[1 : 1 + len(paths)], strict=True)},
         truth_cost=float(costs[0]),
         window=settings.window,
+        broke_down={name: bool(walk.broke_down) for name, walk in walks.items()},
     )
 
 
@@ -157,7 +178,8 @@ def grid(settings: Settings, plane: str, extent: float) -> Grid:
     """
     if plane not in PLANES:
         raise ValueError(f"plane must be one of {', '.join(PLANES)}; got {plane!r}")
-    return _grid_cached(_relevant(settings, model="", n_steps=0), plane, check_extent(extent))
+    with PAGE_WORK.busy():  # the classroom warm-up's compiles wait meanwhile (pagefirst.py)
+        return _grid_cached(_relevant(settings, model="", n_steps=0), plane, check_extent(extent))
 
 
 def paths(settings: Settings) -> Paths:
@@ -167,4 +189,5 @@ def paths(settings: Settings) -> Paths:
         ValueError: as `compute_paths`.
     """
     model = registry.resolve(settings.model)
-    return _paths_cached(_relevant(settings, model=model), registry.version_of(model))
+    with PAGE_WORK.busy():
+        return _paths_cached(_relevant(settings, model=model), registry.version_of(model))

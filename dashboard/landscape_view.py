@@ -52,16 +52,21 @@ def summary_html(grid: Grid, paths: Paths) -> str:
         f"(J = {paths.truth_cost:.3g})</span>",
         '<span class="legend-item"><span style="color:#888">&#9632;</span> background</span>',
     ]
-    for name, path in paths.paths.items():
-        label = PATH_LABELS.get(name, "FourDVarNet")
+    for name in paths.paths:
+        label = html.escape(PATH_LABELS.get(name, "FourDVarNet"))
+        swatch = f'<span class="swatch" style="background:{PATH_COLORS[name]}"></span>'
+        if paths.failed_at_first_step(name):  # it never left the background: no end to speak of
+            items.append(
+                f'<span class="legend-item">{swatch}{label}: <span class="bad">failed at the first step</span></span>'
+            )
+            continue
         final = paths.final_cost[name]
         ratio = final / max(paths.truth_cost, 1e-12)
         verdict = f"{ratio:.3g} x the truth's"
         css = "bad" if ratio > WRONG_FACTOR else "good"
-        steps = f"{len(path) - 1} steps" if name != "fourdvarnet" else f"K = {len(path) - 1}"
         items.append(
-            f'<span class="legend-item"><span class="swatch" style="background:{PATH_COLORS[name]}"></span>'
-            f'{html.escape(label)}: {steps}, ends at J = {final:.3g} (<span class="{css}">{verdict}</span>)</span>'
+            f'<span class="legend-item">{swatch}{label}: {paths.outcome(name)}, ends at J = {final:.3g} '
+            f'(<span class="{css}">{verdict}</span>)</span>'
         )
     note = (
         f'<div class="help">Red: the path ended at more than {WRONG_FACTOR:g} times the cost at the truth, '

@@ -303,7 +303,7 @@ class ExploreFigures:
         self.curves.data = curves
         self.marks.data = marks
         banded = experiment.methods.get(BAND_METHOD) if BAND_METHOD in shown else None
-        if banded is not None and banded.std is not None:
+        if banded is not None and banded.converged and banded.std is not None:  # see `MethodOutput.std`
             self.band.data = band_data(t, banded.trajectory, banded.std)
         elif len(self.band.data["t"]):
             self.band.data = _empty_band()

@@ -41,7 +41,7 @@ from panel.io.resources import get_dist_path
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError
 
-from dashboard import guard  # noqa: E402
+from dashboard import guard, pagefirst  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,7 @@ def configure_server() -> None:
 def page_drawn() -> None:
     """A full page is drawn in a browser (its `onload`): background work may start without slowing it."""
     FIRST_PAGE_DRAWN.set()
+    pagefirst.page_drawn_now()
 
 
 def page_ready() -> None:

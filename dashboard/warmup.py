@@ -1,13 +1,17 @@
 """Warm the JIT before the first student arrives: `panel serve dashboard/app.py --setup dashboard/warmup.py`.
 
-Compiles, once per server process, everything a slider can reach: both presets, every subset of
-observed components, every 4DVar iteration cap, FourDVarNet for every listed model (K is traced,
-so one K covers all), and the scoring. Then `warm_windows` compiles every other length of the window
-slider (a length is a shape: each compiles once) with the default methods and cap, on both
-presets, and the Landscape tab at every length (its grid and 4DVar paths are padded to 300 steps:
-one compile for all; FourDVarNet's path compiles per length). Under `panel serve --setup` the
-lengths are compiled in a background thread once the first page can be served, so the server
-comes up as fast as before; `python -m dashboard.warmup` compiles them before it returns.
+Pages first (issue 20). Before the server answers, only what the first page needs
+(`warm_classroom_first_page`: the models, the default result, stored by an earlier start or solved,
+the Explore figures of the first pages, one page rehearsed). Then, in a background thread, everything
+else a slider can reach (`rest_of_warm_up`): both presets at every 4DVar iteration cap, every subset
+of observed components, FourDVarNet for every listed model (K is traced, so one K covers all), every
+window length (a length is a shape: each compiles once) on both presets, the Landscape tab at every
+length (its grid and 4DVar paths are padded to 300 steps: one compile for all; FourDVarNet's path
+compiles per length), the 100-seeds button, the Cycle tab and the Train tab's default training. Each
+of those compiles starts only once no page is being built or move solved in this server
+(`pagefirst.PAGE_WORK.wait_quiet`): a page opened during the warm-up competes with one compile at
+most, and what it needs that is not compiled yet it compiles itself, as without the warm-up.
+`python -m dashboard.warmup` compiles it all before it returns.
 
 The listed models include the generalisation sweep's (`assets/models/sweep/`), which is all a
 Generalisation-tab click can reach besides the density (traced): they share one architecture, so
@@ -35,6 +39,7 @@ import subprocess
 import sys
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 try:
@@ -57,6 +62,7 @@ from dashboard.cycle_data import warm as cycle_warm  # noqa: E402
 from dashboard.cycle_state import DEFAULT_METHODS  # noqa: E402
 from dashboard.jitcache import cache_dir, enable_compilation_cache  # noqa: E402
 from dashboard.models import registry  # noqa: E402
+from dashboard.pagefirst import PAGE_WORK, one_process_compiles  # noqa: E402
 from dashboard.plots import FIGURES  # noqa: E402
 from dashboard.seeds import many_seeds  # noqa: E402
 from dashboard.train_worker import worker_command  # noqa: E402
@@ -210,48 +216,88 @@ def store_first_result(experiment) -> None:
         log.info("first page's result not stored: %s", exc)
 
 
-def warm_up(verbose: bool = True) -> float:
-    """Run every compiled path once; returns the seconds it took."""
+def warm_classroom_first_page(verbose: bool = True) -> float:
+    """What the first page needs, before the server answers: the models, the default result (stored
+    by an earlier start, or solved: compiled on a fresh cache), the Explore figures of the first
+    pages (`FIGURES.fill`) and one page built and dropped. Returns the seconds it took."""
     start = time.perf_counter()
     cache = enable_compilation_cache()
     registry.refresh()
+    with one_process_compiles():  # the other server process then finds the stored result
+        if load_first_result():
+            solve(Settings())  # the stored result, into the shared result cache
+        else:
+            store_first_result(solve(Settings()))
+    FIGURES.fill()  # the Explore figures of the first pages, built before anyone asks
+    rehearse_page()
+    WARM.set()
+    elapsed = time.perf_counter() - start
+    if verbose:
+        print(f"dashboard warm-up: the first page ready in {elapsed:.1f} s (JIT cache: {cache})", flush=True)
+    return elapsed
+
+
+def rest_of_warm_up() -> list[tuple[str, object]]:
+    """Everything else a slider can reach, as (what, a call compiling it): the default solvers (cold
+    after a stored first result), both presets at every 4DVar cap, every subset of observed
+    components, every listed model, the 100-seeds button, the Cycle tab's default run, every window
+    length (Explore on both presets; the Landscape), and the Train tab's default training."""
     subsets = [c for r in (1, 2, 3) for c in itertools.combinations((0, 1, 2), r)]
-    settings = [Settings(preset=p, max_steps=cap) for p in ("attractor", "seed") for cap in ITERATION_CAPS]
+    settings = [Settings()]
+    settings += [Settings(preset=p, max_steps=cap) for p in ("attractor", "seed") for cap in ITERATION_CAPS]
     settings += [Settings(observed=s) for s in subsets]
     settings += [Settings(model=key) for key in registry.entries()]
-    for s in settings:
-        run_experiment(s)
-    solve(Settings())  # the first page's result, in the shared result cache
-    many_seeds(Settings())  # the "run on 100 seeds" button's batched programs
-    FIGURES.fill()  # the Explore figures of the first pages, built before anyone asks
-    # The Cycle tab's default run, compiled in the background so that it does not delay the first page.
-    threading.Thread(target=cycle_warm, args=(CycleSettings(), DEFAULT_METHODS), daemon=True).start()
-    elapsed = time.perf_counter() - start
-    message = f"dashboard warm-up: {len(settings)} settings compiled in {elapsed:.1f} s (JIT cache: {cache})"
-    if verbose:
-        print(message, flush=True)
-    WARM.set()
-    return elapsed
-
-
-WINDOWS_WARM = threading.Event()  # set once every window length is compiled
-
-
-def warm_windows(verbose: bool = True) -> float:
-    """Compile every window length of the slider (Explore, both presets; Landscape); returns seconds."""
-    start = time.perf_counter()
     default = Settings().window
-    settings = [Settings(preset=p, window=w) for w in WINDOWS if w != default for p in ("attractor", "seed")]
-    for s in settings:
-        run_experiment(s)
+    settings += [Settings(preset=p, window=w) for w in WINDOWS if w != default for p in ("attractor", "seed")]
+    units: list[tuple[str, object]] = [(f"explore {s}", partial(run_experiment, s)) for s in dict.fromkeys(settings)]
+    units.append(("the 100-seeds button", partial(many_seeds, Settings())))
+    units.append(("the Cycle tab", partial(cycle_warm, CycleSettings(), DEFAULT_METHODS)))
     for w in WINDOWS:  # the Landscape tab, first opened at any length
-        landscape_data.compute_grid(Settings(window=w), "x-z", 3.0)
-        landscape_data.compute_paths(Settings(window=w))
+        units.append(
+            (f"landscape grid, window {w}", partial(landscape_data.compute_grid, Settings(window=w), "x-z", 3.0))
+        )
+        units.append((f"landscape paths, window {w}", partial(landscape_data.compute_paths, Settings(window=w))))
+    units.append((TRAINING_UNIT, warm_training))
+    return units
+
+
+TRAINING_UNIT = "the Train tab's default training"  # last: a niced worker process, minutes on a fresh cache
+PAGES_WARM = "dashboard warm-up: every page's programs compiled"  # printed before the training's compile
+
+
+WARM_DONE = threading.Event()  # set once `warm_rest` has compiled everything
+
+
+def warm_rest(verbose: bool = True) -> float:
+    """Compile `rest_of_warm_up()`, one after the other, each once no page is being built or move
+    solved in this server (`pagefirst.PAGE_WORK.wait_quiet`: pages first). Returns the seconds it took."""
+    start = time.perf_counter()
+    units = rest_of_warm_up()
+    for what, compile_it in units:
+        if what == TRAINING_UNIT and verbose:
+            print(f"{PAGES_WARM} in {time.perf_counter() - start:.1f} s", flush=True)
+        with one_process_compiles():
+            waited = PAGE_WORK.wait_quiet()
+            began = time.perf_counter()
+            try:
+                compile_it()
+            except Exception:  # noqa: BLE001 - a page compiles it on demand instead; the terminal says why
+                log.warning("warm-up: %s could not be compiled ahead", what, exc_info=True)
+        log.info("warm-up: %s in %.1f s (after %.1f s waiting for pages)", what, time.perf_counter() - began, waited)
     elapsed = time.perf_counter() - start
+    WARM_DONE.set()
     if verbose:
-        print(f"dashboard warm-up: {len(WINDOWS)} window lengths compiled in {elapsed:.1f} s", flush=True)
-    WINDOWS_WARM.set()
+        print(
+            f"dashboard warm-up: the rest ({len(units)} programs) compiled in {elapsed:.1f} s, "
+            f"{PAGE_WORK.waited_s:.1f} s of it waiting for pages",
+            flush=True,
+        )
     return elapsed
+
+
+def warm_up(verbose: bool = True) -> float:
+    """The whole warm-up, in the calling thread: the first page, then the rest; returns the seconds."""
+    return warm_classroom_first_page(verbose) + warm_rest(verbose)
 
 
 def warm_training(verbose: bool = True) -> float:
@@ -278,19 +324,14 @@ def warm_training(verbose: bool = True) -> float:
     return elapsed
 
 
-def warm_in_background() -> None:
-    """What a classroom server compiles after its first pages can be served: window lengths, then training."""
-    warm_windows()
-    warm_training()
-
-
 if __name__ in ("__main__", "panel_setup_module"):  # `python -m dashboard.warmup` or `--setup`
     if __name__ == "panel_setup_module":
-        from dashboard import serving
+        from dashboard import pagefirst, serving
 
         serving.configure_server()  # the guard and session reuse, from the very first request
-        serving.WARMING.claim("compiling every path a slider can reach (the classroom warm-up)")
-    warm_up()
+        pagefirst.watch_sessions()  # (Panel's session hooks: before the first session)
+        serving.WARMING.claim("preparing the first page (the classroom warm-up)")
+    warm_classroom_first_page()
     if __name__ == "panel_setup_module":  # run as a script: tell the imported module, which the app reads
         import dashboard.app  # noqa: F401 - the page's module, so that the first page is built at once
         from dashboard import serving
@@ -298,6 +339,7 @@ if __name__ in ("__main__", "panel_setup_module"):  # `python -m dashboard.warmu
 
         _shared.WARM.set()
         serving.page_ready()  # every page is the full one from the first
-        threading.Thread(target=_shared.warm_in_background, name="warm-windows", daemon=True).start()
+        # Pages first: the rest compiles in the background, waiting whenever a page is built.
+        threading.Thread(target=_shared.warm_rest, name="l63-warm-rest", daemon=True).start()
     else:
-        warm_in_background()
+        warm_rest()

@@ -104,3 +104,35 @@ def test_a_bad_combination_is_said_in_the_tab_not_raised(state):
     view = LandscapeView(state=state)
     assert view.redraw() is None
     assert view.message.visible and "obs_every" in view.message.object
+
+
+def test_a_solve_that_fails_at_its_first_step_is_said_so_not_0_steps_ending_somewhere():
+    """Issue 20: at 300 steps (default settings) Gauss-Newton breaks down on its first step from the
+    background; the legend said "Gauss-Newton: 0 steps, ends at J = 7.97e+04"."""
+    from dashboard.landscape_view import summary_html
+
+    settings = Settings(window=300)
+    problem = compute.make_problem(settings)
+    # The independent fact: the solve itself (not the drawn path) failed without accepting a step.
+    analysis = core.strong_4dvar(problem, solver="gauss-newton", max_steps=20)
+    assert int(analysis.status) == core.fourdvar.STATUS_FAILED and int(analysis.num_steps) == 0
+    paths = landscape_data.compute_paths(settings)
+    assert paths.failed_at_first_step("gauss-newton")
+    text = summary_html(landscape_data.compute_grid(settings, "x-z", 3.0), paths)
+    assert 'Gauss-Newton: <span class="bad">failed at the first step</span>' in text
+    assert "Gauss-Newton: 0 steps" not in text
+    # The other solvers walked: their steps and ends are still said.
+    assert not paths.failed_at_first_step("quasi-static")
+    assert f"quasi-static: {len(paths.paths['quasi-static']) - 1} steps, ends at J = " in text
+
+
+def test_a_solve_that_converged_says_its_steps_as_the_solve_counts_them():
+    settings = Settings(window=50)
+    analysis = core.strong_4dvar(compute.make_problem(settings), solver="gauss-newton", max_steps=20)
+    assert int(analysis.status) == core.fourdvar.STATUS_CONVERGED
+    paths = landscape_data.compute_paths(settings)
+    assert not paths.failed_at_first_step("gauss-newton")
+    # The drawn path counts every move; optimistix's count can be one short (its last step is
+    # taken before the check that stops it).
+    steps = int(paths.outcome("gauss-newton").removesuffix(" steps"))
+    assert int(analysis.num_steps) <= steps <= int(analysis.num_steps) + 1

@@ -73,6 +73,14 @@ def dashboard_server(model_cache):
     started = time.perf_counter()
     extra = ["--num-threads", "2", "--setup", "dashboard/warmup.py"]
     with local_server(extra, env=env, log_path=log_path, timeout_s=SERVER_START_TIMEOUT_S, poll_s=0.5) as port:
+        # The server answers once the first page is ready and compiles the rest in the background
+        # (pages first, dashboard/pagefirst.py); these tests check the pages, not that race: wait for it.
+        deadline = time.perf_counter() + SERVER_START_TIMEOUT_S
+        while (
+            "dashboard warm-up: every page's programs compiled" not in log_path.read_text()
+            and time.perf_counter() < deadline
+        ):
+            time.sleep(0.5)
         yield {
             "url": f"http://127.0.0.1:{port}/app",
             "log": log_path,
