@@ -101,6 +101,23 @@ def test_the_issues_values_are_refused_in_one_line_naming_the_flag_and_range(
     assert not list(tmp_path.iterdir())  # nothing written
 
 
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["sweep", "--retrain", "--workers", "256"], "--workers 256 would need about"),  # a process each
+        (["windows", "--n-problems", "100000"], "--n-problems"),  # memory or time, by the machine
+        (["train", "--observed", "xyz", "xyz", "--out", "{tmp}/m.eqx"], "--observed lists a choice twice"),
+        (["cycle", "--method", "nope"], "--method: invalid choice: 'nope'"),
+        (["cycle", "--method", "oi", "--method", "oi"], "--method lists a method twice"),
+        (["cycle", "--method", "fourdvarnet", "--obs-every", "5"], "--obs-every must be 25 with --method fourdvarnet"),
+        (["train", "--reference", "--window", "100", "--out", "{tmp}/m.eqx"], "--window"),
+    ],
+)
+def test_flags_checked_together_are_refused_before_any_work(tmp_path, capsys, no_work, argv, needle):
+    line = refusal([a.format(tmp=tmp_path) for a in argv], capsys)
+    assert needle in line, line
+
+
 def _checked_flags():
     """(subcommand, flag, quantity) for every flag of every subcommand checked as it is read."""
     subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
@@ -176,7 +193,7 @@ LONG_RUNS = [
         "--n-cycles",
     ),
     (["cycle", "--method", "strong_4dvar", "--lag", "50", "--obs-every", "1000", "--n-cycles", "5001"], "--n-cycles"),
-    (["windows", "--n-problems", "100000", "--windows", "300"], "--n-problems"),
+    (["windows", "--n-problems", "5000"], "--n-problems"),  # 1.5 GB: within the memory check
     (["train", "--steps", "1000000", "--out", "{tmp}/m.eqx"], "--steps"),
     (["sweep", "--retrain"], "--steps"),
 ]
