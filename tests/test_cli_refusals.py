@@ -9,6 +9,7 @@ accepted README-sized runs cost nothing here).
 import argparse
 import math
 import re
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -17,6 +18,7 @@ import pytest
 import core.bench
 import core.cycle_cli
 import core.reproduce
+import core.resources
 import core.sweep
 import core.training
 import core.windows
@@ -216,6 +218,43 @@ def test_a_run_within_the_budget_but_long_says_how_long_before_it_starts(capsys,
     err = accepted(["cycle", "--method", "strong_4dvar", "--lag", "50", "--obs-every", "1000"], capsys)
     assert err.startswith("note: `python -m core cycle` should take about") and "minutes" in err, err
     assert "Ctrl-C" in err and len(err.strip().splitlines()) == 1
+
+
+def test_on_an_accelerator_the_cpu_estimate_is_said_not_enforced(capsys, no_work, monkeypatch):
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    monkeypatch.setattr(core.resources, "available_memory_bytes", lambda: 128e9)  # an H200 machine's
+    err = accepted(["bench", "--json", "--batch-size", "65536"], capsys)  # the README's H200 run
+    assert err.startswith("note: `python -m core bench` would take about") and "for 2 CPU cores" in err, err
+
+
+def documented_commands():
+    """Every `python -m core ...` command in the README's and docs' code blocks and code spans
+    (tables' synopses with [optional] parts left out), its placeholders filled in."""
+    found = []
+    for path in [Path("README.md"), *sorted(Path("docs").glob("*.md"))]:
+        text = path.read_text().replace("\\\n", " ")
+        lines = [line for block in re.findall(r"```[a-z]*\n(.*?)```", text, re.S) for line in block.splitlines()]
+        found += [re.sub(r"\s+#.*|\s*>.*", "", line) for line in lines]
+        found += [s for s in re.findall(r"`(python3? -m core [^`]*)`", text.replace("\n", " ")) if "[" not in s]
+    commands = []
+    for text in found:
+        argv = text.split()
+        if argv[:3] not in (["python", "-m", "core"], ["python3", "-m", "core"]) or argv[3:4] in ([], ["--help"]):
+            continue
+        argv = [{"K": "0", "m.eqx": SHIPPED}.get(a, a) for a in argv[3:]]
+        if argv[0] == "train":
+            argv = [a if a != SHIPPED else "{tmp}/m.eqx" for a in argv]
+        if (argv[0], len(argv)) not in (("evaluate", 1), ("cycle", 1)) and argv not in commands:
+            commands.append(argv)  # (bare `evaluate` and `cycle` are mentions, not runs)
+    return commands
+
+
+@pytest.mark.parametrize("argv", documented_commands(), ids=" ".join)
+def test_every_documented_command_is_accepted(tmp_path, capsys, no_work, monkeypatch, argv):
+    if "65536" in argv:  # the README's H200 run
+        monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+        monkeypatch.setattr(core.resources, "available_memory_bytes", lambda: 128e9)
+    accepted([a.format(tmp=tmp_path) for a in argv], capsys)
 
 
 # The defaults and the README's / docs' commands are within the budget.
