@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,10 +37,10 @@ class Quantity:
     def parse(self, text: str):
         """The value of `text` (a tuple if `most` > 1); `ValueError` says what is allowed."""
         parts = text.split(",") if self.most > 1 else [text]
+        if len(parts) > self.most:  # counted before reading any: a list of a million values is refused at once
+            raise ValueError(f"must be {self.describe()}; got {len(parts)} values")
         values = tuple(self._one(part.strip(), text) for part in parts)
-        if len(values) > self.most:
-            raise ValueError(f"must be {self.describe()}; got {len(values)} values")
-        repeated = sorted({v for v in values if values.count(v) > 1})
+        repeated = [v for v, count in Counter(values).items() if count > 1]
         if repeated:
             raise ValueError(f"must be {self.describe()}; got {repeated[0]} more than once")
         return values if self.most > 1 else values[0]
