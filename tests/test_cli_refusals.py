@@ -78,6 +78,7 @@ ISSUE_PROBES = [
     (["windows", "--key", HUGE], "--key", "between 0 and 4294967294"),
     (["windows", "--windows", ",".join(["25"] * 1000)], "--windows", "up to 10 distinct whole numbers"),
     (["windows", "--windows", "25,25"], "--windows", "got 25 more than once"),
+    (["windows", "--windows", ",".join(["25"] * 100_000)], "--windows", "got 100000 values"),  # counted, not read
     (["reproduce", "--window", "1"], "--window", "between 10 and 300"),
     (["reproduce", "--obs-noise", "0"], "--obs-noise", "between 0.01 and 100"),
     (["cycle", "--method", "oi", "--obs-noise", "0"], "--obs-noise", "between 0.01 and 100"),
