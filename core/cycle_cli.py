@@ -12,15 +12,23 @@ import json
 import math
 import sys
 
+from .cli_arguments import (
+    B_SCALE,
+    BURN_IN,
+    ENSEMBLE_SIZE,
+    INFLATION,
+    KEY,
+    LAG,
+    N_CYCLES,
+    OBS_EVERY,
+    OBS_NOISE,
+    CliError,
+    allow_long_argument,
+    checked,
+    components,
+)
+from .cli_budget import check_budget, cycle_flags_to_lower, cycle_seconds
 from .cycle_methods import CYCLE_METHOD_NAMES, DEFAULT_B_SCALE, DEFAULT_INFLATION, ENSEMBLE_METHODS
-
-
-def _components(text: str) -> tuple[int, ...]:
-    if not text or any(c not in "xyz" for c in text) or len(set(text)) != len(text):
-        raise argparse.ArgumentTypeError(
-            f"observed must be letters among x, y, z without repeats (e.g. xyz, xz, x); got {text!r}"
-        )
-    return tuple(sorted("xyz".index(c) for c in text))
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -39,76 +47,76 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--setup", choices=("sakov2012",), default="sakov2012", help="the twin experiment (default: %(default)s)"
     )
-    p.add_argument(
-        "--obs-every", type=int, default=25, help="model steps (dt 0.01) between observations, 1..1000 (default: 25)"
+    checked(
+        p, "--obs-every", OBS_EVERY, default=25, help="model steps (dt 0.01) between analyses, %(range)s (default: 25)"
     )
-    p.add_argument(
+    checked(
+        p,
         "--obs-noise",
-        type=float,
+        OBS_NOISE,
         default=math.sqrt(2.0),
-        help="observation noise standard deviation, 0.01..100 (default: sqrt 2, i.e. R = 2 I as sakov2012)",
+        help="observation noise standard deviation, %(range)s (default: sqrt 2, i.e. R = 2 I as sakov2012)",
     )
     p.add_argument(
-        "--observed", type=_components, default=(0, 1, 2), help="observed components, e.g. xyz or x (default: xyz)"
+        "--observed", type=components, default=(0, 1, 2), help="observed components, e.g. xyz or x (default: xyz)"
     )
-    p.add_argument(
-        "--ensemble-size", type=int, default=10, help="members of the ensemble methods, 2..1000 (default: 10)"
+    checked(
+        p, "--ensemble-size", ENSEMBLE_SIZE, default=10, help="members of the ensemble methods, %(range)s (default: 10)"
     )
-    p.add_argument(
+    checked(
+        p,
         "--inflation",
-        type=float,
+        INFLATION,
         default=None,
-        help="multiplicative inflation of the ensemble methods, 1..3 (default: DAPPER's tuning, "
+        help="multiplicative inflation of the ensemble methods, %(range)s (default: DAPPER's tuning, "
         + ", ".join(f"{k} {v}" for k, v in DEFAULT_INFLATION.items())
         + ")",
     )
-    p.add_argument("--lag", type=int, default=1, help="window in cycles of strong_4dvar and ienks, 1..50 (default: 1)")
-    p.add_argument(
+    checked(p, "--lag", LAG, default=1, help="window in cycles of strong_4dvar and ienks, %(range)s (default: 1)")
+    checked(
+        p,
         "--b-scale",
-        type=float,
+        B_SCALE,
         default=None,
-        help="static B of var3d and strong_4dvar, times the climatological covariance (default: "
+        help="static B of var3d and strong_4dvar, times the climatological covariance, %(range)s (default: "
         + ", ".join(f"{k} {v}" for k, v in DEFAULT_B_SCALE.items())
         + ")",
     )
-    p.add_argument(
-        "--n-cycles", type=int, default=1001, help="number of analyses, 10..1000000 (default: 1001, DAPPER's Ko=1000)"
+    checked(
+        p, "--n-cycles", N_CYCLES, default=1001, help="number of analyses, %(range)s (default: 1001, DAPPER's Ko=1000)"
     )
-    p.add_argument(
+    checked(
+        p,
         "--burn-in",
-        type=int,
+        BURN_IN,
         default=None,
-        help="leading cycles left out of the scores (default: DAPPER's 16 time units, 64 cycles at --obs-every 25)",
+        help="leading cycles left out of the scores, at most --n-cycles - 6 (default: DAPPER's 16 time units, "
+        "64 cycles at --obs-every 25)",
     )
-    p.add_argument("--key", type=int, default=0, help="PRNG key of the truth; the methods use key + 1 (default: 0)")
+    checked(p, "--key", KEY, default=0, help="PRNG key of the truth, %(range)s; the methods use key + 1 (default: 0)")
+    allow_long_argument(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     return p
 
 
 def _validate(args) -> int:
-    from ._validate import check_range
+    """The checks that need several flags (each flag's own range is checked as it is read), and the
+    estimate of the run's time against the budget; returns the burn-in."""
     from .cycle import default_burn_in
 
-    check_range("--obs-every", args.obs_every, 1, 1000, integer=True)
-    check_range("--obs-noise", args.obs_noise, 0.01, 100.0)
-    check_range("--ensemble-size", args.ensemble_size, 2, 1000, integer=True)
-    if args.inflation is not None:
-        check_range("--inflation", args.inflation, 1.0, 3.0)
-    check_range("--lag", args.lag, 1, 50, integer=True)
-    if args.b_scale is not None:
-        check_range("--b-scale", args.b_scale, 1e-4, 100.0)
-    check_range("--n-cycles", args.n_cycles, 10, 1_000_000, integer=True)
     burn_in = default_burn_in(args.obs_every) if args.burn_in is None else args.burn_in
     if args.burn_in is None:
         burn_in = min(burn_in, args.n_cycles // 2)
-    check_range("--burn-in", burn_in, 0, args.n_cycles - 6, integer=True)
-    check_range("--key", args.key, 0, 2**31 - 2, integer=True)
+    elif burn_in > args.n_cycles - 6:
+        raise CliError(f"--burn-in must be between 0 and --n-cycles - 6 ({args.n_cycles - 6}); got {burn_in}")
     if "fourdvarnet" in args.method and args.obs_every != 25:
-        raise ValueError(
+        raise CliError(
             f"--obs-every must be 25 with --method fourdvarnet (its windows are trained on that); got {args.obs_every}"
         )
     if len(set(args.method)) != len(args.method):
-        raise ValueError(f"--method lists a method twice: {' '.join(args.method)}")
+        raise CliError(f"--method lists a method twice: {' '.join(args.method)}")
+    seconds = cycle_seconds(args.method, args.n_cycles, args.obs_every, args.ensemble_size, args.lag)
+    check_budget("cycle", seconds, cycle_flags_to_lower(args.method), args.allow_long)
     return burn_in
 
 
@@ -180,7 +188,7 @@ def _finite_or_none(value):
 
 
 def command(args) -> int:
-    """Validate every argument, then run; errors are ValueErrors (one line, exit 2 in `core.cli`)."""
+    """Check the flags together and the run's estimate, then run; errors are one line, exit 2 in `core.cli`."""
     burn_in = _validate(args)
     payload = run_comparison(args, burn_in)
     if args.json:
