@@ -57,7 +57,7 @@ class ExperimentState(param.Parameterized):
     )
     obs_noise = param.Number(
         default=0.5,
-        bounds=(0.0, 5.0),
+        bounds=(0.05, 5.0),  # core's floor is 0.01 (a noiseless observation has no chi-square law)
         step=0.05,
         label="Observation noise (std)",
         doc="Standard deviation of the Gaussian noise added to each observation.",
