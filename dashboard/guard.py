@@ -28,11 +28,10 @@ by `session_allowed()` on the request that created it, so the very first request
 
 from __future__ import annotations
 
-import calendar
-import datetime as dt
 import gc
 import logging
 import sys
+import time
 import weakref
 from urllib.parse import unquote, urlparse
 
@@ -124,7 +123,7 @@ def websocket_refusal(headers, secret_key: bytes | None, signed: bool) -> str | 
     if not valid:
         return "a session token with a wrong signature"
     expiry = payload.get("session_expiry") if isinstance(payload, dict) else None
-    now = calendar.timegm(dt.datetime.now(tz=dt.timezone.utc).timetuple())
+    now = time.time()
     if isinstance(expiry, bool) or not isinstance(expiry, (int, float)) or now >= expiry:
         return "an expired session token"
     return None
