@@ -280,19 +280,25 @@ def _later(doc, callback) -> None:
         callback()
 
 
-def browser_sends(widget, **changes) -> None:
+def browser_sends(widget, doc: Document | None = None, **changes) -> Document:
     """What a browser's change of `widget`'s Bokeh properties does on the server (`value=...`,
-    `active=...`): a PATCH-DOC message applied to a document that shows the widget, through the
-    same path as a served page's. For tests and benchmarks; the widget is rendered in a fresh document."""
+    `active=...`): a PATCH-DOC message applied through the same path as a served page's, to `doc`
+    (where the widget is shown) or to a fresh document that shows it. For tests and benchmarks;
+    returns the document."""
     install()
-    doc = Document()
-    model = widget.get_root(doc)
-    doc.add_root(model)
+    if doc is None:
+        doc = Document()
+        doc.add_root(widget.get_root(doc))
+    mine = {c for c in widget.css_classes if c.startswith(CLASS_PREFIX)}
+    model = next((m for m in doc.models if mine & set(getattr(m, "css_classes", None) or ())), None)
+    if model is None:
+        raise ValueError(f"{widget.name!r} is not a guarded widget shown in this document")
     events = [
         {"kind": "ModelChanged", "model": {"id": model.id}, "attr": attr, "new": Serializer().encode(value)}
         for attr, value in changes.items()
     ]
     patch_doc({}, {}, {"events": events}).apply_to_document(doc, setter=object())
+    return doc
 
 
 def _guarded_apply(self, doc, setter=None):
