@@ -27,6 +27,7 @@ import html
 import itertools
 import logging
 import math
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from numbers import Real
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 BANNER_START = "That value was refused:"
 CLASS_PREFIX = "l63-refusable-"
 VALUE_ATTRS = ("value", "value_throttled", "active")  # what a browser sends for a widget's value
+SAME_REFUSAL_S = 1.0  # the same refused value within this long is one refusal (said once)
 
 _ids = itertools.count()
 _guards: weakref.WeakValueDictionary[str, Guard] = weakref.WeakValueDictionary()  # CSS class -> guard
@@ -188,6 +190,7 @@ class Refusals:
         )
         self.place = place  # puts the banner on the page when it is first needed (None: it is there)
         self.guards: list[Guard] = []
+        self._last, self._last_at = "", 0.0  # the last refusal said, and when
 
     def guard(self, widget, owner: param.Parameterized, name: str, **rule):
         """Check every browser value of `widget` against `owner`'s parameter `name` (see `Guard`)."""
@@ -198,8 +201,10 @@ class Refusals:
     def refuse(self, guard: Guard, attr: str, sent, why: str) -> str:
         """Say which value was refused and why (banner and one log line)."""
         message = f"{BANNER_START} {guard.label} {guard.shown(attr, sent)} is {why}. It is back at {guard.current()}."
-        if self.banner.visible and self.banner.object == html.escape(message):
-            return message  # the same value, sent again as another property (a slider's value_throttled)
+        now = time.monotonic()
+        if self._last == message and now - self._last_at < SAME_REFUSAL_S:
+            return message  # the same value again as another property (a slider's value, then value_throttled)
+        self._last, self._last_at = message, now
         log.warning("refused a value from the browser: %s", message)
         if self.place is not None:
             self.place(self.banner)

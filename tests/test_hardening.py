@@ -179,44 +179,164 @@ def test_a_save_never_replaces_another_model_and_cleans_stale_temporaries(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["m.eqx", fresh.name])  # no stray file
 
 
-# -- 6. display drift ----------------------------------------------------------------------------
+# -- 6. crafted values from the browser, on every tab -------------------------------------------
+
+BANNER = "That value was refused"
 
 
-@pytest.mark.parametrize(
-    "widget, sent, words",
-    [
-        ("obs_every", float("nan"), ["Observe every N steps nan", "not a finite number", "at most 25"]),
-        ("obs_noise", float("inf"), ["Observation noise (std) inf", "not a finite number", "at most 5.0"]),
-        ("seed", "abc", ["Problem seed “abc”", "not a number"]),
-        ("obs_every", 999, ["Observe every N steps 999", "out of range", "at most 25"]),
-        ("max_steps", 99, ["4DVar iteration cap position 99", "not one of the caps"]),
-        ("model", "assets/not-listed.eqx", ["Trained FourDVarNet “assets/not-listed.eqx”", "not one of"]),
-    ],
-)
-def test_a_refused_value_snaps_back_and_says_why(widget, sent, words):
+def _browser_patch(doc, model, **changes) -> None:
+    """What the server does with a browser's change: a PATCH-DOC message applied to the session's
+    document, exactly as Bokeh's server applies it (values encoded as BokehJS encodes them)."""
+    from bokeh.core.serialization import Serializer
+    from bokeh.protocol.messages.patch_doc import patch_doc
+
+    events = [
+        {"kind": "ModelChanged", "model": {"id": model.id}, "attr": attr, "new": Serializer().encode(value)}
+        for attr, value in changes.items()
+    ]
+    patch_doc({}, {}, {"events": events}).apply_to_document(doc, setter=object())
+
+
+def _shown(view):
+    """`view` rendered in a document of its own, as a page shows it."""
+    import panel as pn
+    from bokeh.document import Document
+
+    doc = Document()
+    doc.add_root(pn.panel(view).get_root(doc))
+    return doc
+
+
+def _model(doc, kind: str, title: str):
+    """The Bokeh model a browser would find: by its type and the start of its title (or labels)."""
+    for m in doc.models:
+        text = str(getattr(m, "title", None) or getattr(m, "labels", None) or "")
+        if type(m).__name__.endswith(kind) and text.startswith(title):
+            return m
+    raise LookupError(f"no {kind} titled {title!r}")
+
+
+def _banner(doc) -> str:
+    """The refusal banner's text as the page shows it ('' when none is shown)."""
+    texts = [str(m.text) for m in doc.models if "text" in m.properties() and BANNER in str(m.text) and m.visible]
+    return texts[0] if texts else ""
+
+
+def _probe(doc, model, attr, sent, caplog) -> tuple[str, list]:
+    """Send `attr` = `sent` from the browser; returns the banner and the values the browser was sent back."""
+    from bokeh.document.events import ModelChangedEvent
+
+    sent_back = []
+
+    def record(event):
+        if isinstance(event, ModelChangedEvent) and event.model is model and event.attr == attr:
+            sent_back.append(event.new)
+
+    doc.on_change(record)
+    caplog.clear()
+    _browser_patch(doc, model, **{attr: sent})
+    doc.remove_on_change(record)
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and BANNER in r.getMessage()]
+    assert len(warnings) == 1, [r.getMessage() for r in caplog.records]  # one line per refusal
+    assert not [r for r in caplog.records if r.levelno >= 40 or r.exc_info], "an error or a traceback was logged"
+    return _banner(doc), sent_back
+
+
+NAN, INF = float("nan"), float("inf")
+SIDEBAR_PROBES = [
+    (
+        "Slider",
+        "Observe every",
+        "value_throttled",
+        NAN,
+        ["Observe every N steps nan", "not a finite number", "at most 25"],
+    ),
+    ("Slider", "Observe every", "value", INF, ["inf", "not a finite number"]),
+    ("Slider", "Observation noise", "value_throttled", 1e308, ["1e+308", "out of range", "at most 5.0"]),
+    ("Slider", "Problem seed", "value_throttled", -1, ["Problem seed -1", "out of range", "at least 0"]),
+    ("Slider", "Problem seed", "value_throttled", "abc", ["Problem seed “abc”", "not a number"]),
+    ("Slider", "FourDVarNet steps", "value_throttled", 2.5, ["2.5", "not a whole number"]),
+    ("Slider", "4DVar iteration cap", "value_throttled", 99, ["position 99", "not one of the caps"]),
+    ("RadioButtonGroup", "['attractor'", "active", 99, ["Problem 99", "not one of attractor, seed"]),
+    ("RadioButtonGroup", "['attractor'", "active", -1, ["Problem -1", "not one of attractor, seed"]),
+    ("CheckboxButtonGroup", "['x'", "active", [99], ["Observed components [99]", "not one of the options x, y, z"]),
+    ("CheckboxButtonGroup", "['x'", "active", [], ["Observed components []", "at least one component"]),
+    ("CheckboxGroup", "['truth'", "active", [0, 0], ["Shown", "checked twice"]),
+    ("Select", "Trained FourDVarNet", "value", "", ["Trained FourDVarNet “”", "not one of"]),
+    ("Select", "Trained FourDVarNet", "value", "assets/not-listed.eqx", ["“assets/not-listed.eqx”", "not one of"]),
+    ("Spinner", "Problem seed (type it)", "value", None, ["Problem seed None", "not a number"]),
+    ("Spinner", "Problem seed (type it)", "value", 10_000, ["Problem seed 10000", "at most 9999"]),
+]
+
+
+def test_every_crafted_sidebar_value_is_refused_said_and_sent_back(caplog):
     from dashboard.compute import run_experiment
     from dashboard.controls import Controls
     from dashboard.state import ExperimentState
 
     state = ExperimentState(solve=run_experiment)
-    controls = Controls(state=state)
-    target = controls.max_steps._slider if widget == "max_steps" else getattr(controls, widget)
-    root = target.get_root()  # the browser's copy of the widget
-    good = target.value
-    before = state.experiment
-    event = {"value": sent} if widget == "model" else {"value": sent, "value_throttled": sent}
-    try:
-        root.value = sent  # what the browser shows after a crafted change...
-    except ValueError:
-        pass  # Bokeh itself refuses a string on a slider's model
-    target._process_events(event)  # ...and what the server receives
-    assert state.experiment is before and state.error == ""
-    assert target.value == good and root.value == good  # snapped back, in the browser too
-    assert controls.refused.visible
-    for word in words:
-        assert word in controls.refused.object, controls.refused.object
-    controls.seed._process_events({"value": 7, "value_throttled": 7})  # a valid move
-    assert state.seed == 7 and not controls.refused.visible
+    doc = _shown(Controls(state=state))
+    before, settings = state.experiment, state.param.values()
+    for kind, title, attr, sent, words in SIDEBAR_PROBES:
+        model = _model(doc, kind, title)
+        in_browser = getattr(model, attr)
+        banner, sent_back = _probe(doc, model, attr, sent, caplog)
+        for word in words:
+            assert word in banner, (title, sent, banner)
+        assert sent_back == [in_browser], (title, sent)  # the browser's widget is sent the value in use
+        assert state.experiment is before and state.param.values() == settings  # nothing applied
+    # The next valid move is applied and clears the banner.
+    _browser_patch(doc, _model(doc, "Slider", "Problem seed"), value=7, value_throttled=7)
+    assert state.seed == 7 and state.experiment is not before and _banner(doc) == ""
+
+
+def test_every_crafted_train_value_is_refused_said_and_sent_back(caplog):
+    from dashboard.state import ExperimentState
+    from dashboard.train import TrainView
+
+    view = TrainView(state=ExperimentState())
+    doc = _shown(view)
+    settings = view.settings.param.values()
+    probes = [
+        ("Slider", "Training problems", "value", NAN, ["Training problems per step (batch) nan", "not a finite"]),
+        ("Slider", "Training problems", "value", INF, ["inf", "at most 128"]),
+        ("Slider", "Training steps", "value", NAN, ["Training steps nan", "not a finite number"]),
+        ("Slider", "Training steps", "value", 1e308, ["1e+308", "at most 1000"]),
+        ("Slider", "Training steps", "value", "abc", ["“abc”", "not a number"]),
+        ("RadioButtonGroup", "[", "active", 99, ["Start 99", "not one of"]),
+        ("TextInput", "Model name", "value", "../../etc/passwd", ["“../../etc/passwd”", "letters, digits"]),
+        ("TextInput", "Model name", "value", 5, ["Model name 5", "not text"]),
+    ]
+    for kind, title, attr, sent, words in probes:
+        model = _model(doc, kind, title)
+        in_browser = getattr(model, attr)
+        banner, sent_back = _probe(doc, model, attr, sent, caplog)
+        for word in words:
+            assert word in banner, (title, sent, banner)
+        assert sent_back == [in_browser] and view.settings.param.values() == settings, (title, sent)
+    _browser_patch(doc, _model(doc, "Slider", "Training steps"), value=40)
+    assert view.config().steps == 40 and _banner(doc) == ""
+
+
+def test_every_crafted_landscape_value_is_refused_said_and_sent_back(caplog):
+    from dashboard.landscape_view import LandscapeView
+    from dashboard.state import ExperimentState
+
+    view = LandscapeView(state=ExperimentState(solve=lambda settings: None))
+    doc = _shown(view)
+    # The slider while dragged (value) and released (value_throttled).
+    for attr, sent, words in [
+        ("value", NAN, ["Extent", "nan", "not a finite"]),
+        ("value_throttled", INF, ["inf", "not a finite"]),
+        ("value", 1e308, ["1e+308", "out of range", "at most 5.0"]),
+        ("value_throttled", -1, ["-1", "out of range", "at least 0.25"]),
+    ]:
+        model = _model(doc, "Slider", "Extent")
+        banner, sent_back = _probe(doc, model, attr, sent, caplog)
+        assert all(word in banner for word in words), banner
+        assert sent_back == [getattr(model, attr)] and view.slice.extent == 3.0
+    banner, _ = _probe(doc, _model(doc, "RadioButtonGroup", "["), "active", 7, caplog)
+    assert "Plane 7" in banner and view.slice.plane == "x-z"
 
 
 # -- 7. sweep results that break the Generalisation tab ---------------------------------------
