@@ -38,7 +38,9 @@ def test_the_allowlist_checks_host_and_origin():
     assert refusal({"Host": "127.0.0.1:5006", "Origin": "null"}, allowed) is not None
 
 
-def _raw_get(port: int, path: str, host: str, origin: str | None = None, websocket: bool = False) -> tuple[int, str]:
+def _raw_get(
+    port: int, path: str, host: str, origin: str | None = None, websocket: bool = False, protocol: str = "bokeh"
+) -> tuple[int, str]:
     """A hand-written HTTP/1.1 request (the headers exactly as given); returns (status, body start)."""
     lines = [f"GET {path} HTTP/1.1", f"Host: {host}"]
     if origin is not None:
@@ -50,7 +52,7 @@ def _raw_get(port: int, path: str, host: str, origin: str | None = None, websock
             "Connection: Upgrade",
             "Sec-WebSocket-Version: 13",
             f"Sec-WebSocket-Key: {key}",
-            "Sec-WebSocket-Protocol: bokeh",
+            f"Sec-WebSocket-Protocol: {protocol}",
         ]
     else:
         lines.append("Connection: close")
@@ -96,6 +98,94 @@ def test_a_foreign_host_gets_no_page_and_no_websocket(readme_server):
     assert _raw_get(port, "/app/ws", good, f"http://{good}", websocket=True)[0] == 101
     status, body = _raw_get(port, "/app", good)
     assert status == 200 and 'id="sidebar"' in body  # the dashboard's template
+
+
+# -- 1b. requests that used to stop, hang or crash the server ------------------------------------
+
+
+@pytest.fixture
+def readme_command_server(tmp_path):
+    """The README's command: `panel serve dashboard/app.py --setup dashboard/serving.py` (+ the port)."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    log = tmp_path / "serve.log"
+    with local_server(["--setup", "dashboard/serving.py"], env=env, log_path=log, timeout_s=180, poll_s=0.3) as port:
+        yield port, log
+
+
+def _token(payload: dict) -> str:
+    encoded = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+    return encoded + ".signature"
+
+
+CRAFTED_PATHS = [
+    "/components/core.__main__/x/__css__/y",  # stopped the server: core/__main__.py ran the CLI at import
+    "/components/this/x/__css__/y",  # imported `this` (the Zen of Python in the server's log)
+    "/components/..%2f..%2f..%2fetc%2fpasswd",  # a 500 with a traceback
+    "/components/os/path/__css__/y",  # an imported module, but no component
+    "/components/dashboard.app/Dashboard/__css__/y",  # one of ours, not a resource of the page
+    "/components/panel.template.bootstrap/BootstrapTemplate/_css/..%2f..%2f..%2fetc%2fpasswd",  # not listed
+    "/components/x",
+    "/components/",
+]
+
+
+def test_crafted_requests_get_a_clean_4xx_and_the_server_keeps_serving(readme_command_server):
+    port, log = readme_command_server
+    good = f"127.0.0.1:{port}"
+    for path in CRAFTED_PATHS:
+        status, _ = _raw_get(port, path, good)
+        assert 400 <= status < 500, (path, status)
+    assert _raw_get(port, CRAFTED_PATHS[0], good)[0] == 404  # no such component: nothing imported
+    for protocol in ("bokeh, garbage", "bokeh", "bokeh, " + _token({"session_id": "x"}), "chat, x"):
+        status, _ = _raw_get(port, "/app/ws", good, f"http://{good}", websocket=True, protocol=protocol)
+        assert status == 403, (protocol, status)
+    # Still alive and serving the page, and nothing that was asked for was imported or ran.
+    status, body = _raw_get(port, "/app", good)
+    assert status == 200 and 'id="sidebar"' in body
+    text = log.read_text()
+    assert "Traceback" not in text and "Beautiful is better than ugly" not in text and "invalid choice" not in text
+    # One line each, before any handler runs (the first path twice; the unlisted file is Panel's own 403).
+    assert text.count("refused GET '/components/") == len(CRAFTED_PATHS) - 1 + 1
+
+
+def test_no_module_of_ours_does_work_at_import(tmp_path):
+    """Importing every module of `core` and `dashboard` (as Panel's component route once did, with a
+    server's command line in sys.argv) exits nothing, prints nothing and writes no file."""
+    import subprocess
+    import sys
+
+    names = [
+        f"{package}.{path.stem}" if path.stem != "__init__" else package
+        for package in ("core", "dashboard")
+        for path in sorted((ROOT / package).glob("*.py"))
+    ]
+    script = (
+        "import importlib, sys\n"
+        "sys.argv = ['panel', 'serve', 'dashboard/app.py']\n"
+        f"for name in {names!r}:\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except BaseException as exc:\n"
+        "        print('FAILED', name, repr(exc)); raise SystemExit(1)\n"
+    )
+    work = tmp_path / "cwd"
+    work.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_CACHE_HOME": str(tmp_path / "cache"), "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0 and done.stdout == "", done.stdout + done.stderr[-2000:]
+    assert list(work.iterdir()) == [] and not (tmp_path / "cache").exists()  # no file written
+
+
+def test_the_teacher_token_is_compared_exactly():
+    from dashboard import teacher
+
+    assert teacher.is_teacher("s3cret", "s3cret")
+    assert not teacher.is_teacher(" s3cret ", "s3cret") and not teacher.is_teacher("s3cret\n", "s3cret")
+    # A token configured with spaces around it is kept as given (the URL must carry them), and said.
+    assert teacher.configured_token(["--teacher-token", " s3cret "]) == " s3cret "
+    assert not teacher.is_teacher("s3cret", " s3cret ") and teacher.is_teacher(" s3cret ", " s3cret ")
 
 
 # -- 3. odd model files --------------------------------------------------------------------------
