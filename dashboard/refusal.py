@@ -34,6 +34,7 @@ from numbers import Real
 
 import panel as pn
 import param
+from bokeh.core.property.descriptors import UnsetValueError
 from bokeh.core.serialization import Deserializer, Serialized, Serializer
 from bokeh.document import Document
 from bokeh.document.callbacks import invoke_with_curdoc
@@ -76,7 +77,7 @@ def _number(value, integer: bool, bounds: tuple | None) -> float | int:
 
 def _options_text(options: Sequence, what: str = "") -> str:
     shown = [str(o) for o in options]
-    if len(shown) <= 12:
+    if len(shown) <= 12 and sum(map(len, shown)) <= 160:
         return f"not one of {what}{', '.join(shown)}"
     return f"not one of {what or 'the listed options'}".strip()
 
@@ -273,7 +274,10 @@ def _after_refusals(doc, refused: list) -> None:
     with set_curdoc(doc):
         for guard, model, attr, sent, why in refused:
             guard.refusals.refuse(guard, attr, sent, why)
-            current = getattr(model, attr)
+            try:
+                current = getattr(model, attr)
+            except UnsetValueError:  # set only by the browser (an input's value_throttled): nothing to restore
+                continue
             model.trigger(attr, current, current)  # the browser's copy, which shows the refused value
 
 

@@ -52,7 +52,7 @@ def titled(kind: str, title: str) -> str:
     return f'm => String(m.type).endsWith("{kind}") && String(m.title).startsWith({json.dumps(title)})'
 
 
-def banner_with(page, words: list[str], timeout_s: float = 15.0) -> str:
+def banner_with(page, words: list[str], timeout_s: float = 30.0) -> str:
     """The text of the banner that names all `words` (waits for it)."""
     deadline = time.perf_counter() + timeout_s
     texts: list[str] = []
@@ -71,12 +71,18 @@ def probe(page, find: str, attr: str, value, words: list[str]) -> None:
     page.wait_for_function(SAME_JS, arg=[find, attr, before], timeout=10_000)
 
 
+# Text each tab shows once its first computation is done (the server handles a crafted value after it).
+DRAWN = {"Landscape": "the truth's", "Cycle": "Scored over cycles"}
+
+
 def open_tab(page, url: str, tab: str | None, first: str) -> None:
-    page.goto(url)
+    page.goto(url, timeout=120_000)  # (a page takes ~20 s on 2 busy cores)
     page.wait_for_function(READY_JS, timeout=60_000)
     if tab is not None:
         page.locator(".bk-tab", has_text=tab).first.click()
     page.wait_for_function(EXISTS_JS, arg=first, timeout=120_000)
+    if tab in DRAWN:
+        page.get_by_text(DRAWN[tab]).first.wait_for(timeout=180_000)
 
 
 EXPLORE = [
