@@ -257,28 +257,54 @@ def apply_browser_patch(message, doc, setter=None) -> None:
     content = message.content
     events = content.get("events") if isinstance(content, dict) else None
     kept, refused, accepted = screen(doc, events) if isinstance(events, list) else (events, [], set())
-    try:
-        if kept:
-            patch = Serialized({**content, "events": kept}, message.buffers)
-            invoke_with_curdoc(doc, lambda: doc.apply_json_patch(patch, setter=setter))
-    except ValueError as exc:  # a value Bokeh's own property refuses, on a model that is not guarded
-        log.warning("refused a change from the browser: %s", str(exc).splitlines()[0][:300])
+    unusable = _apply(doc, content, kept, message.buffers, setter) if kept else []
     for guard in accepted:
         if not any(guard.refusals is r[0].refusals for r in refused):
             guard.refusals.clear()
-    if refused:
-        _later(doc, lambda: _after_refusals(doc, refused))
+    if refused or unusable:
+        _later(doc, lambda: _after_refusals(doc, refused, unusable))
 
 
-def _after_refusals(doc, refused: list) -> None:
+def _apply(doc, content: dict, events: list, buffers, setter) -> list:
+    """Apply `events`; returns the (model, attr) of those Bokeh itself refused, each logged in one line
+    (a value its property cannot hold, on a model that is not guarded: a string in a selection)."""
+
+    def apply(some: list) -> None:
+        patch = Serialized({**content, "events": some}, buffers)
+        invoke_with_curdoc(doc, lambda: doc.apply_json_patch(patch, setter=setter))
+
+    try:
+        apply(events)
+        return []
+    except ValueError:
+        pass
+    unusable = []
+    for event in events:  # one at a time: the others still apply
+        try:
+            apply([event])
+        except ValueError as exc:
+            log.warning("refused a change from the browser: %s", str(exc).splitlines()[0][:300])
+            model = doc.get_model_by_id((event.get("model") or {}).get("id")) if isinstance(event, dict) else None
+            if model is not None and isinstance(event.get("attr"), str):
+                unusable.append((model, event["attr"]))
+    return unusable
+
+
+def _after_refusals(doc, refused: list, unusable: list = ()) -> None:
     with set_curdoc(doc):
-        for guard, model, attr, sent, why in refused:
+        for guard, _model, attr, sent, why in refused:
             guard.refusals.refuse(guard, attr, sent, why)
-            try:
-                current = getattr(model, attr)
-            except UnsetValueError:  # set only by the browser (an input's value_throttled): nothing to restore
-                continue
-            model.trigger(attr, current, current)  # the browser's copy, which shows the refused value
+        for model, attr in [(model, attr) for _, model, attr, *_ in refused] + list(unusable):
+            _send_back(model, attr)
+
+
+def _send_back(model, attr: str) -> None:
+    """Send the browser the server's value of `model.attr` (its copy shows a refused value)."""
+    try:
+        current = getattr(model, attr)
+    except (AttributeError, UnsetValueError):  # set only by the browser (an input's value_throttled)
+        return
+    model.trigger(attr, current, current)
 
 
 def _later(doc, callback) -> None:

@@ -429,6 +429,37 @@ def test_every_crafted_landscape_value_is_refused_said_and_sent_back(caplog):
     assert "Plane 7" in banner and view.slice.plane == "x-z"
 
 
+def test_a_value_bokeh_cannot_hold_is_one_line_and_sent_back_and_the_rest_of_the_change_applies(caplog):
+    from bokeh.document import Document
+    from bokeh.document.events import ModelChangedEvent
+    from bokeh.models import Slider
+
+    from dashboard import refusal
+
+    refusal.install()  # (done by every page that guards a widget)
+    doc, odd, other = Document(), Slider(start=0, end=10, value=3), Slider(start=0, end=10, value=3)
+    doc.add_root(odd)
+    doc.add_root(other)
+    sent_back = []
+    doc.on_change(lambda e: sent_back.append((e.model, e.new)) if isinstance(e, ModelChangedEvent) else None)
+    caplog.clear()
+    # One browser message: a string no slider can hold (not guarded), and a usable value on another.
+    _browser_patch(doc, odd, value="abc")
+    _browser_patch(doc, other, value=7)
+    odd_then_other = [
+        {"kind": "ModelChanged", "model": {"id": odd.id}, "attr": "value", "new": "xyz"},
+        {"kind": "ModelChanged", "model": {"id": other.id}, "attr": "value", "new": 8},
+    ]
+    from bokeh.protocol.messages.patch_doc import patch_doc
+
+    patch_doc({}, {}, {"events": odd_then_other}).apply_to_document(doc, setter=object())
+    assert odd.value == 3 and other.value == 8  # the usable part of each change applies
+    assert sent_back.count((odd, 3)) == 2  # the browser's copy is sent the server's value each time
+    lines = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(lines) == 2 and "abc" in lines[0].getMessage() and not any(r.exc_info for r in lines)
+    assert not [r for r in caplog.records if r.levelno >= 40]
+
+
 # -- 7. sweep results that break the Generalisation tab ---------------------------------------
 
 

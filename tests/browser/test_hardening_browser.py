@@ -13,7 +13,7 @@ import time
 import pytest
 
 # The page is ready, and its plotted data, as the layout tests read them.
-from test_dashboard_browser import FINGERPRINT_JS, READY_JS
+from test_dashboard_browser import FIGURES_DRAWN_JS, FINGERPRINT_JS, READY_JS
 
 pytestmark = pytest.mark.browser
 
@@ -162,8 +162,14 @@ def test_a_crafted_generalisation_selection_is_refused(page, dashboard_server):
     if not results_path().exists():
         pytest.skip("no sweep results: the tab shows its friendly message, and has no cell to select")
     open_tab(page, dashboard_server["url"], "Generalisation", HEATMAP_SOURCE)
+    page.wait_for_function(FIGURES_DRAWN_JS, arg=1, timeout=120_000)
     for index in (10**6, -1):
         page.evaluate(f"(find) => {{ {MODEL_JS}.selected.indices = [{index}]; }}", HEATMAP_SOURCE)
-        page.get_by_text("cannot be opened").first.wait_for(timeout=10_000)
-        page.wait_for_function(f"(find) => {MODEL_JS}.selected.indices.length === 0", arg=HEATMAP_SOURCE)
+        page.get_by_text(f"there is no cell {index}").first.wait_for(timeout=30_000)
+        page.wait_for_function(
+            f"(find) => {MODEL_JS}.selected.indices.length === 0", arg=HEATMAP_SOURCE, timeout=30_000
+        )
+    # A selection that is not even a list of numbers: Bokeh cannot hold it; it is sent back too.
+    page.evaluate(f"(find) => {{ {MODEL_JS}.selected.indices = ['abc']; }}", HEATMAP_SOURCE)
+    page.wait_for_function(f"(find) => {MODEL_JS}.selected.indices.length === 0", arg=HEATMAP_SOURCE, timeout=30_000)
     assert page.locator(".bk-tab.bk-active").first.inner_text() == "Generalisation"
