@@ -179,7 +179,7 @@ class Guard:
 
 
 def _index(i, n: int) -> bool:
-    return not isinstance(i, bool) and isinstance(i, Real) and i == int(i) and 0 <= i < n
+    return not isinstance(i, bool) and isinstance(i, Real) and math.isfinite(i) and i == int(i) and 0 <= i < n
 
 
 class Refusals:
@@ -244,8 +244,9 @@ def screen(doc, events: list) -> tuple[list, list, set]:
             sent = event.get("new")
         try:
             guard.value_of(event["attr"], sent)
-        except Refused as exc:
-            refused.append((guard, model, event["attr"], sent, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - a check that fails on an odd value refuses it too
+            why = str(exc) if isinstance(exc, Refused) else "not a usable value"
+            refused.append((guard, model, event["attr"], sent, why))
             continue
         kept.append(event)
         accepted.add(guard)
