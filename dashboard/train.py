@@ -122,8 +122,9 @@ class TrainView(Viewer):
         self.n_problems = pn.widgets.IntSlider.from_param(self.settings.param.batch_size, width=320)
         self.n_train_steps = pn.widgets.IntSlider.from_param(self.settings.param.steps, width=320)
         self.refusals = Refusals()  # every value the browser sends is checked before it is applied
-        name_rule = f"not allowed: it must be {NAME_RULE}"
-        self.refusals.guard(self.name_input, self.settings, "model_name", rule=check_model_name, rule_words=name_rule)
+        # The name must be text; its rule (`check_model_name`) is said when Train is pressed, where the
+        # student's typing is kept to correct, not sent back.
+        self.refusals.guard(self.name_input, self.settings, "model_name")
         self.refusals.guard(self.start_from, self.settings, "start_from")
         self.refusals.guard(self.n_problems, self.settings, "batch_size")
         self.refusals.guard(self.n_train_steps, self.settings, "steps")

@@ -124,7 +124,7 @@ TABS = {
         (slider("Training steps"), "value", 1e308, ["Training steps 1e+308", "at most 1000"]),
         (slider("Training steps"), "value", "abc", ["Training steps “abc”", "not a number"]),
         (buttons("RadioButtonGroup", "from scratch"), "active", 99, ["Start 99", "not one of"]),
-        (titled("TextInput", "Model name"), "value", "../../etc/passwd", ["“../../etc/passwd”", "letters, digits"]),
+        (titled("TextInput", "Model name"), "value", 5, ["Model name 5", "not text"]),
     ],
     "Landscape": [
         (slider("Extent"), "value", "NaN", ["Extent", "nan", "not a finite number"]),
