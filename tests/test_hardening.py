@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import socket
 import time
 from pathlib import Path
@@ -94,10 +95,13 @@ def test_a_foreign_host_gets_no_page_and_no_websocket(readme_server):
     assert _raw_get(port, "/app/ws", evil, f"http://{evil}", websocket=True)[0] == 403
     assert _raw_get(port, "/app/ws", good, f"http://{evil}", websocket=True)[0] == 403
     assert _raw_get(port, "/liveness", evil)[0] == 403
-    # The allowed host still gets the websocket upgrade and the page.
-    assert _raw_get(port, "/app/ws", good, f"http://{good}", websocket=True)[0] == 101
+    # The allowed host still gets the page, and the websocket upgrade with the page's session token
+    # (without one it is refused before the upgrade: dashboard/guard.py, `websocket_refusal`).
     status, body = _raw_get(port, "/app", good)
     assert status == 200 and 'id="sidebar"' in body  # the dashboard's template
+    token = re.search(r'"token":\s*"([^"]+)"', body).group(1)
+    assert _raw_get(port, "/app/ws", good, f"http://{good}", websocket=True, protocol=f"bokeh, {token}")[0] == 101
+    assert _raw_get(port, "/app/ws", good, f"http://{good}", websocket=True)[0] == 403
 
 
 # -- 1b. requests that used to stop, hang or crash the server ------------------------------------
