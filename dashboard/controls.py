@@ -6,11 +6,11 @@ two in sync both ways: label, bounds, step and options come from the parameter, 
 state, and so the solve, sees a value when the slider is released.
 
 A value sent by the browser that cannot be used (crafted: NaN, Infinity, a string on an integer
-slider, an index past the iteration caps, a model that is not listed, or out of the parameter's
-bounds) leaves the state as it was, and `Controls` then snaps the widget in the browser back to the
-state's value and says, in the sidebar's banner, which value was refused and why; the banner
-clears on the next valid move. (Without this, Panel fails inside its own event processing, where
-the browser's value is never overwritten: the widget kept showing the bad value.)
+slider, an index past the iteration caps or the presets, no observed component, a model that is not
+listed, or out of the parameter's bounds) is refused before it is applied (`refusal.py`, the one
+mechanism of every tab): the state is left as it was, the widget in the browser snaps back to the
+state's value, and the sidebar's banner says which value was refused and why; the banner clears on
+the next valid move.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from __future__ import annotations
 import html
 import json
 import logging
-import math
-from numbers import Real
 from pathlib import Path
 
 import panel as pn
@@ -27,6 +25,7 @@ import param
 from bokeh.models import CustomJSTickFormatter
 from panel.viewable import Viewer
 
+from .refusal import Refusals
 from .state import ExperimentState
 
 log = logging.getLogger(__name__)
@@ -52,33 +51,6 @@ def refusal_message(exc: BaseException) -> str | None:
     return f"That value was refused: {exc}"
 
 
-def why_refused(parameter: param.Parameter, value) -> str:
-    """Why `value` cannot be the value of `parameter`, in words for a student."""
-    if isinstance(parameter, param.Number):
-        lo, hi = parameter.bounds or (None, None)
-        allowed = f"at least {lo} and at most {hi}" if lo is not None and hi is not None else "a number"
-        if isinstance(value, bool) or not isinstance(value, Real):
-            return f"not a number: it must be {allowed}"
-        if not math.isfinite(value):
-            return f"not a finite number: it must be {allowed}"
-        if isinstance(parameter, param.Integer) and value != int(value):
-            return f"not a whole number: it must be {allowed}"
-        return f"out of range: it must be {allowed}"
-    if isinstance(parameter, param.ListSelector):
-        return "not among the listed options"
-    if isinstance(parameter, param.Selector):
-        options = list(parameter.objects.values() if isinstance(parameter.objects, dict) else parameter.objects)
-        if len(options) <= 5:
-            return "not one of " + ", ".join(str(o) for o in options)
-        return "not one of the listed options"
-    return "not a usable value"
-
-
-def _short(value) -> str:
-    text = f"“{value}”" if isinstance(value, str) else repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _text(help: str = "", heading: str = "", top: int = 4):
     """One HTML pane: a help line (under the widget above it), then a heading (over the widget below).
 
@@ -99,8 +71,8 @@ class ChoiceSlider:
     The browser's slider moves over the positions 0..n-1 and shows the option at its position (a JS
     formatter); the state's parameter holds the option itself. Panel's `DiscreteSlider` does the same
     with a layout, a label and a slider (three Bokeh models and ~20 ms of server CPU per page); this
-    is one slider and its formatter. A position past the options (crafted in the browser) raises
-    `ValueError` from the slider's event, which `Controls` turns into a refusal.
+    is one slider and its formatter. A position past the options (crafted in the browser) is refused
+    before it reaches the slider (`Refusals.guard(..., positions=...)`).
     """
 
     def __init__(self, state: ExperimentState, name: str, **slider):
@@ -168,80 +140,21 @@ class Controls(Viewer):
         self.model = pn.widgets.Select.from_param(p.model, sizing_mode="stretch_width", description=None)
         self.shown = pn.widgets.CheckBoxGroup.from_param(p.shown, inline=False)
         self._layout: pn.Column | None = None
-        self.refused = pn.pane.Alert(
-            "", alert_type="warning", visible=False, margin=(4, 10), sizing_mode="stretch_width"
-        )
+        # The banner for refused values joins the layout only when a value is first refused.
+        self.refusals = Refusals(place=lambda banner: self._layout is not None and self._layout.insert(0, banner))
+        self.refused = self.refusals.banner
+        at_least_one = "not allowed: at least one component must be observed"
         for name in ("preset", "obs_every", "observed", "obs_noise", "n_steps", "seed", "model", "shown"):
-            self._guard(getattr(self, name), name)
+            self.refusals.guard(getattr(self, name), self.state, name, required=at_least_one * (name == "observed"))
+        self.refusals.guard(self.seed_box, self.state, "seed")
+        for choices, what in ((self.max_steps, "the caps "), (self.window, "the lengths ")):
+            self.refusals.guard(choices._slider, self.state, choices.name, positions=choices.values, what=what)
         for widget in (*(getattr(self, name) for name in self.INPUTS), self.max_steps._slider, self.window._slider):
             # Panel waits 50 ms after a widget's first change from the browser before it handles it
             # (to gather a burst of changes into one): with throttled sliders (one change, on release)
             # and buttons that is 50 ms added to every redraw for nothing.
             widget._debounce = 0
-        self._guard(self.seed_box, "seed")
-        self._guard(self.max_steps._slider, "max_steps", index_of=self.max_steps)
-        self._guard(self.window._slider, "window", index_of=self.window)
         self.state.param.watch(self._on_valid, list(self.state._inputs))
-
-    # -- refused values ---------------------------------------------------------------------------
-
-    def _guard(self, widget, name: str, index_of=None) -> None:
-        """Route every browser change of `widget` through `_receive`: a value that fails is refused."""
-        process = widget._process_events
-
-        def guarded(events: dict):
-            try:
-                process(events)
-            except Exception as exc:  # noqa: BLE001 - any failure on a browser value is a refusal
-                self.refuse(widget, name, events, exc, index_of)
-
-        widget._process_events = guarded
-
-    def refuse(self, widget, name: str, events: dict, exc: BaseException, index_of=None) -> str:
-        """Snap `widget` back to the state's value (in the browser too) and say which value and why."""
-        parameter = self.state.param[name]
-        sent = events.get("value_throttled", events.get("value", next(iter(events.values()), None)))
-        current = getattr(self.state, name)
-        names = getattr(parameter, "names", None) or {}
-        current = next((label for label, value in names.items() if value == current), current)
-        if index_of is not None:  # a discrete slider (caps, window) sends an index into its options
-            caps = list(parameter.objects)
-            valid_index = isinstance(sent, int) and not isinstance(sent, bool) and 0 <= sent < len(caps)
-            shown_value = caps[sent] if valid_index else f"position {_short(sent)}"
-            options = "the caps" if name == "max_steps" else "the lengths"
-            reason = f"not one of {options} {', '.join(map(str, caps))}"
-        else:
-            shown_value = _short(sent)
-            reason = why_refused(parameter, sent)
-        label = parameter.label or name
-        message = f"That value was refused: {label} {shown_value} is {reason}. It is back at {current}."
-        log.warning("refused a value from the browser: %s (%s: %s)", message, exc.__class__.__name__, exc)
-        self.refused.param.update(object=html.escape(message), visible=True)
-        if self._layout is not None and self.refused not in self._layout.objects:
-            self._layout.insert(0, self.refused)
-        self._snap_back(widget, name, index_of)
-        return message
-
-    def _snap_back(self, widget, name: str, index_of=None) -> None:
-        """Send the state's value to the browser as a fresh change (after the current event)."""
-
-        def snap():
-            value = getattr(self.state, name)
-            if index_of is not None:
-                value = list(self.state.param[name].objects).index(value)
-            updates = {"value": value}
-            if "value_throttled" in widget.param:
-                updates["value_throttled"] = value
-            with param.discard_events(widget), param.edit_constant(widget):
-                widget.param.update(**updates)  # the server's widget, without re-running the links
-            for model, _ in list(widget._models.values()):
-                model.update(value=value)  # the browser's copy, which still holds the refused value
-
-        doc = pn.state.curdoc
-        if doc is not None and doc.session_context is not None:
-            doc.add_next_tick_callback(snap)
-        else:
-            snap()
 
     def _on_valid(self, *events) -> None:
         if self.refused.visible:

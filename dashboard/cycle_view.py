@@ -17,6 +17,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
+from .controls import ChoiceSlider
 from .cycle_data import (
     COLORS,
     LABELS,
@@ -29,6 +30,7 @@ from .cycle_data import (
 )
 from .cycle_figures import EMPTY_METHOD, OBS_COLOR, RMSE_FLOOR, TRUTH_COLOR, error_figure, window_figures
 from .cycle_state import CycleState
+from .refusal import Refusals
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +117,9 @@ class CycleView(Viewer):
         self.widgets = {
             name: cls.from_param(state.param[name], throttled=True, width=220) for name, cls in sliders.items()
         }
-        self.widgets["ensemble_size"] = pn.widgets.DiscreteSlider.from_param(state.param.ensemble_size, width=220)
+        # One Bokeh slider over the offered sizes (a DiscreteSlider is three models, its slider private).
+        self.ensemble_size = ChoiceSlider(state, "ensemble_size", width=220)
+        self.widgets["ensemble_size"] = self.ensemble_size._slider
         self.widgets["n_cycles"] = pn.widgets.RadioButtonGroup.from_param(state.param.n_cycles, width=220)
         self.widgets["methods"] = pn.widgets.CheckButtonGroup.from_param(
             state.param.methods, sizing_mode="stretch_width"
@@ -132,6 +136,13 @@ class CycleView(Viewer):
         self.legend = pn.pane.HTML("", sizing_mode="stretch_width", margin=(0, 10))
         self.table = pn.pane.HTML("", sizing_mode="stretch_width", margin=(0, 10), max_width=760)
         self.alert = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
+        # Every value the browser sends is checked before it is applied (refusal.py).
+        self.refusals = Refusals()
+        for name, widget in self.widgets.items():
+            positions = self.ensemble_size.values if name == "ensemble_size" else None
+            self.refusals.guard(widget, state, name, positions=positions, what="the sizes " * bool(positions))
+        player_bounds = lambda: (self.player.start, self.player.end)  # noqa: E731 - the run's cycles, as shown
+        self.refusals.guard(self.player, self.player, "value", bounds=player_bounds, label="Cycle")
         self.player.param.watch(self._on_player, "value")
         state.param.watch(self._on_result, ["runs", "truth"])
         state.param.watch(self._on_error, "error")
@@ -142,6 +153,7 @@ class CycleView(Viewer):
         )
         self.layout[:] = [
             pn.pane.Markdown(INTRO, sizing_mode="stretch_width", max_width=1100),
+            self.refusals.banner,
             self.widgets["methods"],
             controls,
             self.alert,

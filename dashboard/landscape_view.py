@@ -18,6 +18,7 @@ from panel.viewable import Viewer
 
 from . import landscape_data
 from .landscape_data import EXTENT_BOUNDS, PATH_COLORS, PATH_LABELS, PLANES, Grid, Paths
+from .refusal import Refusals
 from .state import ExperimentState
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,9 @@ class LandscapeView(Viewer):
             self.slice.param.plane, button_type="primary", button_style="outline"
         )
         self.extent = pn.widgets.FloatSlider.from_param(self.slice.param.extent, throttled=True, width=320)
+        self.refusals = Refusals()  # every value the browser sends is checked before it is applied
+        self.refusals.guard(self.plane, self.slice, "plane")
+        self.refusals.guard(self.extent, self.slice, "extent")
         self.summary = pn.pane.HTML("", sizing_mode="stretch_width", margin=(0, 10))
         self.message = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
         self.plot = pn.pane.Bokeh(None, sizing_mode="stretch_width", margin=(0, 5))
@@ -145,6 +149,7 @@ class LandscapeView(Viewer):
         return pn.Column(
             pn.pane.HTML(f'<div class="help" style="font-size:13px">{html.escape(INTRO)}</div>', margin=(4, 10)),
             pn.Row(self.plane, self.extent, align="center"),
+            self.refusals.banner,
             self.message,
             self.summary,
             self.plot,

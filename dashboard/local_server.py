@@ -36,6 +36,10 @@ PLOTS_DRAWN_JS = """() => !!window.Bokeh && Bokeh.documents.length > 0 &&
     m.data.x.length > 0 && m.data.x[0].length === 1001) &&
   [...Bokeh.index.query((v) => v.model.type === "Figure")].every((v) => v.has_finished())"""
 
+# True once at least n of the Generalisation tab's figures have finished rendering.
+FIGURES_DRAWN_JS = """(n) => [...Bokeh.index.query((v) => v.model.type === "Figure" && v.has_finished() &&
+  v.model.tags.includes("generalisation"))].length >= n"""
+
 # A fingerprint of every data source on the page: changes whenever any plotted data changes.
 DATA_FINGERPRINT_JS = """() => {
   if (!window.Bokeh || !Bokeh.documents.length) return null;

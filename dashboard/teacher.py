@@ -10,7 +10,9 @@ small file in the user's cache folder (`TeacherChannel`), so that every server p
 (`--num-procs 2`) sees it. Each student page polls that file once a second (a `stat`, cheap) and,
 while its "Follow the teacher" switch is on (the default), takes the teacher's settings; a student
 who switches it off explores alone, and switches it on again to catch up. Without a token the
-feature is off and `?teacher=...` does nothing. The token is compared in constant time.
+feature is off and `?teacher=...` does nothing. The token is compared in constant time, exactly as
+given: nothing is stripped, so a token configured with spaces around it needs them in the URL too
+(the server says so in its log when it reads such a token).
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ TOKEN_ENV = "L63_TEACHER_TOKEN"
 POLL_MS = 1000  # how often a following page looks for the teacher's settings
 
 
+_SPACED_TOKENS_SAID: set[str] = set()
+
+
 def configured_token(argv=None) -> str | None:
     """The teacher token: `--teacher-token` among the app's arguments (`panel serve ... --args`),
     else the `L63_TEACHER_TOKEN` environment variable; None (teacher mode off) when neither is set."""
@@ -38,7 +43,10 @@ def configured_token(argv=None) -> str | None:
     parser.add_argument("--teacher-token", default=None)
     known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     token = known.teacher_token or os.environ.get(TOKEN_ENV) or None
-    return token.strip() or None if token else None
+    if token and token != token.strip() and token not in _SPACED_TOKENS_SAID:
+        _SPACED_TOKENS_SAID.add(token)  # (said once per process, not once per page)
+        log.warning("the teacher token has spaces around it: it is compared exactly, spaces included")
+    return token
 
 
 def is_teacher(given: str | bytes | None, token: str | None) -> bool:
@@ -47,7 +55,7 @@ def is_teacher(given: str | bytes | None, token: str | None) -> bool:
         return False
     if isinstance(given, bytes):
         given = given.decode("utf-8", "replace")
-    return hmac.compare_digest(given.strip().encode(), token.encode())
+    return hmac.compare_digest(given.encode(), token.encode())  # exactly: " token " is not "token"
 
 
 def _cache_dir() -> Path:

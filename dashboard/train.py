@@ -32,6 +32,7 @@ from .export import fmt
 from .job_runner import JobRunner
 from .models import registry
 from .owners import NAME_FIELD, NAME_RULE, OwnerCookie, check_model_name, session_owner
+from .refusal import Refusals
 from .state import ExperimentState
 from .train_job import TrainingJob
 from .train_verdict import N_HELD_OUT, USABLE_RATIO, Verdict
@@ -120,6 +121,13 @@ class TrainView(Viewer):
         self.start_from = pn.widgets.RadioButtonGroup.from_param(self.settings.param.start_from, width=320)
         self.n_problems = pn.widgets.IntSlider.from_param(self.settings.param.batch_size, width=320)
         self.n_train_steps = pn.widgets.IntSlider.from_param(self.settings.param.steps, width=320)
+        self.refusals = Refusals()  # every value the browser sends is checked before it is applied
+        # The name must be text; its rule (`check_model_name`) is said when Train is pressed, where the
+        # student's typing is kept to correct, not sent back.
+        self.refusals.guard(self.name_input, self.settings, "model_name")
+        self.refusals.guard(self.start_from, self.settings, "start_from")
+        self.refusals.guard(self.n_problems, self.settings, "batch_size")
+        self.refusals.guard(self.n_train_steps, self.settings, "steps")
         self.runner = JobRunner(
             TrainingJob,
             label="Train on the current settings",
@@ -274,6 +282,7 @@ class TrainView(Viewer):
         runner = self.runner
         return pn.Column(
             pn.pane.Markdown(INTRO, sizing_mode="stretch_width"),
+            self.refusals.banner,
             pn.Row(
                 pn.Column(
                     self.name_input,

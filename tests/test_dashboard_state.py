@@ -150,7 +150,9 @@ def test_crafted_widget_value_is_refused(state):
     controls = Controls(state=state)
     before = state.experiment
     # a tampered browser message, as the server receives it: refused, not raised
-    controls.obs_every._process_events({"value": 999, "value_throttled": 999})
+    from dashboard.refusal import browser_sends
+
+    browser_sends(controls.obs_every, value=999, value_throttled=999)
     assert state.obs_every == 5 and state.experiment is before
     assert controls.obs_every.value == 5  # the widget snaps back to the state's value
     message = controls.refused.object
@@ -389,7 +391,9 @@ def test_the_seed_number_box_sets_the_seed_and_refuses_out_of_range(state):
     box._process_events({"value": 1234})  # what the browser sends when a number is typed
     assert state.seed == 1234 and state.experiment.settings.seed == 1234
     assert controls.seed.value == 1234  # the slider follows
-    box._process_events({"value": 10_000})
+    from dashboard.refusal import browser_sends
+
+    browser_sends(box, value=10_000)
     assert state.seed == 1234
     assert controls.refused.visible and "10000" in controls.refused.object
 

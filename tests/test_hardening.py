@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import socket
 import time
 from pathlib import Path
@@ -39,7 +40,9 @@ def test_the_allowlist_checks_host_and_origin():
     assert refusal({"Host": "127.0.0.1:5006", "Origin": "null"}, allowed) is not None
 
 
-def _raw_get(port: int, path: str, host: str, origin: str | None = None, websocket: bool = False) -> tuple[int, str]:
+def _raw_get(
+    port: int, path: str, host: str, origin: str | None = None, websocket: bool = False, protocol: str = "bokeh"
+) -> tuple[int, str]:
     """A hand-written HTTP/1.1 request (the headers exactly as given); returns (status, body start)."""
     lines = [f"GET {path} HTTP/1.1", f"Host: {host}"]
     if origin is not None:
@@ -51,7 +54,7 @@ def _raw_get(port: int, path: str, host: str, origin: str | None = None, websock
             "Connection: Upgrade",
             "Sec-WebSocket-Version: 13",
             f"Sec-WebSocket-Key: {key}",
-            "Sec-WebSocket-Protocol: bokeh",
+            f"Sec-WebSocket-Protocol: {protocol}",
         ]
     else:
         lines.append("Connection: close")
@@ -93,10 +96,101 @@ def test_a_foreign_host_gets_no_page_and_no_websocket(readme_server):
     assert _raw_get(port, "/app/ws", evil, f"http://{evil}", websocket=True)[0] == 403
     assert _raw_get(port, "/app/ws", good, f"http://{evil}", websocket=True)[0] == 403
     assert _raw_get(port, "/liveness", evil)[0] == 403
-    # The allowed host still gets the websocket upgrade and the page.
-    assert _raw_get(port, "/app/ws", good, f"http://{good}", websocket=True)[0] == 101
+    # The allowed host still gets the page, and the websocket upgrade with the page's session token
+    # (without one it is refused before the upgrade: dashboard/guard.py, `websocket_refusal`).
     status, body = _raw_get(port, "/app", good)
     assert status == 200 and 'id="sidebar"' in body  # the dashboard's template
+    token = re.search(r'"token":\s*"([^"]+)"', body).group(1)
+    assert _raw_get(port, "/app/ws", good, f"http://{good}", websocket=True, protocol=f"bokeh, {token}")[0] == 101
+    assert _raw_get(port, "/app/ws", good, f"http://{good}", websocket=True)[0] == 403
+
+
+# -- 1b. requests that used to stop, hang or crash the server ------------------------------------
+
+
+@pytest.fixture
+def readme_command_server(tmp_path):
+    """The README's command: `panel serve dashboard/app.py --setup dashboard/serving.py` (+ the port)."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    log = tmp_path / "serve.log"
+    with local_server(["--setup", "dashboard/serving.py"], env=env, log_path=log, timeout_s=180, poll_s=0.3) as port:
+        yield port, log
+
+
+def _token(payload: dict) -> str:
+    encoded = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+    return encoded + ".signature"
+
+
+CRAFTED_PATHS = [
+    "/components/core.__main__/x/__css__/y",  # stopped the server: core/__main__.py ran the CLI at import
+    "/components/this/x/__css__/y",  # imported `this` (the Zen of Python in the server's log)
+    "/components/..%2f..%2f..%2fetc%2fpasswd",  # a 500 with a traceback
+    "/components/os/path/__css__/y",  # an imported module, but no component
+    "/components/dashboard.app/Dashboard/__css__/y",  # one of ours, not a resource of the page
+    "/components/panel.template.bootstrap/BootstrapTemplate/_css/..%2f..%2f..%2fetc%2fpasswd",  # not listed
+    "/components/x",
+    "/components/",
+]
+
+
+def test_crafted_requests_get_a_clean_4xx_and_the_server_keeps_serving(readme_command_server):
+    port, log = readme_command_server
+    good = f"127.0.0.1:{port}"
+    for path in CRAFTED_PATHS:
+        status, _ = _raw_get(port, path, good)
+        assert 400 <= status < 500, (path, status)
+    assert _raw_get(port, CRAFTED_PATHS[0], good)[0] == 404  # no such component: nothing imported
+    for protocol in ("bokeh, garbage", "bokeh", "bokeh, " + _token({"session_id": "x"}), "chat, x"):
+        status, _ = _raw_get(port, "/app/ws", good, f"http://{good}", websocket=True, protocol=protocol)
+        assert status == 403, (protocol, status)
+    # Still alive and serving the page, and nothing that was asked for was imported or ran.
+    status, body = _raw_get(port, "/app", good)
+    assert status == 200 and 'id="sidebar"' in body
+    text = log.read_text()
+    assert "Traceback" not in text and "Beautiful is better than ugly" not in text and "invalid choice" not in text
+    # One line each, before any handler runs (the first path twice; the unlisted file is Panel's own 403).
+    assert text.count("refused GET '/components/") == len(CRAFTED_PATHS) - 1 + 1
+
+
+def test_no_module_of_ours_does_work_at_import(tmp_path):
+    """Importing every module of `core` and `dashboard` (as Panel's component route once did, with a
+    server's command line in sys.argv) exits nothing, prints nothing and writes no file."""
+    import subprocess
+    import sys
+
+    names = [
+        f"{package}.{path.stem}" if path.stem != "__init__" else package
+        for package in ("core", "dashboard")
+        for path in sorted((ROOT / package).glob("*.py"))
+    ]
+    script = (
+        "import importlib, sys\n"
+        "sys.argv = ['panel', 'serve', 'dashboard/app.py']\n"
+        f"for name in {names!r}:\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except BaseException as exc:\n"
+        "        print('FAILED', name, repr(exc)); raise SystemExit(1)\n"
+    )
+    work = tmp_path / "cwd"
+    work.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_CACHE_HOME": str(tmp_path / "cache"), "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0 and done.stdout == "", done.stdout + done.stderr[-2000:]
+    assert list(work.iterdir()) == [] and not (tmp_path / "cache").exists()  # no file written
+
+
+def test_the_teacher_token_is_compared_exactly():
+    from dashboard import teacher
+
+    assert teacher.is_teacher("s3cret", "s3cret")
+    assert not teacher.is_teacher(" s3cret ", "s3cret") and not teacher.is_teacher("s3cret\n", "s3cret")
+    # A token configured with spaces around it is kept as given (the URL must carry them), and said.
+    assert teacher.configured_token(["--teacher-token", " s3cret "]) == " s3cret "
+    assert not teacher.is_teacher("s3cret", " s3cret ") and teacher.is_teacher(" s3cret ", " s3cret ")
 
 
 # -- 3. odd model files --------------------------------------------------------------------------
@@ -180,44 +274,197 @@ def test_a_save_never_replaces_another_model_and_cleans_stale_temporaries(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["m.eqx", fresh.name])  # no stray file
 
 
-# -- 6. display drift ----------------------------------------------------------------------------
+# -- 6. crafted values from the browser, on every tab -------------------------------------------
+
+BANNER = "That value was refused"
 
 
-@pytest.mark.parametrize(
-    "widget, sent, words",
-    [
-        ("obs_every", float("nan"), ["Observe every N steps nan", "not a finite number", "at most 25"]),
-        ("obs_noise", float("inf"), ["Observation noise (std) inf", "not a finite number", "at most 5.0"]),
-        ("seed", "abc", ["Problem seed “abc”", "not a number"]),
-        ("obs_every", 999, ["Observe every N steps 999", "out of range", "at most 25"]),
-        ("max_steps", 99, ["4DVar iteration cap position 99", "not one of the caps"]),
-        ("model", "assets/not-listed.eqx", ["Trained FourDVarNet “assets/not-listed.eqx”", "not one of"]),
-    ],
-)
-def test_a_refused_value_snaps_back_and_says_why(widget, sent, words):
+def _browser_patch(doc, model, **changes) -> None:
+    """What the server does with a browser's change: a PATCH-DOC message applied to the session's
+    document, exactly as Bokeh's server applies it (values encoded as BokehJS encodes them)."""
+    from bokeh.core.serialization import Serializer
+    from bokeh.protocol.messages.patch_doc import patch_doc
+
+    events = [
+        {"kind": "ModelChanged", "model": {"id": model.id}, "attr": attr, "new": Serializer().encode(value)}
+        for attr, value in changes.items()
+    ]
+    patch_doc({}, {}, {"events": events}).apply_to_document(doc, setter=object())
+
+
+def _shown(view):
+    """`view` rendered in a document of its own, as a page shows it."""
+    import panel as pn
+    from bokeh.document import Document
+
+    doc = Document()
+    doc.add_root(pn.panel(view).get_root(doc))
+    return doc
+
+
+def _model(doc, kind: str, title: str):
+    """The Bokeh model a browser would find: by its type and the start of its title (or labels)."""
+    for m in doc.models:
+        text = str(getattr(m, "title", None) or getattr(m, "labels", None) or "")
+        if type(m).__name__.endswith(kind) and text.startswith(title):
+            return m
+    raise LookupError(f"no {kind} titled {title!r}")
+
+
+def _banner(doc) -> str:
+    """The refusal banner's text as the page shows it ('' when none is shown)."""
+    texts = [str(m.text) for m in doc.models if "text" in m.properties() and BANNER in str(m.text) and m.visible]
+    return texts[0] if texts else ""
+
+
+def _probe(doc, model, attr, sent, caplog) -> tuple[str, list]:
+    """Send `attr` = `sent` from the browser; returns the banner and the values the browser was sent back."""
+    from bokeh.document.events import ModelChangedEvent
+
+    sent_back = []
+
+    def record(event):
+        if isinstance(event, ModelChangedEvent) and event.model is model and event.attr == attr:
+            sent_back.append(event.new)
+
+    doc.on_change(record)
+    caplog.clear()
+    _browser_patch(doc, model, **{attr: sent})
+    doc.remove_on_change(record)
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and BANNER in r.getMessage()]
+    assert len(warnings) == 1, [r.getMessage() for r in caplog.records]  # one line per refusal
+    assert not [r for r in caplog.records if r.levelno >= 40 or r.exc_info], "an error or a traceback was logged"
+    return _banner(doc), sent_back
+
+
+NAN, INF = float("nan"), float("inf")
+SIDEBAR_PROBES = [
+    (
+        "Slider",
+        "Observe every",
+        "value_throttled",
+        NAN,
+        ["Observe every N steps nan", "not a finite number", "at most 25"],
+    ),
+    ("Slider", "Observe every", "value", INF, ["inf", "not a finite number"]),
+    ("Slider", "Observation noise", "value_throttled", 1e308, ["1e+308", "out of range", "at most 5.0"]),
+    ("Slider", "Problem seed", "value_throttled", -1, ["Problem seed -1", "out of range", "at least 0"]),
+    ("Slider", "Problem seed", "value_throttled", "abc", ["Problem seed “abc”", "not a number"]),
+    ("Slider", "FourDVarNet steps", "value_throttled", 2.5, ["2.5", "not a whole number"]),
+    ("Slider", "4DVar iteration cap", "value_throttled", 99, ["position 99", "not one of the caps"]),
+    ("Slider", "4DVar iteration cap", "value_throttled", INF, ["position inf", "not one of the caps"]),
+    ("RadioButtonGroup", "['attractor'", "active", 99, ["Problem 99", "not one of attractor, seed"]),
+    ("RadioButtonGroup", "['attractor'", "active", -1, ["Problem -1", "not one of attractor, seed"]),
+    ("RadioButtonGroup", "['attractor'", "active", NAN, ["Problem nan", "not one of attractor, seed"]),
+    ("CheckboxButtonGroup", "['x'", "active", [99], ["Observed components [99]", "not one of the options x, y, z"]),
+    ("CheckboxButtonGroup", "['x'", "active", [], ["Observed components []", "at least one component"]),
+    ("CheckboxGroup", "['truth'", "active", [0, 0], ["Shown", "checked twice"]),
+    ("Select", "Trained FourDVarNet", "value", "", ["Trained FourDVarNet “”", "not one of"]),
+    ("Select", "Trained FourDVarNet", "value", "assets/not-listed.eqx", ["“assets/not-listed.eqx”", "not one of"]),
+    ("Spinner", "Problem seed (type it)", "value", None, ["Problem seed None", "not a number"]),
+    ("Spinner", "Problem seed (type it)", "value", 10_000, ["Problem seed 10000", "at most 9999"]),
+]
+
+
+def test_every_crafted_sidebar_value_is_refused_said_and_sent_back(caplog):
     from dashboard.compute import run_experiment
     from dashboard.controls import Controls
     from dashboard.state import ExperimentState
 
     state = ExperimentState(solve=run_experiment)
-    controls = Controls(state=state)
-    target = controls.max_steps._slider if widget == "max_steps" else getattr(controls, widget)
-    root = target.get_root()  # the browser's copy of the widget
-    good = target.value
-    before = state.experiment
-    event = {"value": sent} if widget == "model" else {"value": sent, "value_throttled": sent}
-    try:
-        root.value = sent  # what the browser shows after a crafted change...
-    except ValueError:
-        pass  # Bokeh itself refuses a string on a slider's model
-    target._process_events(event)  # ...and what the server receives
-    assert state.experiment is before and state.error == ""
-    assert target.value == good and root.value == good  # snapped back, in the browser too
-    assert controls.refused.visible
-    for word in words:
-        assert word in controls.refused.object, controls.refused.object
-    controls.seed._process_events({"value": 7, "value_throttled": 7})  # a valid move
-    assert state.seed == 7 and not controls.refused.visible
+    doc = _shown(Controls(state=state))
+    before, settings = state.experiment, state.param.values()
+    for kind, title, attr, sent, words in SIDEBAR_PROBES:
+        model = _model(doc, kind, title)
+        in_browser = getattr(model, attr)
+        banner, sent_back = _probe(doc, model, attr, sent, caplog)
+        for word in words:
+            assert word in banner, (title, sent, banner)
+        assert sent_back == [in_browser], (title, sent)  # the browser's widget is sent the value in use
+        assert state.experiment is before and state.param.values() == settings  # nothing applied
+    # The next valid move is applied and clears the banner.
+    _browser_patch(doc, _model(doc, "Slider", "Problem seed"), value=7, value_throttled=7)
+    assert state.seed == 7 and state.experiment is not before and _banner(doc) == ""
+
+
+def test_every_crafted_train_value_is_refused_said_and_sent_back(caplog):
+    from dashboard.state import ExperimentState
+    from dashboard.train import TrainView
+
+    view = TrainView(state=ExperimentState())
+    doc = _shown(view)
+    settings = view.settings.param.values()
+    probes = [
+        ("Slider", "Training problems", "value", NAN, ["Training problems per step (batch) nan", "not a finite"]),
+        ("Slider", "Training problems", "value", INF, ["inf", "at most 128"]),
+        ("Slider", "Training steps", "value", NAN, ["Training steps nan", "not a finite number"]),
+        ("Slider", "Training steps", "value", 1e308, ["1e+308", "at most 1000"]),
+        ("Slider", "Training steps", "value", "abc", ["“abc”", "not a number"]),
+        ("RadioButtonGroup", "[", "active", 99, ["Start 99", "not one of"]),
+        ("TextInput", "Model name", "value", None, ["Model name None", "not text"]),
+        ("TextInput", "Model name", "value", 5, ["Model name 5", "not text"]),
+    ]
+    for kind, title, attr, sent, words in probes:
+        model = _model(doc, kind, title)
+        in_browser = getattr(model, attr)
+        banner, sent_back = _probe(doc, model, attr, sent, caplog)
+        for word in words:
+            assert word in banner, (title, sent, banner)
+        assert sent_back == [in_browser] and view.settings.param.values() == settings, (title, sent)
+    _browser_patch(doc, _model(doc, "Slider", "Training steps"), value=40)
+    assert view.config().steps == 40 and _banner(doc) == ""
+
+
+def test_every_crafted_landscape_value_is_refused_said_and_sent_back(caplog):
+    from dashboard.landscape_view import LandscapeView
+    from dashboard.state import ExperimentState
+
+    view = LandscapeView(state=ExperimentState(solve=lambda settings: None))
+    doc = _shown(view)
+    # The slider while dragged (value) and released (value_throttled).
+    for attr, sent, words in [
+        ("value", NAN, ["Extent", "nan", "not a finite"]),
+        ("value_throttled", INF, ["inf", "not a finite"]),
+        ("value", 1e308, ["1e+308", "out of range", "at most 5.0"]),
+        ("value_throttled", -1, ["-1", "out of range", "at least 0.25"]),
+    ]:
+        model = _model(doc, "Slider", "Extent")
+        banner, sent_back = _probe(doc, model, attr, sent, caplog)
+        assert all(word in banner for word in words), banner
+        assert sent_back == [getattr(model, attr)] and view.slice.extent == 3.0
+    banner, _ = _probe(doc, _model(doc, "RadioButtonGroup", "["), "active", 7, caplog)
+    assert "Plane 7" in banner and view.slice.plane == "x-z"
+
+
+def test_a_value_bokeh_cannot_hold_is_one_line_and_sent_back_and_the_rest_of_the_change_applies(caplog):
+    from bokeh.document import Document
+    from bokeh.document.events import ModelChangedEvent
+    from bokeh.models import Slider
+
+    from dashboard import refusal
+
+    refusal.install()  # (done by every page that guards a widget)
+    doc, odd, other = Document(), Slider(start=0, end=10, value=3), Slider(start=0, end=10, value=3)
+    doc.add_root(odd)
+    doc.add_root(other)
+    sent_back = []
+    doc.on_change(lambda e: sent_back.append((e.model, e.new)) if isinstance(e, ModelChangedEvent) else None)
+    caplog.clear()
+    # One browser message: a string no slider can hold (not guarded), and a usable value on another.
+    _browser_patch(doc, odd, value="abc")
+    _browser_patch(doc, other, value=7)
+    odd_then_other = [
+        {"kind": "ModelChanged", "model": {"id": odd.id}, "attr": "value", "new": "xyz"},
+        {"kind": "ModelChanged", "model": {"id": other.id}, "attr": "value", "new": 8},
+    ]
+    from bokeh.protocol.messages.patch_doc import patch_doc
+
+    patch_doc({}, {}, {"events": odd_then_other}).apply_to_document(doc, setter=object())
+    assert odd.value == 3 and other.value == 8  # the usable part of each change applies
+    assert sent_back.count((odd, 3)) == 2  # the browser's copy is sent the server's value each time
+    lines = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(lines) == 2 and "abc" in lines[0].getMessage() and not any(r.exc_info for r in lines)
+    assert not [r for r in caplog.records if r.levelno >= 40]
 
 
 # -- 7. sweep results that break the Generalisation tab ---------------------------------------

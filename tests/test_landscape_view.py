@@ -90,7 +90,9 @@ def test_a_crafted_window_is_refused_everywhere(state):
         landscape_data.grid(Settings(), "x-w", 3.0)
     # From the browser: the window slider sends an index; one past its options is refused and said.
     controls = Controls(state=state)
-    controls.window._slider._process_events({"value_throttled": 42})
+    from dashboard.refusal import browser_sends
+
+    browser_sends(controls.window._slider, value_throttled=42)
     assert state.window == 50
     assert controls.refused.visible and "not one of the lengths" in controls.refused.object
     # A valid move clears it and reaches the state.

@@ -41,7 +41,9 @@ def test_a_crafted_position_is_refused_and_named(controls, sent):
     state, target = controls.state, controls.max_steps._slider
     root = target.get_root()
     before = state.max_steps
-    target._process_events({"value": sent, "value_throttled": sent})
+    from dashboard.refusal import browser_sends
+
+    browser_sends(target, value=sent, value_throttled=sent)
     assert state.max_steps == before
     assert target.value == root.value == ITERATION_CAPS.index(before)  # snapped back, in the browser too
     assert controls.refused.visible
@@ -53,5 +55,7 @@ def test_the_refusal_banner_joins_the_page_only_when_needed(controls):
     column = controls.__panel__()
     assert controls.__panel__() is column  # built once
     assert controls.refused not in column.objects
-    controls.window._slider._process_events({"value_throttled": 42})
+    from dashboard.refusal import browser_sends
+
+    browser_sends(controls.window._slider, value_throttled=42)
     assert controls.refused in column.objects and "not one of the lengths" in controls.refused.object

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from dashboard.local_server import DATA_FINGERPRINT_JS, PLOTS_DRAWN_JS, timed_release
+from dashboard.local_server import DATA_FINGERPRINT_JS, FIGURES_DRAWN_JS, PLOTS_DRAWN_JS, timed_release
 
 pytestmark = pytest.mark.browser
 
@@ -221,8 +221,6 @@ CELL_CENTER_JS = """([label, test]) => {
   return {x: box.left + frame.left + frame.width * (xs.indexOf(test) + 0.5) / xs.length,
           y: box.top + frame.top + frame.height * (1 - (ys.indexOf(label) + 0.5) / ys.length)};
 }"""
-FIGURES_DRAWN_JS = """(n) => [...Bokeh.index.query((v) => v.model.type === "Figure" && v.has_finished() &&
-  v.model.tags.includes("generalisation"))].length >= n"""
 HEATMAP_JS = """() => { if (!window.Bokeh || !Bokeh.documents.length) return null;
   const s = [...Bokeh.documents[0].all_models].find(m => m.type === "ColumnDataSource" && "model_key" in m.data);
   return s ? {n: s.data.ratio.length, model: [...s.data.model], label: [...s.data.label],
