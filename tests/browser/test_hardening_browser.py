@@ -11,7 +11,6 @@ import json
 import time
 
 import pytest
-from playwright.sync_api import expect
 
 # The page is ready, and its plotted data, as the layout tests read them.
 from dashboard.local_server import DATA_FINGERPRINT_JS as FINGERPRINT_JS
