@@ -16,7 +16,7 @@ import jax
 import numpy as np
 
 from .resources import check_writable_file
-from .shared_files import SharedFileError, json_type, read_json
+from .shared_files import SharedFileError, json_type, mapping, read_json
 from .training import TrainingConfig, build_model
 
 # The shipped, read-only models (the sweep's are in its "sweep" subfolder).
@@ -124,7 +124,7 @@ HEADER_MAX_BYTES = 1_000_000  # a header is ~0.5 kB; the weights follow it
 def _check_header(raw) -> dict:
     if not isinstance(raw, dict) or raw.get("format") != FILE_FORMAT:
         raise ValueError("bad or missing header")
-    TrainingConfig.from_json(raw["config"])  # (its own range checks)
+    TrainingConfig.from_json(mapping(raw.get("config"), '"config"'))  # (its own range checks)
     if not isinstance(raw.get("info", {}), dict):
         raise ValueError(f"its header's info is {json_type(raw['info'])}, not a mapping")
     return raw

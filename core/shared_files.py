@@ -65,13 +65,14 @@ def _parse(path: Path, check: Callable, max_bytes: int, first_line: bool, allow_
     with path.open("rb") as f:
         stamp = _stamp(os.fstat(f.fileno()))  # the file read, should it have been replaced since the stat
         data = f.readline(max_bytes + 1) if first_line else f.read(max_bytes + 1)
-    if len(data) > max_bytes or (first_line and not data.endswith(b"\n")):
+    if len(data) > max_bytes:
         part = "its first line is " if first_line else ""
         return _Entry(stamp, error=SharedFileError(f"{part}over {max_bytes} bytes"))
     try:
         raw = json.loads(data) if allow_constants else json.loads(data, parse_constant=_no_constant)
     except (ValueError, RecursionError) as error:
-        reason = str(error) if "not a number" in str(error) else f"not JSON ({error.__class__.__name__})"
+        nested = isinstance(error, RecursionError)
+        reason = str(error) if "not a number" in str(error) else f"not JSON: {'nested too deep' if nested else error}"
         return _Entry(stamp, error=SharedFileError(reason))
     try:
         return _Entry(stamp, value=check(raw))
@@ -184,7 +185,8 @@ def finite(value, field: str, *, low: float = -math.inf, high: float = math.inf,
     """`value` if it is a finite number (a whole one with `integer`) within [low, high]."""
     kind = "a whole number" if integer else "a finite number"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        shown = "missing" if value is None else f"{json_type(value)} ({str(value)[:40]!r})"
+        shown = "missing" if value is None else json_type(value)
+        shown += f" ({str(value)[:40]!r})" if isinstance(value, (str, list, dict)) else ""
         raise ValueError(f'"{field}" is {shown}, not {kind}')
     if isinstance(value, float) and (not math.isfinite(value) or (integer and not value.is_integer())):
         raise ValueError(f'"{field}" is {value!r}, not {kind}')
