@@ -90,6 +90,9 @@ def _entry(path, check, max_bytes: int, first_line: bool, allow_constants: bool)
         return entry
     entry = _parse(path, check, max_bytes, first_line, allow_constants, stat)
     with _LOCK:
+        kept = _CACHE.get(key)
+        if kept is not None and kept.stamp == entry.stamp:  # another page parsed it meanwhile: one entry, one report
+            return kept
         _CACHE.pop(key, None)
         _CACHE[key] = entry
         while len(_CACHE) > CACHE_ENTRIES:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 
 import pytest
 
@@ -84,3 +85,25 @@ def test_the_writer_refuses_nan_and_leaves_no_temporary_file(tmp_path):
         write_json_atomically(path, {"n": float("nan")})
     assert json.loads(path.read_text()) == {"n": 1}  # the last good content is kept
     assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
+
+
+def test_two_pages_reading_a_bad_file_at_the_same_moment_say_it_once(tmp_path, caplog):
+    path = tmp_path / "f.json"
+    path.write_text("{}")
+    both_parsing = threading.Barrier(2, timeout=10)
+
+    def check(raw):
+        both_parsing.wait()  # each thread has read the file before either keeps its outcome
+        raise ValueError("bad content")
+
+    def poll():
+        read_json_or(path, check, None, max_bytes=100, what="test file")
+
+    with caplog.at_level(logging.INFO):
+        pages = [threading.Thread(target=poll) for _ in range(2)]
+        for page in pages:
+            page.start()
+        for page in pages:
+            page.join()
+        poll()
+    assert [r.getMessage() for r in caplog.records] == [f"test file {path} ignored: bad content"]
