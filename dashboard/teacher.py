@@ -22,6 +22,7 @@ import logging
 import os
 import secrets
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,6 +126,10 @@ class TeacherChannel:
         )
 
 
+_REFUSALS_SAID: dict[Path, tuple[str, int] | None] = {}  # channel file -> the last push whose refusal was logged
+_REFUSALS_LOCK = threading.Lock()
+
+
 class Follower:
     """A student page's link to the teacher: applies each new push while `following` is on.
 
@@ -154,7 +159,11 @@ class Follower:
         try:
             self.state.param.update(**changes)  # one solve for all of them
         except Exception as exc:  # noqa: BLE001 - a value this page cannot take: keep following
-            log.warning("a teacher setting was refused: %s", exc)
+            with _REFUSALS_LOCK:  # one line per push, not one per student page
+                first = _REFUSALS_SAID.get(self.channel.path) != self.applied
+                _REFUSALS_SAID[self.channel.path] = self.applied
+            if first:
+                log.warning("a teacher setting was refused by the students' pages: %s", exc)
             if self.on_refused is not None:
                 self.on_refused(str(exc))
             return False

@@ -70,14 +70,20 @@ def test_a_follower_takes_the_teachers_settings_until_it_stops_following(tmp_pat
     assert state.seed == 99
 
 
-def test_a_setting_the_student_page_cannot_take_is_refused_and_said(tmp_path, state):
+def test_a_setting_the_student_page_cannot_take_is_refused_and_said(tmp_path, state, caplog):
+    """Each page says it to its student; the teacher's terminal gets one line per push, not one per page."""
     channel = teacher.TeacherChannel("tok", folder=tmp_path)
     channel.publish({"seed": 10**6})
     said = []
-    follower = teacher.Follower(state, channel, ("seed",), on_refused=said.append)
+    pages = [teacher.Follower(state, channel, ("seed",), on_refused=said.append) for _ in range(3)]
     seed = state.seed
-    assert not follower.poll()
-    assert state.seed == seed and said and "seed" in said[0]
+    with caplog.at_level(logging.INFO):
+        assert not any(page.poll() for page in pages)
+        channel.publish({"seed": 10**6 + 1})
+        assert not any(page.poll() for page in pages)
+    assert state.seed == seed and len(said) == 6 and all("seed" in s for s in said)
+    refusals = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refusals) == 2 and all(r.levelno == logging.WARNING for r in refusals)
 
 
 # -- a channel file that is not the teacher's ----------------------------------------------------------
