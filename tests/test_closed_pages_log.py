@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 
 from bokeh.server.views.ws import WSHandler
 from tornado.websocket import WebSocketClosedError
@@ -38,8 +39,13 @@ def _lines(level: int):
 
 
 def _send_to_a_closed_page():
-    """Bokeh's own send (`WSHandler.send_message`) to a socket that closed meanwhile."""
-    asyncio.run(WSHandler.send_message(object.__new__(WSHandler), _MessageToAClosedPage()))
+    """Bokeh's own send (`WSHandler.send_message`) to a socket that closed meanwhile (in a thread of its
+    own: the browser tests' Playwright keeps an event loop running in this one)."""
+    sender = threading.Thread(
+        target=asyncio.run, args=(WSHandler.send_message(object.__new__(WSHandler), _MessageToAClosedPage()),)
+    )
+    sender.start()
+    sender.join()
 
 
 def test_a_message_to_a_closed_page_is_logged_at_debug_level_only():
