@@ -16,6 +16,7 @@ import jax
 import numpy as np
 
 from .resources import check_writable_file
+from .shared_files import SharedFileError, json_type, mapping, read_json
 from .training import TrainingConfig, build_model
 
 # The shipped, read-only models (the sweep's are in its "sweep" subfolder).
@@ -117,21 +118,28 @@ def remove_stale_temporaries(folder, max_age_s: float = STALE_TMP_S) -> list[Pat
     return removed
 
 
+HEADER_MAX_BYTES = 1_000_000  # a header is ~0.5 kB; the weights follow it
+
+
+def _check_header(raw) -> dict:
+    if not isinstance(raw, dict) or raw.get("format") != FILE_FORMAT:
+        raise ValueError("bad or missing header")
+    TrainingConfig.from_json(mapping(raw.get("config"), '"config"'))  # (its own range checks)
+    if not isinstance(raw.get("info", {}), dict):
+        raise ValueError(f"its header's info is {json_type(raw['info'])}, not a mapping")
+    return raw
+
+
 def read_model_header(path) -> dict:
-    """The JSON header of a model file, without loading its weights."""
+    """The JSON header of a model file, without loading its weights (through the shared-file reader:
+    its first line only, up to `HEADER_MAX_BYTES`, parsed once per change of the file; treat it as read-only)."""
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"model file {str(path)!r} does not exist")
-    with path.open("rb") as f:
-        line = f.readline(1_000_000)
     try:
-        header = json.loads(line)
-        if header.get("format") != FILE_FORMAT:
-            raise ValueError
-        TrainingConfig.from_json(header["config"])
-    except Exception:
-        raise ModelFileError(f"{str(path)!r} is not a FourDVarNet model file (bad or missing header)") from None
-    return header
+        return read_json(path, _check_header, max_bytes=HEADER_MAX_BYTES, first_line=True, allow_constants=True)
+    except (OSError, SharedFileError) as error:
+        raise ModelFileError(f"{str(path)!r} is not a FourDVarNet model file ({error})") from None
 
 
 def load_model(path, *, architecture: str | None = None):
@@ -146,7 +154,7 @@ def load_model(path, *, architecture: str | None = None):
         raise ModelFileError(f"{str(path)!r} holds a {config.architecture} model, not a {architecture} model")
     skeleton = build_model(config, key=jax.random.PRNGKey(0))
     with Path(path).open("rb") as f:
-        f.readline(1_000_000)
+        f.readline(HEADER_MAX_BYTES + 1)
         try:
             model = eqx.tree_deserialise_leaves(f, skeleton)
             trailing = f.read(1)

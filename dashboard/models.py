@@ -5,8 +5,8 @@ Shipped models live in `assets/models/*.eqx` (read only), the generalisation swe
 `sweep_model_key`). Models trained from the dashboard are
 saved under the user cache directory, `$XDG_CACHE_HOME/l63-fourdvarnet/models` (or
 `~/.cache/...`), never over the assets, so they survive a server restart. A missing or corrupt file
-is skipped with a warning. With no model at all, an untrained FourDVarNet labelled "untrained" keeps
-the page working.
+is skipped with one warning in the log, and not read again until it changes. With no model at all,
+an untrained FourDVarNet labelled "untrained" keeps the page working.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import os
 import re
 import threading
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,6 +93,7 @@ class ModelRegistry:
         self._entries: dict[str, ModelEntry] = {}
         self._stamp: tuple | None = None
         self.skipped: list[str] = []  # human messages about files that could not be loaded
+        self._failed: dict[str, tuple[tuple, str]] = {}  # key -> ((mtime_ns, size), message) of those files
         self.generation = 0  # bumps whenever the list of models changes
         self._last_check = 0.0
 
@@ -131,20 +131,27 @@ class ModelRegistry:
                 return False
             entries: dict[str, ModelEntry] = {}
             skipped: list[str] = []
+            failed: dict[str, tuple[tuple, str]] = {}
             for source, prefix, folder in self._folders():
                 for path in sorted(folder.glob("*.eqx"), key=_natural) if folder.is_dir() else []:
                     key = f"{prefix}/{path.name}"
                     try:
-                        version = path.stat().st_mtime
+                        stat = path.stat()
+                    except OSError:  # removed meanwhile
+                        continue
+                    version, file_stamp = stat.st_mtime, (stat.st_mtime_ns, stat.st_size)
+                    if key in self._failed and self._failed[key][0] == file_stamp:  # said once already
+                        failed[key] = self._failed[key]
+                        skipped.append(failed[key][1])
+                        continue
+                    try:
                         old = self._entries.get(key)
                         if old is not None and old.version == version:
                             entries[key] = old
                             continue
-                        model, header = core.load_model(path)
+                        model, header = core.load_model(path)  # (its header checked by core.read_model_header)
                         config = core.TrainingConfig.from_json(header["config"])
                         info = header.get("info", {})
-                        if not isinstance(info, dict):
-                            raise ValueError(f"its header's info is a {type(info).__name__}, not a mapping")
                         entries[key] = ModelEntry(
                             key=key,
                             label=_describe(config, info, source, path.stem),
@@ -156,10 +163,9 @@ class ModelRegistry:
                         )
                     except Exception as error:  # noqa: BLE001 - one odd file must never blank every page
                         message = hide_paths(f"skipped model file {path.name}: {error.__class__.__name__}: {error}")
+                        failed[key] = (file_stamp, message)
                         skipped.append(message)
-                        if message not in self.skipped:
-                            warnings.warn(message, stacklevel=2)
-                            log.warning(message)
+                        log.warning(message)  # once per change of the file: the next scans skip it unread
             if not entries:
                 old = self._entries.get(UNTRAINED)
                 entries[UNTRAINED] = old or ModelEntry(
@@ -172,7 +178,7 @@ class ModelRegistry:
             changed = list(entries) != list(self._entries) or any(
                 entries[k] is not self._entries.get(k) for k in entries
             )
-            self._entries, self._stamp, self.skipped = entries, stamp, skipped
+            self._entries, self._stamp, self.skipped, self._failed = entries, stamp, skipped, failed
             if changed:
                 self.generation += 1
             return changed

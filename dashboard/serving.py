@@ -236,6 +236,33 @@ def serve_stylesheets_locally() -> None:
         doc._template_variables.setdefault("dist_url", get_dist_path(cdn=False))
 
 
+# Bokeh (a message to a closed websocket) and Panel (a patch written to one) each warn of it in one line.
+CLOSED_PAGE_LOGGERS = ("bokeh.server.views.ws", "panel.io.document")
+CLOSED_PAGE_MESSAGE = "Failed sending message as connection was closed"
+
+
+class ClosedPageToDebug(logging.Filter):
+    """A student closed a tab while the server wrote to it: a debug line, not a warning.
+
+    Installed on the logger that writes it, a filter sees the record after that logger's level check:
+    it lowers the record to DEBUG and lets it through only where DEBUG is logged (`--log-level debug`).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.DEBUG and record.getMessage() == CLOSED_PAGE_MESSAGE:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+def quiet_closed_pages_in_log() -> None:
+    """Bokeh's and Panel's "Failed sending message as connection was closed" at debug level (idempotent)."""
+    for name in CLOSED_PAGE_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, ClosedPageToDebug) for f in logger.filters):
+            logger.addFilter(ClosedPageToDebug())
+
+
 def _closed_socket(context: dict) -> bool:
     exc = context.get("exception")
     return isinstance(exc, (WebSocketClosedError, StreamClosedError))
@@ -248,7 +275,9 @@ def quiet_closed_sockets(loop: asyncio.AbstractEventLoop | None = None) -> None:
     closes mid-write they fail with `WebSocketClosedError`, nobody awaits them, and asyncio prints
     "Task exception was never retrieved" with two tracebacks. A closed page is not an error: those
     are logged at debug level; every other unhandled error goes to the loop's previous handler.
+    Bokeh's and Panel's own warning of it goes to debug level too (`quiet_closed_pages_in_log`).
     """
+    quiet_closed_pages_in_log()
     if loop is None:
         try:
             loop = asyncio.get_running_loop()

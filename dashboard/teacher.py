@@ -20,12 +20,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import hmac
-import json
 import logging
 import os
+import secrets
 import sys
-import tempfile
+import threading
+from dataclasses import dataclass
 from pathlib import Path
+
+from core.shared_files import finite, json_type, mapping, read_json_or, write_json_atomically
 
 log = logging.getLogger(__name__)
 
@@ -63,53 +66,89 @@ def _cache_dir() -> Path:
     return Path(base) / "l63-fourdvarnet"
 
 
+TEACHER_FILE_MAX_BYTES = 64 * 1024  # the settings are ~300 bytes: anything far larger is not the teacher's
+MAX_VERSION = 2**53  # (a version is a JSON number: exact up to here)
+SETTING_MAX_ITEMS = 64
+
+
+@dataclass(frozen=True)
+class Push:
+    """The teacher's latest settings: `version` counts the pushes of one `generation`, a random id the
+    teacher's page draws whenever it finds no usable file (the first push, or after a deletion or a
+    junk file), so that a version counted again from 1 is still new to every follower."""
+
+    generation: str
+    version: int
+    settings: dict
+
+
+def _setting_value(value, name: str):
+    """A setting as the teacher's page writes it: a finite number, a string, a boolean, or a list of those."""
+    items = value if isinstance(value, list) else [value]
+    if len(items) > SETTING_MAX_ITEMS:
+        raise ValueError(f'"settings.{name}" has {len(items)} items, more than {SETTING_MAX_ITEMS}')
+    for item in items:
+        if isinstance(item, (int, float)) and not isinstance(item, bool):
+            finite(item, f"settings.{name}")
+        elif not isinstance(item, (str, bool)):
+            raise ValueError(f'"settings.{name}" holds {json_type(item)}, not a number, string or boolean')
+    return value
+
+
+def _check_push(raw) -> Push:
+    data = mapping(raw)
+    generation = data.get("generation", "")  # ("" in files written before generations)
+    if not isinstance(generation, str) or len(generation) > 64:
+        raise ValueError(f'"generation" is {json_type(generation)}, not a short string')
+    version = finite(data.get("version"), "version", low=1, high=MAX_VERSION, integer=True)
+    settings = mapping(data.get("settings"), '"settings"')
+    return Push(generation, version, {str(k): _setting_value(v, k) for k, v in settings.items()})
+
+
 class TeacherChannel:
     """The teacher's latest settings, shared by every server process through one small JSON file.
 
     The file is named after a hash of the token (two servers with different tokens do not mix) and
-    replaced atomically; `read()` re-reads it only when its modification time changed.
+    replaced atomically; it is read through the shared-file reader (`core.shared_files`): a size cap,
+    its schema, and a process-wide cache on its modification time. A file that is not the teacher's
+    (junk, a JSON list, a version of NaN) is said once in the log and read as no push at all.
     """
 
     def __init__(self, token: str, folder: Path | None = None):
         digest = hashlib.sha256(token.encode()).hexdigest()[:16]
         self.path = (folder or _cache_dir()) / f"teacher-{digest}.json"
-        self._stamp: tuple | None = None
-        self._cached: dict | None = None
 
     def publish(self, settings: dict) -> int:
-        """Write the teacher's settings; returns their version (it increases with every push)."""
-        current = self.read() or {}
-        version = int(current.get("version", 0)) + 1
+        """Write the teacher's settings; returns their version (it increases with every push of a generation)."""
+        current = self.read()
+        generation = current.generation if current and current.generation else secrets.token_hex(8)
+        version = current.version + 1 if current and current.generation and current.version < MAX_VERSION else 1
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".teacher-", suffix=".json")
-        with os.fdopen(fd, "w") as f:
-            json.dump({"version": version, "settings": settings}, f)
-        os.replace(tmp, self.path)
+        write_json_atomically(self.path, {"generation": generation, "version": version, "settings": settings})
         return version
 
-    def read(self) -> dict | None:
-        """{"version": n, "settings": {...}}, or None when the teacher has not pushed anything."""
-        try:
-            stat = self.path.stat()
-        except OSError:
-            return None
-        stamp = (stat.st_mtime_ns, stat.st_size)
-        if stamp != self._stamp:
-            try:
-                self._cached = json.loads(self.path.read_text())
-                self._stamp = stamp
-            except (OSError, ValueError):  # being replaced right now: the next poll reads it
-                return self._cached
-        return self._cached
+    def read(self) -> Push | None:
+        """The teacher's latest push, or None when there is none (or the file is not usable)."""
+        return read_json_or(
+            self.path, _check_push, None, max_bytes=TEACHER_FILE_MAX_BYTES, what="teacher's settings file", logger=log
+        )
+
+
+_REFUSALS_SAID: dict[Path, tuple[str, int] | None] = {}  # channel file -> the last push whose refusal was logged
+_REFUSALS_LOCK = threading.Lock()
 
 
 class Follower:
-    """A student page's link to the teacher: applies each new push while `following` is on."""
+    """A student page's link to the teacher: applies each new push while `following` is on.
+
+    A push is new when its (generation, version) is not the one this page applied last: a teacher
+    who starts again (a new generation, version 1) is followed as well as one who goes on.
+    """
 
     def __init__(self, state, channel: TeacherChannel, names, on_refused=None):
         self.state, self.channel, self.names = state, channel, tuple(names)
         self.following = True
-        self.applied = 0
+        self.applied: tuple[str, int] | None = None
         self.on_refused = on_refused
 
     def poll(self) -> bool:
@@ -117,10 +156,10 @@ class Follower:
         if not self.following:
             return False
         pushed = self.channel.read()
-        if not pushed or int(pushed.get("version", 0)) <= self.applied:
+        if pushed is None or (pushed.generation, pushed.version) == self.applied:
             return False
-        self.applied = int(pushed["version"])
-        settings = {k: v for k, v in pushed.get("settings", {}).items() if k in self.names}
+        self.applied = (pushed.generation, pushed.version)
+        settings = {k: v for k, v in pushed.settings.items() if k in self.names}
         current = {k: getattr(self.state, k) for k in settings}
         changes = {k: v for k, v in settings.items() if v != current[k]}
         if not changes:
@@ -128,7 +167,11 @@ class Follower:
         try:
             self.state.param.update(**changes)  # one solve for all of them
         except Exception as exc:  # noqa: BLE001 - a value this page cannot take: keep following
-            log.warning("a teacher setting was refused: %s", exc)
+            with _REFUSALS_LOCK:  # one line per push, not one per student page
+                first = _REFUSALS_SAID.get(self.channel.path) != self.applied
+                _REFUSALS_SAID[self.channel.path] = self.applied
+            if first:
+                log.warning("a teacher setting was refused by the students' pages: %s", exc)
             if self.on_refused is not None:
                 self.on_refused(str(exc))
             return False
@@ -137,7 +180,7 @@ class Follower:
     def set_following(self, on: bool) -> None:
         self.following = bool(on)
         if on:
-            self.applied = 0  # catch up with the teacher at once
+            self.applied = None  # catch up with the teacher at once
             self.poll()
 
 

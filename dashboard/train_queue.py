@@ -2,32 +2,62 @@
 
 The classroom server runs `--num-procs 2` on 2 CPU cores: two trainings at once would each take twice
 as long and stall every exploring student. So a training first takes a ticket, a small JSON file in
-the user's cache folder (`$XDG_CACHE_HOME/l63-fourdvarnet/train-queue`, shared by the processes),
-and starts only when its ticket is the oldest live one. Every change and every look happens under
-an exclusive `fcntl` lock on the folder's lock file, so two processes never both see themselves
-first. A ticket whose process has died, or whose holder stopped looking at it for `STALE_S`
-seconds, is dropped; a ticket is the holder's own to leave (done, cancelled, or its page closed).
+the user's cache folder (`$XDG_CACHE_HOME/l63-fourdvarnet/train-queue/tickets`, shared by the
+processes), and starts only when its ticket is the oldest live one. The folder above the tickets holds
+the lock and the measured rates (`rates.json`), which are never taken for a ticket. Every change and
+every look happens under an exclusive `fcntl` lock on the folder's lock file, so two processes never
+both see themselves first. A ticket whose process has died, or whose holder stopped looking at it for
+`STALE_S` seconds, is dropped; a ticket is the holder's own to leave (done, cancelled, or its page closed).
 
 Each ticket carries an estimate of its duration (`estimate_s`) and, once running, when it began,
-so that a queued student reads "position k of n, about X s".
+so that a queued student reads "position k of n, about X s". Tickets and rates are read through the
+shared-file reader (`core.shared_files`): a ticket out of its schema is said once and dropped, rates
+out of theirs are said once and the machine's defaults used.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
+import logging
+import math
 import os
 import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.shared_files import finite, mapping, read_json_or, write_json_atomically
+
+log = logging.getLogger(__name__)
+
 STALE_S = 30.0  # a queued ticket not looked at for this long belongs to a stuck or vanished page
 MIN_REMAINING_S = 2.0  # a running training past its estimate still needs a moment
 # Measured on the classroom machine (2 cores): start, compile and verdict ~10 s; ~1 ms per problem and step.
 DEFAULT_RATES = {"overhead_s": 10.0, "per_problem_step_s": 1.0e-3}
 RUNNING_LIMIT_S = 1800.0  # no classroom training runs this long (the Train tab's largest is ~10 min)
+FILE_MAX_BYTES = 4096  # a ticket or the rates: ~100 bytes
+MAX_ESTIMATE_S = 86_400.0
+TICKETS = "tickets"  # the subfolder of tickets: nothing else lives there
+RATES = "rates.json"
+
+
+def _check_ticket(raw) -> dict:
+    data = mapping(raw)
+    started = data.get("started")
+    return {
+        "pid": finite(data.get("pid"), "pid", low=1, high=2**31 - 1, integer=True),
+        "estimate_s": finite(data.get("estimate_s"), "estimate_s", low=0.0, high=MAX_ESTIMATE_S),
+        "started": None if started is None else finite(started, "started", low=0.0),
+    }
+
+
+def _check_rates(raw) -> dict:
+    data = mapping(raw)
+    return {
+        "overhead_s": finite(data.get("overhead_s"), "overhead_s", low=0.0, high=MAX_ESTIMATE_S),
+        "per_problem_step_s": finite(data.get("per_problem_step_s"), "per_problem_step_s", low=0.0, high=10.0),
+    }
 
 
 def queue_dir() -> Path:
@@ -77,12 +107,13 @@ class TrainingQueue:
 
     @contextlib.contextmanager
     def _locked(self):
+        """The tickets' folder, under the queue's lock."""
         folder = self.folder
-        folder.mkdir(parents=True, exist_ok=True)
+        (folder / TICKETS).mkdir(parents=True, exist_ok=True)
         with open(folder / "lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                yield folder
+                yield folder / TICKETS
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -91,7 +122,8 @@ class TrainingQueue:
         with self._locked() as folder:
             # Nanoseconds since the epoch, then random bits: ordered by arrival, unique across processes.
             ticket = f"{time.time_ns():020d}-{secrets.token_hex(4)}"
-            self._write(folder, ticket, {"pid": os.getpid(), "estimate_s": float(estimate_s), "started": None})
+            estimate_s = min(float(estimate_s), MAX_ESTIMATE_S) if math.isfinite(estimate_s) else MAX_ESTIMATE_S
+            self._write(folder, ticket, {"pid": os.getpid(), "estimate_s": max(estimate_s, 0.0), "started": None})
             return ticket
 
     def place(self, ticket: str, *, start_if_first: bool = True) -> Place | None:
@@ -106,7 +138,7 @@ class TrainingQueue:
             if ticket not in names:
                 return None
             index = names.index(ticket)
-            data = tickets[index][1]
+            data = dict(tickets[index][1])  # (the reader's cached value is shared: never changed in place)
             now = time.time()
             if index == 0 and start_if_first and data.get("started") is None:
                 data["started"] = now
@@ -124,12 +156,8 @@ class TrainingQueue:
     def estimate_s(self, steps: int, batch_size: int) -> float:
         """How long a training of `steps` x `batch_size` problems should take, from start to verdict:
         the last finished training's measured rates (`record`), else this machine's figures."""
-        rates = dict(DEFAULT_RATES)
-        try:
-            stored = json.loads((self.folder / "rates.json").read_text())
-            rates.update({k: float(stored[k]) for k in rates if k in stored})
-        except (OSError, ValueError, TypeError, KeyError):
-            pass
+        path = self.folder / RATES
+        rates = read_json_or(path, _check_rates, DEFAULT_RATES, max_bytes=FILE_MAX_BYTES, what="training rates")
         return rates["overhead_s"] + steps * batch_size * rates["per_problem_step_s"]
 
     def record(self, steps: int, batch_size: int, total_s: float, steps_s: float) -> None:
@@ -137,8 +165,13 @@ class TrainingQueue:
         work = max(steps - 1, 1) * batch_size
         rates = {"per_problem_step_s": max(steps_s, 0.0) / work}
         rates["overhead_s"] = max(total_s - steps * batch_size * rates["per_problem_step_s"], 0.0)
-        with self._locked() as folder:
-            self._write_file(folder / "rates.json", rates)
+        try:
+            _check_rates(rates)
+        except ValueError as error:  # (a clock that jumped): the next estimates keep the last good rates
+            log.warning("training rates not kept: %s", error)
+            return
+        with self._locked():
+            write_json_atomically(self.folder / RATES, rates)
 
     def snapshot(self) -> list[dict]:
         """The live tickets in order (for tests and the teacher): each its data plus "ticket"."""
@@ -148,20 +181,12 @@ class TrainingQueue:
     # -- inside the lock ---------------------------------------------------------------------
 
     def _remaining(self, data: dict, now: float) -> float:
-        estimate = float(data.get("estimate_s", 0.0))
-        started = data.get("started")
-        if started is None:
-            return estimate
-        return max(estimate - (now - float(started)), MIN_REMAINING_S)
+        if data["started"] is None:
+            return data["estimate_s"]
+        return max(data["estimate_s"] - (now - data["started"]), MIN_REMAINING_S)
 
     def _write(self, folder: Path, ticket: str, data: dict) -> None:
-        self._write_file(folder / f"{ticket}.json", data)
-
-    @staticmethod
-    def _write_file(path: Path, data: dict) -> None:
-        tmp = path.with_suffix(".tmp")  # then renamed: a reader never sees half a file
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, path)
+        write_json_atomically(folder / f"{ticket}.json", data)
 
     def _live(self, folder: Path, keep: str | None = None) -> list[tuple[str, dict]]:
         """The tickets in order, dropping those of dead processes and stale queued ones (`keep` is
@@ -170,18 +195,20 @@ class TrainingQueue:
         now = time.time()
         for path in sorted(folder.glob("*.json")):
             name = path.stem
+            data = read_json_or(path, _check_ticket, None, max_bytes=FILE_MAX_BYTES, what="queue ticket", logger=log)
             try:
-                data = json.loads(path.read_text())
                 age = now - path.stat().st_mtime
-            except (OSError, ValueError):
+            except OSError:
+                data = None
+            if data is None:  # not a ticket of ours (said once in the log): it holds no place
                 path.unlink(missing_ok=True)
                 continue
             started = data.get("started")
             if started is None:
                 stale = name != keep and age > self.stale_s
             else:  # its process is alive yet it ran far past its estimate: the pid was reused after a crash
-                stale = now - float(started) > max(3.0 * float(data.get("estimate_s", 0.0)), RUNNING_LIMIT_S)
-            if stale or not _alive(int(data.get("pid", -1))):
+                stale = now - started > max(3.0 * data["estimate_s"], RUNNING_LIMIT_S)
+            if stale or not _alive(data["pid"]):
                 path.unlink(missing_ok=True)
                 continue
             live.append((name, data))

@@ -1,11 +1,15 @@
-"""dashboard.model_watch: one thread per process keeps every live page's model list current."""
+"""dashboard.model_watch: one thread per process keeps every live page's model list current; the
+unreadable model files it meets are said once each."""
 
 from __future__ import annotations
+
+import logging
+import warnings
 
 from support import wait_until
 
 from dashboard import model_watch
-from dashboard.models import registry
+from dashboard.models import ModelRegistry, registry
 
 
 class _Doc:
@@ -53,3 +57,27 @@ def test_a_page_outside_a_server_is_not_watched():
     watcher.watch(_Page(0), doc)
     assert watcher._pages == {} and watcher._thread is None
     assert model_watch.ModelListWatcher.of_process(5) is model_watch.ModelListWatcher.of_process(5)
+
+
+def test_each_unreadable_model_file_is_said_once_until_it_changes(tmp_path, caplog):
+    """500 unreadable files: 500 warning lines (no Python warning beside them), none on later scans;
+    a file that changes is said again, once."""
+    user = tmp_path / "models"
+    user.mkdir()
+    kinds = [b"not a model", b"\0" * 5000, b'{"format": "l63-fourdvarnet-model", "config": NaN}\n', b"[1, 2]\n"]
+    for i in range(500):
+        (user / f"broken-{i:03d}.eqx").write_bytes(kinds[i % len(kinds)])
+    models = ModelRegistry(assets_dir=tmp_path / "no-assets", user_dir=user)
+    with caplog.at_level(logging.INFO), warnings.catch_warnings(record=True) as python_warnings:
+        warnings.simplefilter("always")
+        models.refresh()
+        for _ in range(3):
+            models.refresh(force=True)
+        (user / "broken-007.eqx").write_bytes(b"still not a model, but another file")
+        models.refresh()
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert python_warnings == []
+    assert len(said) == 501
+    times_said = [sum(f"file broken-{i:03d}.eqx:" in m for m in said) for i in range(500)]
+    assert times_said == [2 if i == 7 else 1 for i in range(500)]
+    assert len(models.skipped) == 500 and list(models.entries()) == ["untrained"]

@@ -139,8 +139,7 @@ def test_no_server_path_reaches_the_page(user_cache):
 
     user_cache.mkdir(parents=True, exist_ok=True)
     (user_cache / "broken.eqx").write_bytes(b"not a model")  # its error names the file's full path
-    with pytest.warns(UserWarning):
-        registry.refresh(force=True)
+    registry.refresh(force=True)
     verdict = judge(np.full(10, 0.2), np.full(10, 0.15))
     save_fake("judged", OWNER_A, verdict)
     state = ExperimentState(owner=OWNER_A)

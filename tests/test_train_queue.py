@@ -1,5 +1,6 @@
 """The training queue (dashboard/train_queue.py): order, positions, waits, leaving, stale tickets, processes."""
 
+import logging
 import os
 import subprocess
 import sys
@@ -65,7 +66,7 @@ def test_tickets_of_dead_processes_and_forgotten_pages_are_dropped(queue):
     mine = queue.join(10.0)
     forgotten = queue.join(10.0)
     crashed = queue.join(10.0)
-    folder = queue.folder
+    folder = queue.folder / "tickets"
     # A page whose thread stopped looking at its ticket 60 s ago (> stale_s): dropped.
     old = time.time() - 60
     os.utime(folder / f"{forgotten}.json", (old, old))
@@ -118,3 +119,45 @@ def test_the_queue_is_shared_by_processes(queue):
     finally:
         other.kill()
         other.wait()
+
+
+def test_the_measured_rates_are_no_ticket_and_survive_the_cleanup(queue):
+    """rates.json lies beside the tickets, never among them: it holds no place in the queue, and a
+    cleanup long after it was written (its file older than the stale age) leaves it alone."""
+    queue.record(steps=100, batch_size=10, total_s=15.0, steps_s=99 * 10 * 0.004)
+    first, second = queue.join(10.0), queue.join(10.0)
+    place = queue.place(first)
+    assert (place.position, place.length) == (1, 2)  # nobody ahead, one behind
+    assert [entry["ticket"] for entry in queue.snapshot()] == [first, second]
+    old = time.time() - 10 * queue.stale_s  # as if recorded long ago: older than any stale ticket
+    for path in queue.folder.rglob("*.json"):
+        os.utime(path, (old, old))
+    assert queue.place(first).length == 1 and queue.place(second) is None  # the forgotten ticket went
+    assert queue.estimate_s(100, 10) == pytest.approx(15.0)  # the rates are still there
+
+
+@pytest.mark.parametrize(
+    "content",
+    ['{"overhead_s": NaN, "per_problem_step_s": 0.001}', "[1, 2]", '{"overhead_s": 1e999}', "\0" * 10_000],
+)
+def test_bad_rates_give_the_default_estimate_and_are_said_once(queue, caplog, content):
+    default = queue.estimate_s(600, 16)
+    queue.folder.mkdir(parents=True, exist_ok=True)
+    (queue.folder / "rates.json").write_text(content)
+    with caplog.at_level(logging.INFO):
+        assert [queue.estimate_s(600, 16) for _ in range(5)] == [default] * 5
+    assert len([r for r in caplog.records if "rates.json" in r.getMessage()]) == 1
+
+
+def test_a_file_among_the_tickets_that_is_no_ticket_holds_no_place(queue, caplog):
+    mine = queue.join(10.0)
+    tickets = queue.folder / "tickets"
+    (tickets / "00000000000000000001-junk.json").write_text('{"pid": NaN, "estimate_s": 5}')
+    (tickets / "00000000000000000002-list.json").write_text("[]")
+    with caplog.at_level(logging.INFO):
+        place = queue.place(mine)
+        assert (place.position, place.length, place.wait_s) == (1, 1, 0.0)
+        queue.place(mine)
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(said) == 2 and any("junk.json" in m and "NaN" in m for m in said), said
+    assert sorted(p.name for p in tickets.iterdir()) == [f"{mine}.json"]
