@@ -101,7 +101,7 @@ def test_model_choice_changes_fourdvarnet(state, user_cache):
     [
         ("obs_every", 0, "at least 1"),
         ("obs_every", 26, "at most 25"),
-        ("obs_noise", -0.1, "at least 0"),
+        ("obs_noise", 0.0, "at least 0.05"),
         ("obs_noise", 5.5, "at most 5"),
         ("seed", -1, "at least 0"),
         ("n_steps", 21, "at most 20"),
@@ -132,7 +132,7 @@ def test_the_sidebar_is_built_from_the_state(state):
 
     controls = Controls(state=state)
     slider = controls.obs_noise
-    assert (slider.name, slider.start, slider.end, slider.step) == ("Observation noise (std)", 0.0, 5.0, 0.05)
+    assert (slider.name, slider.start, slider.end, slider.step) == ("Observation noise (std)", 0.05, 5.0, 0.05)
     assert list(controls.max_steps.options.values()) == list(state.param.max_steps.objects)
     assert dict(controls.shown.options) == {method_labels()[m]: m for m in drawn_items()}
     # Both ways: the state moves the widget, a (released) widget moves the state.
@@ -203,7 +203,7 @@ def test_moving_density_noise_seed_or_k_never_recompiles(state):
     with count_compiles() as compiles:
         for value in (2, 3, 9, 25, 1):
             state.obs_every = value
-        for value in (0.0, 0.1, 1.7, 5.0):
+        for value in (0.05, 0.1, 1.7, 5.0):
             state.obs_noise = value
         for value in (1, 2, 1234, 9999):
             state.seed = value
