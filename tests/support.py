@@ -7,6 +7,7 @@
   real compile `COMPILE_MS`: timings become exact, and a compile shows up where it happened.
 - `within_float32_rounding`: two float32 Lorenz-63 runs that should be the same run agree while chaos
   keeps their rounding small: the window and two Lyapunov times after it.
+- `replace_cli_work`: every subcommand's work function replaced (a refusal must come before any).
 - `known_payload`, `sweep_row`: a sweep's results JSON whose numbers are known (the Generalisation tab's
   tests and the hardening tests read it).
 """
@@ -20,6 +21,29 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 from jax import monitoring
+
+# ---------------------------------------------------------------------------------------------
+# The command line's work
+
+# Where each subcommand's work starts (core/cli.py, core/cycle_cli.py): module, function.
+CLI_WORK = (
+    ("core.training", "fit"),
+    ("core.bench", "run_bench"),
+    ("core.sweep", "sweep"),
+    ("core.reproduce", "reproduce"),
+    ("core.reproduce", "evaluate_model"),
+    ("core.windows", "long_window_table"),
+    ("core.cycle_cli", "run_comparison"),
+)
+
+
+def replace_cli_work(monkeypatch, stand_in: Callable) -> None:
+    """Every subcommand's work function becomes `stand_in` (which raises): a refusal must come first."""
+    import importlib
+
+    for module, name in CLI_WORK:
+        monkeypatch.setattr(importlib.import_module(module), name, stand_in)
+
 
 # ---------------------------------------------------------------------------------------------
 # Waiting

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from support import replace_cli_work
 
 from core.cli import main
 
@@ -50,22 +51,11 @@ def _free_port() -> int:
 @pytest.fixture
 def no_work(monkeypatch):
     """Any training, benchmark, sweep or evaluation started fails the test: the CLI must refuse first."""
-    import core.bench
-    import core.reproduce
-    import core.sweep
-    import core.training
 
     def forbidden(*args, **kwargs):
         raise AssertionError("the work started before the arguments were checked")
 
-    for module, name in (
-        (core.training, "fit"),
-        (core.bench, "run_bench"),
-        (core.sweep, "sweep"),
-        (core.reproduce, "reproduce"),
-        (core.reproduce, "evaluate_model"),
-    ):
-        monkeypatch.setattr(module, name, forbidden)
+    replace_cli_work(monkeypatch, forbidden)
 
 
 @pytest.mark.parametrize(

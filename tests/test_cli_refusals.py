@@ -14,6 +14,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from support import replace_cli_work
 
 import core.bench
 import core.cycle_cli
@@ -40,16 +41,7 @@ def no_work(monkeypatch):
     def started(*args, **kwargs):
         raise WorkStarted
 
-    for module, name in (
-        (core.training, "fit"),
-        (core.bench, "run_bench"),
-        (core.sweep, "sweep"),
-        (core.reproduce, "reproduce"),
-        (core.reproduce, "evaluate_model"),
-        (core.windows, "long_window_table"),
-        (core.cycle_cli, "run_comparison"),
-    ):
-        monkeypatch.setattr(module, name, started)
+    replace_cli_work(monkeypatch, started)
 
 
 def refusal(argv, capsys) -> str:
