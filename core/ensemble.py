@@ -47,12 +47,17 @@ def _psd_powers(sym: Float[Array, "N N"], shift, powers) -> list[Float[Array, "N
 
 def sqrt_analysis(ensemble: Float[Array, "N n"], y: Float[Array, " n"], setup: CycleSetup) -> Float[Array, "N n"]:
     """The ETKF update with the symmetric square root (DAPPER's `EnKF_analysis(..., 'Sqrt')`)."""
-    n1 = ensemble.shape[0] - 1
     mean, anomalies, yw, dy = _whitened_obs_anomalies(ensemble, y, setup)
-    pw, transform = _psd_powers(yw @ yw.T, n1, (1.0, 0.5))
-    transform = transform * jnp.sqrt(n1)
-    weights = pw @ (yw @ dy)
+    weights, transform = _etkf_weights(yw, dy)
     return mean + weights @ anomalies + transform @ anomalies
+
+
+def _etkf_weights(yw: Float[Array, "N m"], dy: Float[Array, " m"]) -> tuple[Float[Array, " N"], Float[Array, "N N"]]:
+    """The ETKF's update in ensemble space: the mean's weights and the symmetric square-root transform
+    (the analysis is mean + (weights + transform) @ anomalies), from whitened anomalies and innovation."""
+    n1 = yw.shape[0] - 1
+    pw, transform = _psd_powers(yw @ yw.T, n1, (1.0, 0.5))
+    return pw @ (yw @ dy), transform * jnp.sqrt(n1)
 
 
 def perturbed_obs_analysis(
@@ -169,17 +174,14 @@ def local_sqrt_analysis(
 ) -> Float[Array, "N n"]:
     """The LETKF analysis: one symmetric-square-root ETKF update per batch, with tapered observations."""
     n_members, n_variables = ensemble.shape
-    n1 = n_members - 1
     mean, anomalies, yw, dy = _whitened_obs_anomalies(ensemble, y, setup)
     root_tapers = jnp.sqrt(batch_tapers(n_variables, batch_size, radius))
     n_batches = n_variables // batch_size
     batch_anomalies = anomalies.reshape(n_members, n_batches, batch_size).transpose(1, 0, 2)
 
     def update(root_taper, local_anomalies):
-        local_yw, local_dy = yw * root_taper, dy * root_taper
-        pw, transform = _psd_powers(local_yw @ local_yw.T, n1, (1.0, 0.5))
-        weights = pw @ (local_yw @ local_dy)
-        return weights @ local_anomalies + jnp.sqrt(n1) * transform @ local_anomalies
+        weights, transform = _etkf_weights(yw * root_taper, dy * root_taper)
+        return weights @ local_anomalies + transform @ local_anomalies
 
     increments = jax.vmap(update)(root_tapers, batch_anomalies)  # (n_batches, N, batch_size)
     return mean + increments.transpose(1, 0, 2).reshape(n_members, n_variables)
