@@ -2,7 +2,8 @@
 
 A flat public API over small modules; see the README's layout for a tour. Every window method is one
 `AbstractMethod` (`core/method.py`): `run` gives its trajectory and analysis, `evaluate` its scores;
-every cycled method is one `AbstractCycledMethod` (`core/cycle.py`), run by `run_cycle`.
+every cycled method is one `AbstractCycledMethod` (`core/cycle.py`), run by `run_cycle`; both kinds
+are listed in one registry (`core/registry.py`).
 `import core as vdx` runs the reference notebook unchanged but for its import lines
 (tests/test_notebook.py); its helpers live in `core/compat.py`.
 """
@@ -24,15 +25,9 @@ from .cycle import (
     simulate,
     time_cycle,
 )
-from .cycle_methods import (
-    CYCLE_METHOD_NAMES,
-    CycledFreeRun,
-    CycledOI,
-    CycledStrong4DVar,
-    CycledVar3D,
-    build_cycled_method,
-)
-from .ensemble import EnKFPerturbed, EnKFSqrt, IEnKS, perturbed_obs_analysis, random_rotation, sqrt_analysis
+from .cycle_fourdvarnet import CycledFourDVarNet
+from .cycle_methods import CycledFreeRun, CycledOI, CycledStrong4DVar, CycledVar3D
+from .ensemble import LETKF, EnKFPerturbed, EnKFSqrt, IEnKS, perturbed_obs_analysis, random_rotation, sqrt_analysis
 from .evaluation import QUICK_TIMING, Evaluation, Timing, evaluate, summarize, time_call
 from .fourdvar import (
     SOLVERS,
@@ -57,17 +52,11 @@ from .method import (
     STATUS_WRONG_MINIMUM,
     AbstractMethod,
     Analysis,
-    MethodContext,
-    MethodEntry,
     analyse,
     analyse_batch,
-    build_methods,
     describe_status,
-    register_method,
-    registered_methods,
     run,
     run_batch,
-    unregister_method,
 )
 from .model_files import ModelFileError, load_model, read_model_header, save_model
 from .problems import (
@@ -78,6 +67,17 @@ from .problems import (
     generate_problem,
     generate_problems,
     index_problem,
+)
+from .registry import (
+    CYCLED_METHOD_NAMES,
+    MethodContext,
+    MethodEntry,
+    build_cycled_method,
+    build_methods,
+    cycled_parameters,
+    register_method,
+    registered_methods,
+    unregister_method,
 )
 from .scoring import (
     ATTRACTOR_SIZE,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .method import AbstractMethod, Analysis, direct_analysis, register_method
+from .method import AbstractMethod, Analysis, direct_analysis
 from .problems import Problem
+from .registry import register_method
 
 
 class FreeRun(AbstractMethod):

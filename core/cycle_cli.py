@@ -28,7 +28,13 @@ from .cli_arguments import (
     components,
 )
 from .cli_budget import check_budget, cycle_flags_to_lower, cycle_seconds
-from .cycle_methods import CYCLE_METHOD_NAMES, DEFAULT_B_SCALE, DEFAULT_INFLATION, ENSEMBLE_METHODS
+from .registry import CYCLED_METHOD_NAMES, cycled_parameters, registered_methods
+
+
+def _tuned(parameter: str) -> str:
+    """Each registered cycled method's tuned value of `parameter`, for the help text."""
+    entries = registered_methods("cycled").values()
+    return ", ".join(f"{e.name} {e.defaults[parameter]}" for e in entries if parameter in e.defaults)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -40,7 +46,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--method",
         action="append",
-        choices=CYCLE_METHOD_NAMES,
+        choices=CYCLED_METHOD_NAMES,
         required=True,
         help="a method to cycle; repeat the flag to run several side by side on the same truth",
     )
@@ -69,7 +75,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         INFLATION,
         default=None,
         help="multiplicative inflation of the ensemble methods, %(range)s (default: DAPPER's tuning, "
-        + ", ".join(f"{k} {v}" for k, v in DEFAULT_INFLATION.items())
+        + _tuned("inflation")
         + ")",
     )
     checked(p, "--lag", LAG, default=1, help="window in cycles of strong_4dvar and ienks, %(range)s (default: 1)")
@@ -79,7 +85,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         B_SCALE,
         default=None,
         help="static B of var3d and strong_4dvar, times the climatological covariance, %(range)s (default: "
-        + ", ".join(f"{k} {v}" for k, v in DEFAULT_B_SCALE.items())
+        + _tuned("b_scale")
         + ")",
     )
     checked(
@@ -125,7 +131,7 @@ def run_comparison(args, burn_in: int) -> dict:
     import jax
 
     from .cycle import cycle_scores, sakov2012, simulate, time_cycle
-    from .cycle_methods import build_cycled_method
+    from .registry import build_cycled_method
 
     setup = sakov2012(
         obs_every=args.obs_every, obs_noise=args.obs_noise, observed=args.observed, n_cycles=args.n_cycles
@@ -144,21 +150,12 @@ def run_comparison(args, burn_in: int) -> dict:
         "methods": {},
     }
     for name in args.method:
-        method = build_cycled_method(
-            name, n_members=args.ensemble_size, inflation=args.inflation, lag=args.lag, b_scale=args.b_scale
-        )
+        overrides = dict(ensemble_size=args.ensemble_size, inflation=args.inflation, lag=args.lag, b_scale=args.b_scale)
+        method = build_cycled_method(name, **overrides)
         record, ms_per_cycle, compile_s = time_cycle(method, setup, truth, jax.random.PRNGKey(args.key + 1))
         scores = cycle_scores(record, truth, burn_in)
         scores.update(ms_per_cycle=ms_per_cycle, compile_s=compile_s)
-        if name in ENSEMBLE_METHODS:
-            scores.update(
-                ensemble_size=args.ensemble_size,
-                inflation=DEFAULT_INFLATION[name] if args.inflation is None else args.inflation,
-            )
-        if name in ("strong_4dvar", "ienks"):
-            scores["lag"] = args.lag
-        if name in DEFAULT_B_SCALE:
-            scores["b_scale"] = DEFAULT_B_SCALE[name] if args.b_scale is None else args.b_scale
+        scores.update(cycled_parameters(name, **overrides))  # what it ran with, tuned or given
         payload["methods"][name] = scores
     return payload
 

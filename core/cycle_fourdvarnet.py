@@ -36,6 +36,7 @@ from .fourdvarnet import FourDVarNet, normalised_mse
 from .lorenz import Lorenz63Forward
 from .model_files import SHIPPED_MODELS, load_model, save_model
 from .problems import ATTRACTOR_SPIN_UP_STEPS, CLIMATOLOGY_MEAN, CLIMATOLOGY_STD, Problem
+from .registry import register_method
 from .training import TrainingConfig, _optimizer, build_model
 
 CYCLED_MODEL_PATH = SHIPPED_MODELS / "cycled" / "fourdvarnet_cycled.eqx"
@@ -143,6 +144,17 @@ class CycledFourDVarNet(AbstractCycledMethod):
 def load_cycled_model(path=CYCLED_MODEL_PATH) -> FourDVarNet:
     """The FourDVarNet trained on cycled backgrounds (`ModelFileError` if `path` is missing or bad)."""
     return load_model(path, architecture="fourdvarnet")[0]
+
+
+register_method(
+    "fourdvarnet",
+    lambda: CycledFourDVarNet(load_cycled_model()),  # the shipped model, read when the method is built
+    label="FourDVarNet (trained at obs every 25)",
+    colour="#7b3fa0",  # the window FourDVarNet's colour
+    family="learned",
+    learned=True,
+    kind="cycled",
+)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from jaxtyping import Array, Float
 
 from ._validate import check_range
 from .cycle import AbstractCycledMethod, CycleSetup, forecast
+from .registry import register_method
 
 N_ITERATIONS = 10  # DAPPER's var_method default nIter (wtol = 0: always all of them)
 
@@ -150,56 +151,26 @@ class CycledStrong4DVar(AbstractCycledMethod):
 
 
 # ---------------------------------------------------------------------------------------------
-# By name: what the CLI and the dashboard build.
+# Registered with their tuning: DAPPER's Var3D(xB=0.1) on sakov2012; strong_4dvar's xB tuned here on
+# sakov2012 (2001 cycles, keys 0 and 1): rmse_a 0.80 at 0.1, 0.58 at 0.01, 0.52 at 0.005, 0.49 at
+# 0.002, diverging at 0.0005.
 
-CYCLE_METHOD_NAMES = ("oi", "var3d", "strong_4dvar", "enkf_perturbed", "enkf_sqrt", "ienks", "fourdvarnet")
-ENSEMBLE_METHODS = ("enkf_perturbed", "enkf_sqrt", "ienks")
-# DAPPER's tuning on sakov2012 (mods/Lorenz63/sakov2012.py): inflation and rotation per method.
-DEFAULT_INFLATION = {"enkf_perturbed": 1.04, "enkf_sqrt": 1.02, "ienks": 1.02}
-DEFAULT_ROTATE = {"enkf_perturbed": False, "enkf_sqrt": True, "ienks": True}
-# var3d: DAPPER's Var3D(xB=0.1). strong_4dvar: tuned here on sakov2012 (2001 cycles, keys 0 and 1):
-# rmse_a 0.80 at 0.1, 0.58 at 0.01, 0.52 at 0.005, 0.49 at 0.002, diverging at 0.0005.
-DEFAULT_B_SCALE = {"var3d": 0.1, "strong_4dvar": 0.005}
-
-
-def build_cycled_method(
-    name: str,
-    *,
-    n_members: int = 10,
-    inflation: float | None = None,
-    lag: int = 1,
-    b_scale: float | None = None,
-) -> AbstractCycledMethod:
-    """The cycled method called `name` (one of `CYCLE_METHOD_NAMES`), DAPPER's tuning by default.
-
-    Arguments:
-        name: the method.
-        n_members: ensemble size (ensemble methods).
-        inflation: multiplicative inflation (ensemble methods); None: DAPPER's tuned value.
-        lag: window length in cycles (`strong_4dvar`, `ienks`).
-        b_scale: the static B as a multiple of the climatological covariance (`var3d`, `strong_4dvar`);
-            None: `DEFAULT_B_SCALE[name]`.
-
-    Raises:
-        ValueError: unknown name or a parameter out of range.
-    """
-    from ._validate import check_choice
-    from .ensemble import EnKFPerturbed, EnKFSqrt, IEnKS
-
-    check_choice("method", name, CYCLE_METHOD_NAMES)
-    if name == "fourdvarnet":  # the shipped model trained on cycled backgrounds (core/cycle_fourdvarnet.py)
-        from .cycle_fourdvarnet import CycledFourDVarNet, load_cycled_model
-
-        return CycledFourDVarNet(load_cycled_model())
-    if name == "oi":
-        return CycledOI()
-    if name in DEFAULT_B_SCALE:
-        b_scale = DEFAULT_B_SCALE[name] if b_scale is None else b_scale
-        return CycledVar3D(b_scale) if name == "var3d" else CycledStrong4DVar(b_scale, lag)
-    inflation = DEFAULT_INFLATION[name] if inflation is None else inflation
-    rotate = DEFAULT_ROTATE[name]
-    if name == "enkf_perturbed":
-        return EnKFPerturbed(n_members, inflation, rotate)
-    if name == "enkf_sqrt":
-        return EnKFSqrt(n_members, inflation, rotate)
-    return IEnKS(n_members, inflation, rotate, lag)
+register_method("oi", lambda: CycledOI(), label="OI", colour="#7f7f7f", family="baseline", kind="cycled")
+register_method(
+    "var3d",
+    lambda b_scale: CycledVar3D(b_scale),
+    label="3DVar",
+    colour="#8c564b",
+    family="variational",
+    kind="cycled",
+    defaults={"b_scale": 0.1},
+)
+register_method(
+    "strong_4dvar",
+    lambda b_scale, lag: CycledStrong4DVar(b_scale, lag),
+    label="strong 4DVar",
+    colour="#1f5fbf",  # the window method's colour: one colour per method across tabs
+    family="variational",
+    kind="cycled",
+    defaults={"b_scale": 0.005, "lag": 1},
+)

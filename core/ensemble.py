@@ -18,6 +18,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from ._validate import check_range
 from .cycle import AbstractCycledMethod, CycleSetup, forecast
 from .localisation import batch_tapers
+from .registry import register_method
 
 N_ITERATIONS = 10  # DAPPER's iEnKS default nIter (wtol = 0: always all of them)
 
@@ -296,3 +297,34 @@ class IEnKS(_EnsembleMethod):
         shift = jnp.where(index + 1 >= self.lag, setup.obs_every, 0)
         new_state = forecast(setup.forward, smoothed, shift)
         return new_state, (*ensemble_stats(forecast_ensemble), *ensemble_stats(analysis))
+
+
+# DAPPER's tuning on sakov2012 (mods/Lorenz63/sakov2012.py): inflation, and rotation per method;
+# the LETKF's is sakov2008's (mods/Lorenz96/sakov2008.py: N 7, infl 1.04, loc_rad 4).
+register_method(
+    "enkf_perturbed",
+    lambda ensemble_size, inflation: EnKFPerturbed(ensemble_size, inflation, rotate=False),
+    label="EnKF (perturbed obs)",
+    colour="#ff7f0e",
+    family="ensemble",
+    kind="cycled",
+    defaults={"ensemble_size": 10, "inflation": 1.04},
+)
+register_method(
+    "enkf_sqrt",
+    lambda ensemble_size, inflation: EnKFSqrt(ensemble_size, inflation, rotate=True),
+    label="EnKF (square root)",
+    colour="#2ca02c",
+    family="ensemble",
+    kind="cycled",
+    defaults={"ensemble_size": 10, "inflation": 1.02},
+)
+register_method(
+    "ienks",
+    lambda ensemble_size, inflation, lag: IEnKS(ensemble_size, inflation, rotate=True, lag=lag),
+    label="iEnKS",
+    colour="#9467bd",
+    family="ensemble",
+    kind="cycled",
+    defaults={"ensemble_size": 10, "inflation": 1.02, "lag": 1},
+)

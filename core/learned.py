@@ -8,8 +8,9 @@ from jaxtyping import Array, Int
 from ._validate import check_range
 from .fourdvarnet import FourDVarNet
 from .fourdvarnet_reference import Batch1D, FourDVarNet1D
-from .method import AbstractMethod, Analysis, MethodContext, direct_analysis, register_method
+from .method import AbstractMethod, Analysis, direct_analysis
 from .problems import Problem
+from .registry import MethodContext, register_method
 
 MAX_SOLVER_STEPS = 100  # the most learned steps K anyone may ask for at inference
 

@@ -1,4 +1,4 @@
-"""One interface for every data-assimilation method, one way to run it, one registry of methods.
+"""One interface for every window method, and one way to run it.
 
 A method is a final `eqx.Module` under `AbstractMethod` (as optimistix's solvers are, and as
 DAPPER's `da_method`s are: its parameters are its fields). It has one job, `analyse(problem)`, which
@@ -9,15 +9,13 @@ every caller (the CLI, the sweep, the benchmarks, every dashboard session) share
 Method fields are either arrays (traced: a new value reuses the compiled code, e.g. FourDVarNet's
 K) or `eqx.field(static=True)` (each new value compiles once, e.g. a 4DVar solver's iteration cap).
 
-A new method is one class plus one `register_method(...)` call; it then shows up in `reproduce`,
-`sweep` and the dashboard's method list, which all read `registered_methods()`.
+A new method is one class plus one `register_method(...)` call (`core/registry.py`); it then shows up
+in `reproduce`, `sweep` and the dashboard's method list, which all read `registered_methods()`.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import equinox as eqx
 import jax
@@ -126,99 +124,3 @@ def analyse(method: AbstractMethod, problem: Problem) -> Analysis:
 def analyse_batch(method: AbstractMethod, problems: Problem) -> Analysis:
     """`analyse` over a batch of problems, vmapped."""
     return jax.vmap(lambda problem: method.analyse(problem))(problems)
-
-
-# ---------------------------------------------------------------------------------------------
-# The registry: how `reproduce`, `sweep` and the dashboard know which methods exist.
-
-
-@dataclass(frozen=True)
-class MethodContext:
-    """What a registered method may need to be built: trained models and the user's settings.
-
-    Fields:
-        model: our trained FourDVarNet (None: the learned method is left out).
-        reference_model: the reference notebook's trained FourDVarNet1D (None: left out).
-        max_steps: an iteration cap for iterative solvers (None: each solver's default).
-        n_steps: FourDVarNet's K at inference (None: as trained).
-    """
-
-    model: object | None = None
-    reference_model: object | None = None
-    max_steps: int | None = None
-    n_steps: int | None = None
-
-
-@dataclass(frozen=True)
-class MethodEntry:
-    """A registered method: its name, a label for people, its colour, and how to build it."""
-
-    name: str
-    label: str
-    build: Callable[[MethodContext], AbstractMethod | None]
-    colour: str = "#555555"
-    family: str = "other"  # one of FAMILIES: tables list methods family by family
-    learned: bool = False  # needs a trained model: the sweep brings its own, so it skips these
-
-
-# DAPPER's grouping of methods (da_methods/baseline.py, variational.py, ensemble.py), plus ours.
-FAMILIES = ("baseline", "variational", "ensemble", "learned", "other")
-
-
-_REGISTRY: dict[str, MethodEntry] = {}
-
-
-def register_method(
-    name: str,
-    build: Callable[[MethodContext], AbstractMethod | None],
-    *,
-    label: str,
-    colour: str = "#555555",
-    family: str = "other",
-    learned: bool = False,
-) -> MethodEntry:
-    """Make a method known to `reproduce`, `sweep` and the dashboard.
-
-    Arguments:
-        name: a short identifier (`[a-z0-9_]+`), used in tables, JSON and the CLI.
-        build: `context -> method`, or None when the context lacks what it needs (a trained model).
-        label: what people read, e.g. "strong 4DVar (Gauss-Newton)".
-        colour: its one colour in every plot, legend and table row.
-        family: one of `FAMILIES`; tables list methods family by family, in registration order.
-        learned: whether it needs a trained model.
-
-    Raises:
-        ValueError: `name` is taken or malformed.
-    """
-    if not name or not all(c.isascii() and (c.isalnum() or c == "_") for c in name) or name != name.lower():
-        raise ValueError(f"method name must be lower-case letters, digits and '_'; got {name!r}")
-    if name in _REGISTRY:
-        raise ValueError(f"a method named {name!r} is already registered")
-    if family not in FAMILIES:
-        raise ValueError(f"family must be one of {', '.join(FAMILIES)}; got {family!r}")
-    entry = MethodEntry(name=name, label=label, build=build, colour=colour, family=family, learned=learned)
-    _REGISTRY[name] = entry
-    return entry
-
-
-def unregister_method(name: str) -> None:
-    """Forget a registered method (tests register toy methods and clean up after themselves)."""
-    _REGISTRY.pop(name, None)
-
-
-def registered_methods() -> dict[str, MethodEntry]:
-    """name -> entry, family by family (see `FAMILIES`), in registration order within a family."""
-    ordered = sorted(_REGISTRY.values(), key=lambda entry: FAMILIES.index(entry.family))
-    return {entry.name: entry for entry in ordered}
-
-
-def build_methods(context: MethodContext, *, learned: bool = True) -> dict[str, AbstractMethod]:
-    """Every registered method that `context` can build (learned ones only if `learned`)."""
-    built = {}
-    for name, entry in registered_methods().items():
-        if entry.learned and not learned:
-            continue
-        method = entry.build(context)
-        if method is not None:
-            built[name] = method
-    return built

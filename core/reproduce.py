@@ -10,9 +10,10 @@ import jax
 
 from .evaluation import evaluate
 from .learned import learned_method
-from .method import MethodContext, build_methods, describe_status
+from .method import describe_status
 from .model_files import config_of, load_model, shipped_model_path
 from .problems import generate_problem, generate_problems
+from .registry import MethodContext, build_methods
 from .terminal import not_converged, pad_coloured, red
 from .training import REFERENCE_CONFIG, TrainingConfig, fit
 from .variational import Strong4DVar

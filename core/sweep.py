@@ -18,8 +18,8 @@ import numpy as np
 
 from .evaluation import evaluate, summarize
 from .learned import learned_method
-from .method import MethodContext, build_methods
 from .model_files import SHIPPED_MODELS, config_of, load_model, model_file_name, save_model, shipped_model_path
+from .registry import MethodContext, build_methods
 from .reproduce import test_problems
 from .training import TrainingConfig, build_model, fit, fit_many, vmap_signature
 

@@ -7,8 +7,9 @@ import jax.numpy as jnp
 
 from ._validate import check_choice, check_range
 from .fourdvar import DEFAULT_MAX_STEPS, SOLVERS, _strong_4dvar
-from .method import AbstractMethod, Analysis, register_method
+from .method import AbstractMethod, Analysis
 from .problems import Problem
+from .registry import register_method
 
 
 class Strong4DVar(AbstractMethod):

@@ -19,33 +19,26 @@ import numpy as np
 
 import core
 from core.cycle_fourdvarnet import WINDOW_STEPS
-from core.cycle_methods import CYCLE_METHOD_NAMES, ENSEMBLE_METHODS
 
 from .memo import locked, shared_cache
 
 DT = 0.01  # sakov2012's model step
 MAX_OBS_EVERY = 50  # the spacing slider's maximum: the static bound of `between_analyses`
-LAGGED_METHODS = ("strong_4dvar", "ienks")  # their state sits `lag - 1` cycles behind the newest analysis
-LABELS = {
-    "oi": "OI",
-    "var3d": "3DVar",
-    "strong_4dvar": "strong 4DVar",
-    "enkf_perturbed": "EnKF (perturbed obs)",
-    "enkf_sqrt": "EnKF (square root)",
-    "ienks": "iEnKS",
-    "fourdvarnet": "FourDVarNet (trained at obs every 25)",
-}
-# One colour per method; strong 4DVar keeps the Explore tab's blue (its registry colour), truth black,
-# observations red.
-COLORS = {
-    "oi": "#7f7f7f",
-    "var3d": "#8c564b",
-    "strong_4dvar": core.registered_methods()["strong_4dvar"].colour,
-    "enkf_perturbed": "#ff7f0e",
-    "enkf_sqrt": "#2ca02c",
-    "ienks": "#9467bd",
-    "fourdvarnet": "#7b3fa0",
-}
+
+
+def label(name: str) -> str:
+    """The cycled method's label, from the one registry (core/registry.py)."""
+    return core.registered_methods("cycled")[name].label
+
+
+def colour(name: str) -> str:
+    """The cycled method's colour, from the one registry; truth is black, observations red."""
+    return core.registered_methods("cycled")[name].colour
+
+
+def lagged(name: str) -> bool:
+    """Its state sits `lag - 1` cycles behind the newest analysis (it takes a lag)."""
+    return "lag" in core.registered_methods("cycled")[name].defaults
 
 
 @dataclass(frozen=True)
@@ -107,7 +100,7 @@ def keys_of(seed: int):
 def build_method(name: str, settings: CycleSettings) -> core.AbstractCycledMethod:
     """The cycled method, with the sliders' ensemble size, inflation and lag (each checked again in core)."""
     return core.build_cycled_method(
-        name, n_members=settings.ensemble_size, inflation=settings.inflation, lag=settings.lag
+        name, ensemble_size=settings.ensemble_size, inflation=settings.inflation, lag=settings.lag
     )
 
 
@@ -163,7 +156,7 @@ def compute_method(name: str, settings: CycleSettings, truth: TruthRun) -> Metho
         path_mean, path_spread = core.between_analyses(mean_states, setup, MAX_OBS_EVERY)
         # A lagged method's state before cycle k sits at cycle max(0, k - lag + 1)'s start: its first
         # lag - 1 states are all at t = 0 (the window still growing), so they are left out.
-        lag = settings.lag if name in LAGGED_METHODS else 1
+        lag = settings.lag if lagged(name) else 1
         first = lag - 1
         path_mean = np.asarray(path_mean)[first:, : every + 1]
         path_spread = np.asarray(path_spread)[first:, : every + 1]
@@ -202,14 +195,14 @@ _method_cached = shared_cache(_method_key, max_items=64)
 
 def _normalise(name: str, s: CycleSettings) -> tuple:
     """The cache key: a setting a method does not use is left out, so moving it costs that method nothing."""
-    ensemble = name in ENSEMBLE_METHODS
+    ensemble = core.registered_methods("cycled")[name].ensemble
     return (
         name,
         int(s.obs_every),
         float(s.obs_noise),
         int(s.ensemble_size) if ensemble else 0,
         float(s.inflation) if ensemble else 1.0,
-        int(s.lag) if name in LAGGED_METHODS else 1,
+        int(s.lag) if lagged(name) else 1,
         int(s.n_cycles),
         int(s.seed),
     )
@@ -241,7 +234,7 @@ def run_all(methods, settings: CycleSettings) -> tuple[TruthRun, dict[str, Metho
     return truth_run(settings), {name: method_run(name, settings) for name in methods}
 
 
-def warm(settings: CycleSettings = CycleSettings(), methods=CYCLE_METHOD_NAMES) -> None:
+def warm(settings: CycleSettings = CycleSettings(), methods=core.CYCLED_METHOD_NAMES) -> None:
     """Compile every method at the default shapes (ensemble size, number of cycles) once per process."""
     run_all(methods, settings)
 

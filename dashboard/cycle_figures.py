@@ -13,9 +13,9 @@ from __future__ import annotations
 from bokeh.models import BoxAnnotation, ColumnDataSource, Range1d, Span
 from bokeh.plotting import figure
 
-from core.cycle_methods import CYCLE_METHOD_NAMES
+from core.registry import CYCLED_METHOD_NAMES
 
-from .cycle_data import COLORS, COMPONENTS
+from .cycle_data import COMPONENTS, colour
 
 TRUTH_COLOR, OBS_COLOR = "#000000", "#d62728"
 RMSE_FLOOR = 1e-2  # the log axis' floor
@@ -48,14 +48,14 @@ def window_figures():
     truth = ColumnDataSource(dict(EMPTY_TRUTH))
     obs = ColumnDataSource(dict(EMPTY_TRUTH))
     sources = {"truth": truth, "obs": obs}
-    sources.update({name: ColumnDataSource(dict(EMPTY_METHOD)) for name in CYCLE_METHOD_NAMES})
-    renderers = {name: [] for name in CYCLE_METHOD_NAMES}
+    sources.update({name: ColumnDataSource(dict(EMPTY_METHOD)) for name in CYCLED_METHOD_NAMES})
+    renderers = {name: [] for name in CYCLED_METHOD_NAMES}
     now = Span(location=0, dimension="height", line_color="#444444", line_dash="dotted", line_width=1)
     figures = []
     for c in COMPONENTS:
         fig = _figure(f"{c}(t): the forecast grows away from the truth, each analysis pulls it back", c, x_range)
-        for name in CYCLE_METHOD_NAMES:
-            src, color = sources[name], COLORS[name]
+        for name in CYCLED_METHOD_NAMES:
+            src, color = sources[name], colour(name)
             band = fig.varea(x="t", y1=f"{c}_lo", y2=f"{c}_hi", source=src, fill_color=color, fill_alpha=0.18)
             line = fig.line(x="t", y=c, source=src, line_color=color, line_width=1.8)
             renderers[name] += [band, line]
@@ -73,9 +73,9 @@ def window_figures():
         y_range=Range1d(RMSE_FLOOR, 30),
         x_axis_label="time",
     )
-    for name in CYCLE_METHOD_NAMES:
+    for name in CYCLED_METHOD_NAMES:
         renderers[name].append(
-            err.line(x="t", y="error", source=sources[name], line_color=COLORS[name], line_width=1.8)
+            err.line(x="t", y="error", source=sources[name], line_color=colour(name), line_width=1.8)
         )
     err.add_layout(now)
     figures.append(err)
@@ -100,9 +100,9 @@ def error_figure():
     window = BoxAnnotation(left=0, right=0, fill_alpha=0, line_color="#444444", line_dash="dashed", line_width=1)
     fig.add_layout(burn_in)
     fig.add_layout(window)
-    for name in CYCLE_METHOD_NAMES:
+    for name in CYCLED_METHOD_NAMES:
         src = ColumnDataSource({"t": [], "error": [], "spread": []})
-        color = COLORS[name]
+        color = colour(name)
         renderers[name] = [
             fig.line(x="t", y="error", source=src, line_color=color, line_width=1.2),
             fig.line(x="t", y="spread", source=src, line_color=color, line_width=1.2, line_dash="dashed"),

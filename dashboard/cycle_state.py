@@ -14,9 +14,9 @@ import math
 
 import param
 
-from core.cycle_methods import CYCLE_METHOD_NAMES
+from core.registry import CYCLED_METHOD_NAMES
 
-from .cycle_data import LABELS, MAX_OBS_EVERY, CycleSettings, run_all
+from .cycle_data import MAX_OBS_EVERY, CycleSettings, label, run_all
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class CycleState(param.Parameterized):
 
     methods = param.ListSelector(
         default=list(DEFAULT_METHODS),
-        objects={LABELS[name]: name for name in CYCLE_METHOD_NAMES},
+        objects={label(name): name for name in CYCLED_METHOD_NAMES},
         label="Methods",
         doc="Which methods run through the cycle, side by side on the same truth and observations.",
     )
@@ -82,7 +82,10 @@ class CycleState(param.Parameterized):
 
     def __init__(self, run=run_all, compute: bool = True, **params):
         self._run = run
-        super().__init__(**params)
+        super().__init__()
+        # Every registered cycled method, read per session: one registered after import is offered too.
+        self.param.methods.objects = {label(name): name for name in CYCLED_METHOD_NAMES}
+        self.param.update(**params)
         self.param.watch(self._on_input, list(self._inputs))
         if compute:
             self.update()
@@ -104,7 +107,7 @@ class CycleState(param.Parameterized):
 
     def update(self):
         """Run the cycle for the current settings. A failure keeps the last results and sets `error`."""
-        methods = [m for m in CYCLE_METHOD_NAMES if m in self.methods]
+        methods = [m for m in CYCLED_METHOD_NAMES if m in self.methods]
         try:
             truth, runs = self._run(methods, self.settings())
         except ValueError as exc:

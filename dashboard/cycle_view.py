@@ -19,9 +19,9 @@ from panel.viewable import Viewer
 
 from .controls import ChoiceSlider
 from .cycle_data import (
-    COLORS,
-    LABELS,
+    colour,
     error_columns,
+    label,
     method_window,
     truth_window,
     value_ranges,
@@ -59,8 +59,8 @@ def legend_html(methods) -> str:
     ]
     for name in methods:
         items.append(
-            f'<span class="legend-item"><span class="swatch" style="background:{COLORS[name]}"></span>'
-            f"{html.escape(LABELS[name])}</span>"
+            f'<span class="legend-item"><span class="swatch" style="background:{colour(name)}"></span>'
+            f"{html.escape(label(name))}</span>"
         )
     return '<div class="legend">' + " ".join(items) + "</div>"
 
@@ -76,8 +76,8 @@ def scores_table(runs: dict, burn_in: int, n_cycles: int) -> str:
         s = run.scores
         flag = ' <span class="bad">diverged</span>' if s["diverged"] else ""
         rows.append(
-            f'<tr><td><span class="swatch" style="background:{COLORS[name]}"></span>'
-            f"{html.escape(LABELS[name])}{flag}</td>"
+            f'<tr><td><span class="swatch" style="background:{colour(name)}"></span>'
+            f"{html.escape(label(name))}{flag}</td>"
             f"<td>{_fmt(s['rmse_a'])} <small>+- {_fmt(s['rmse_a_stderr'])}</small></td>"
             f"<td>{_fmt(s['rmse_f'])}</td><td>{_fmt(s['spread_a'])}</td><td>{_fmt(s['spread_error_ratio'])}</td></tr>"
         )

@@ -139,7 +139,7 @@ def test_short_cycle_of_every_method_ranks_as_dapper():
     setup = core.sakov2012(n_cycles=300)
     truth = core.simulate(setup, jax.random.PRNGKey(0))
     rmse = {}
-    for name in core.CYCLE_METHOD_NAMES:
+    for name in core.CYCLED_METHOD_NAMES:
         record = core.run_cycle(core.build_cycled_method(name), setup, truth, jax.random.PRNGKey(1))
         scores = core.cycle_scores(record, truth, core.default_burn_in(25))
         assert not scores["diverged"]
