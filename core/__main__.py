@@ -1,6 +1,6 @@
-"""`python -m core`: the command line (core/cli.py). Importing this module does nothing."""
+"""`python -m core`: the command line (core/cli/main.py). Importing this module does nothing."""
 
-from .cli import main
+from core.cli.main import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

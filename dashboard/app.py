@@ -3,9 +3,9 @@
 Importing this module has no side effects: the page is built only when Panel serves it
 (`if pn.state.served:` at the bottom). Until this server process has warmed up (JAX and the
 solvers imported, the first problem solved), a page is a light one that shows the progress and
-reloads itself when the full page is ready (`dashboard/serving.py`); the README's command
-prepares it before the server answers (`--setup dashboard/serving.py`). For a classroom, warm every
-path first with `panel serve dashboard/app.py --setup dashboard/warmup.py` (see `dashboard/warmup.py`).
+reloads itself when the full page is ready (`dashboard/server/serving.py`); the README's command
+prepares it before the server answers (`--setup dashboard/server/serving.py`). For a classroom, warm every
+path first with `panel serve dashboard/app.py --setup dashboard/server/warmup.py` (see `dashboard/server/warmup.py`).
 
 The page is one `ExperimentState` per session (`state.py`) with thin views over it: the sidebar
 (`controls.py`) and the Explore, Train, Generalisation and About tabs (`explore.py`, `train.py`,
@@ -30,26 +30,27 @@ import param
 from panel.io.state import set_curdoc
 from panel.viewable import Viewer
 
-from dashboard import serving
-from dashboard.page_assets import CSS, CSS_VALUE_CACHE_JS, META_VIEWPORT, NARROW_JS, PAGE_CSS, PRESENT_JS
+from dashboard.server import serving
+from dashboard.views.page_assets import CSS, CSS_VALUE_CACHE_JS, META_VIEWPORT, NARROW_JS, PAGE_CSS, PRESENT_JS
 
 # Served, this file is only the entry point (bottom): the page itself is built by the imported
 # module `dashboard.app`, once this process is warm. So the served script imports nothing slow (JAX,
 # the solvers, HoloViews: seconds), and a page can be sent at once while they load (serving.py).
 if not pn.state.served:
-    from dashboard import compute, teacher, warmup
-    from dashboard.about import AboutView
-    from dashboard.controls import Controls, refusal_message
-    from dashboard.cycle_view import CycleView
-    from dashboard.explore import ExploreView
-    from dashboard.generalisation import GeneralisationView
-    from dashboard.jitcache import enable_compilation_cache
-    from dashboard.landscape_view import LandscapeView
-    from dashboard.model_watch import ModelListWatcher
-    from dashboard.models import registry
-    from dashboard.owners import cookie_owner
-    from dashboard.state import ExperimentState
-    from dashboard.train import TrainView
+    from dashboard.data import compute
+    from dashboard.data.jitcache import enable_compilation_cache
+    from dashboard.server import teacher, warmup
+    from dashboard.state.explore import ExperimentState
+    from dashboard.training.model_watch import ModelListWatcher
+    from dashboard.training.models import registry
+    from dashboard.training.owners import cookie_owner
+    from dashboard.views.about import AboutView
+    from dashboard.views.controls import Controls, refusal_message
+    from dashboard.views.cycle_view import CycleView
+    from dashboard.views.explore import ExploreView
+    from dashboard.views.generalisation import GeneralisationView
+    from dashboard.views.landscape_view import LandscapeView
+    from dashboard.views.train import TrainView
 
 log = logging.getLogger("dashboard")
 
@@ -384,9 +385,9 @@ def create_app():
 
 
 if pn.state.served:
-    # Host/Origin allowlist (dashboard/guard.py): every later request of this process is checked
+    # Host/Origin allowlist (dashboard/server/guard.py): every later request of this process is checked
     # before any handler runs; this first session is checked on the request that created it.
-    from dashboard import guard
+    from dashboard.server import guard
 
     guard.install()
     serving.configure_server()  # (idempotent; session reuse once the full page can be built)

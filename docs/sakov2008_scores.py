@@ -1,4 +1,4 @@
-"""Our scores on DAPPER's Lorenz-96 `sakov2008` set-up (core/sakov2008.py), each method with DAPPER's tuning.
+"""Our scores on DAPPER's Lorenz-96 `sakov2008` set-up (core/setups/sakov2008.py), each method with DAPPER's tuning.
 
     python docs/sakov2008_scores.py                       # every method, 2000 cycles, seeds 0 and 1
     python docs/sakov2008_scores.py --n-cycles 5000 --methods letkf oi --seeds 0 1 2
@@ -15,9 +15,9 @@ import argparse
 import jax
 
 import core
-from core.cycle_methods import CycledOI, CycledStrong4DVar, CycledVar3D
-from core.ensemble import LETKF, EnKFPerturbed, EnKFSqrt, IEnKS
-from core.sakov2008 import EXPECTED_RMSE_A, burn_in, sakov2008
+from core.methods.cycle_methods import CycledOI, CycledStrong4DVar, CycledVar3D
+from core.methods.ensemble import LETKF, EnKFPerturbed, EnKFSqrt, IEnKS
+from core.setups.sakov2008 import EXPECTED_RMSE_A, burn_in, sakov2008
 
 BUILD = {
     "oi": lambda o: CycledOI(),

@@ -3,7 +3,7 @@
 - `wait_until`: poll a condition until a deadline, failing with what was awaited.
 - `count_compiles`: how many programs JAX lowered for compilation inside a block, through the public
   `jax.monitoring` events (no private jit cache sizes).
-- `compile_clock`: a scripted `time` for `core.evaluation`, on which every read takes 1 ms and every
+- `compile_clock`: a scripted `time` for `core.da.evaluation`, on which every read takes 1 ms and every
   real compile `COMPILE_MS`: timings become exact, and a compile shows up where it happened.
 - `within_float32_rounding`: two float32 Lorenz-63 runs that should be the same run agree while chaos
   keeps their rounding small: the window and two Lyapunov times after it.
@@ -25,15 +25,15 @@ from jax import monitoring
 # ---------------------------------------------------------------------------------------------
 # The command line's work
 
-# Where each subcommand's work starts (core/cli.py, core/cycle_cli.py): module, function.
+# Where each subcommand's work starts (core/cli/main.py, core/cli/cycle.py): module, function.
 CLI_WORK = (
-    ("core.training", "fit"),
-    ("core.bench", "run_bench"),
-    ("core.sweep", "sweep"),
-    ("core.reproduce", "reproduce"),
-    ("core.reproduce", "evaluate_model"),
-    ("core.windows", "long_window_table"),
-    ("core.cycle_cli", "run_comparison"),
+    ("core.nets.training", "fit"),
+    ("core.studies.bench", "run_bench"),
+    ("core.studies.sweep", "sweep"),
+    ("core.studies.reproduce", "reproduce"),
+    ("core.studies.reproduce", "evaluate_model"),
+    ("core.studies.windows", "long_window_table"),
+    ("core.cli.cycle", "run_comparison"),
 )
 
 
@@ -115,7 +115,7 @@ class CompileClock:
 
 @contextlib.contextmanager
 def compile_clock() -> Iterator[CompileClock]:
-    """`with compile_clock() as clock: monkeypatch.setattr(core.evaluation, "time", clock); ...`"""
+    """`with compile_clock() as clock: monkeypatch.setattr(core.da.evaluation, "time", clock); ...`"""
     clock = CompileClock()
     monitoring.register_event_duration_secs_listener(clock)
     try:
@@ -153,7 +153,7 @@ def within_float32_rounding(a, b, dt: float, window_steps: int) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# A sweep's results with known numbers (core/sweep.py's JSON)
+# A sweep's results with known numbers (core/studies/sweep.py's JSON)
 
 PRESET = "attractor"
 TESTS = (2, 5, 10)

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 import core
-from dashboard import compute, plots
-from dashboard.compute import Settings
-from dashboard.explore import legend_html
+from dashboard.data import compute
+from dashboard.data.compute import Settings
+from dashboard.figures import plots
+from dashboard.views.explore import legend_html
 
 SHOWN = ("truth", "observations", "strong_4dvar")
 # Seeds of this set-up and what Gauss-Newton 4DVar does on them (found by solving; asserted below

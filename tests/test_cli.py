@@ -7,7 +7,7 @@ import sys
 import pytest
 from support import replace_cli_work
 
-from core.cli import main
+from core.cli.main import main
 
 
 @pytest.mark.parametrize(

@@ -16,15 +16,15 @@ import numpy as np
 import pytest
 from support import replace_cli_work
 
-import core.bench
-import core.cycle_cli
-import core.reproduce
-import core.resources
-import core.sweep
-import core.training
-import core.windows
-from core.cli import build_parser, main
-from core.cli_arguments import KEY, Checked
+import core.cli.cycle
+import core.io.resources
+import core.nets.training
+import core.studies.bench
+import core.studies.reproduce
+import core.studies.sweep
+import core.studies.windows
+from core.cli.arguments import KEY, Checked
+from core.cli.main import build_parser, main
 
 SHIPPED = "assets/models/fourdvarnet_attractor_every5.eqx"
 HUGE = "1208925819614629174706176"  # 2**80: the issue's --key
@@ -215,7 +215,7 @@ def test_a_run_within_the_budget_but_long_says_how_long_before_it_starts(capsys,
 
 def test_on_an_accelerator_the_cpu_estimate_is_said_not_enforced(capsys, no_work, monkeypatch):
     monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
-    monkeypatch.setattr(core.resources, "available_memory_bytes", lambda: 128e9)  # an H200 machine's
+    monkeypatch.setattr(core.io.resources, "available_memory_bytes", lambda: 128e9)  # an H200 machine's
     err = accepted(["bench", "--json", "--batch-size", "65536"], capsys)  # the README's H200 run
     assert err.startswith("note: `python -m core bench` would take about") and "for 2 CPU cores" in err, err
 
@@ -246,7 +246,7 @@ def documented_commands():
 def test_every_documented_command_is_accepted(tmp_path, capsys, no_work, monkeypatch, argv):
     if "65536" in argv:  # the README's H200 run
         monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
-        monkeypatch.setattr(core.resources, "available_memory_bytes", lambda: 128e9)
+        monkeypatch.setattr(core.io.resources, "available_memory_bytes", lambda: 128e9)
     accepted([a.format(tmp=tmp_path) for a in argv], capsys)
 
 

@@ -1,5 +1,5 @@
 """A student closing a tab is no event for the teacher's terminal: Bokeh's and Panel's one-line warning
-of it goes to debug level once the server is set up (dashboard/serving.py); other warnings stay."""
+of it goes to debug level once the server is set up (dashboard/server/serving.py); other warnings stay."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import threading
 from bokeh.server.views.ws import WSHandler
 from tornado.websocket import WebSocketClosedError
 
-from dashboard import serving
+from dashboard.server import serving
 
 
 class _MessageToAClosedPage:

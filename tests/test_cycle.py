@@ -13,9 +13,9 @@ import pytest
 from support import count_compiles
 
 import core
-from core.cli import main
-from core.cycle import mean_with_stderr
-from core.ensemble import perturbed_obs_analysis, post_process, random_rotation, sqrt_analysis
+from core.cli.main import main
+from core.da.cycle import mean_with_stderr
+from core.methods.ensemble import perturbed_obs_analysis, post_process, random_rotation, sqrt_analysis
 
 PRIOR_MEAN = np.array([1.0, -2.0, 20.0])
 PRIOR_COV = np.array([[4.0, 2.5, 0.3], [2.5, 5.0, -0.5], [0.3, -0.5, 3.0]])

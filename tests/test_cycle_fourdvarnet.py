@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import core
-from core.cycle_fourdvarnet import (
+from core.nets.cycle_fourdvarnet import (
     CYCLED_MODEL_PATH,
     CycledFourDVarNet,
     cycled_training_batch,

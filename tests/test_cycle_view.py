@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import core
-from dashboard import cycle_data
-from dashboard.cycle_data import CycleSettings, method_run, method_window, truth_run, window_bounds
-from dashboard.cycle_state import CycleState
+from dashboard.data import cycle_data
+from dashboard.data.cycle_data import CycleSettings, method_run, method_window, truth_run, window_bounds
+from dashboard.state.cycle import CycleState
 
 SHORT = CycleSettings(obs_every=20, obs_noise=1.5, n_cycles=250, seed=3)
 
@@ -156,7 +156,7 @@ def test_window_holds_only_its_times_and_reaches_the_analysis():
 
 def test_player_moves_the_window_without_recomputing():
     pytest.importorskip("panel")
-    from dashboard.cycle_view import CycleView
+    from dashboard.views.cycle_view import CycleView
 
     calls = []
 

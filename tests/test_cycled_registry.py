@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import core
-from core.cycle import forecast
+from core.da.cycle import forecast
 
 
 class DirectInsertion(core.AbstractCycledMethod):
@@ -75,7 +75,7 @@ def test_registration_refuses_clashes_within_a_kind_and_unknown_parameters():
 
 
 def test_a_new_cycled_method_runs_from_the_command_line(toy_cycled, capsys):
-    from core.cli import main
+    from core.cli.main import main
 
     code = main(["cycle", "--method", toy_cycled, "--method", "oi", "--n-cycles", "80", "--burn-in", "10", "--json"])
     assert code == 0
@@ -92,7 +92,7 @@ def test_a_new_cycled_method_runs_from_the_command_line(toy_cycled, capsys):
 
 
 def test_a_new_cycled_method_is_offered_and_run_by_the_cycle_tab(toy_cycled):
-    from dashboard.cycle_state import CycleState
+    from dashboard.state.cycle import CycleState
 
     calls = []
     state = CycleState(run=lambda methods, settings: calls.append(methods) or (None, {}), compute=False)

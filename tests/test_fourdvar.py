@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import core
-from core.fourdvar import STATUS_CONVERGED, STATUS_MAX_STEPS
+from core.methods.fourdvar import STATUS_CONVERGED, STATUS_MAX_STEPS
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import optax
 import pytest
 
 import core
-from core.training import REFERENCE_CONFIG, training_batch_for
+from core.nets.training import REFERENCE_CONFIG, training_batch_for
 
 
 def _parameter_count(model):
@@ -152,7 +152,7 @@ def test_save_never_overwrites_silently(tmp_path, small_model):
 
 def test_reference_model_round_trips(tmp_path):
     model = core.FourDVarNet1D(key=jax.random.PRNGKey(3))
-    from core.training import REFERENCE_CONFIG
+    from core.nets.training import REFERENCE_CONFIG
 
     core.save_model(tmp_path / "r.eqx", model, REFERENCE_CONFIG)
     loaded, _ = core.load_model(tmp_path / "r.eqx", architecture="fourdvarnet_reference")
@@ -175,7 +175,7 @@ def test_bad_model_files_raise_clear_errors(tmp_path, small_model):
 
 
 def test_the_shipped_attractor_model_is_within_1_2x_of_4dvar():
-    from core.cli import shipped_model_path
+    from core.cli.main import shipped_model_path
 
     model, header = core.load_model(shipped_model_path("attractor"), architecture="fourdvarnet")
     assert core.TrainingConfig.from_json(header["config"]).obs_every == (5,)
@@ -187,7 +187,7 @@ def test_the_shipped_attractor_model_is_within_1_2x_of_4dvar():
 
 
 def test_the_shipped_mixed_density_model_is_within_1_5x_of_4dvar_from_every_2_to_20():
-    from core.sweep import SweepPlan, evaluate_sweep, load_shipped
+    from core.studies.sweep import SweepPlan, evaluate_sweep, load_shipped
 
     plan = SweepPlan(
         train_densities=(), test_densities=(2, 5, 10, 20), test_noises=(), test_components=(), n_problems=64

@@ -17,7 +17,7 @@ from support import sweep_row as _row
 def user_cache(tmp_path, monkeypatch):
     """An empty user model cache: only the shipped models (and the sweep's) are listed."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    from dashboard.models import registry
+    from dashboard.training.models import registry
 
     registry.refresh(force=True)
     yield
@@ -43,20 +43,20 @@ class _Recorder:
 
 @pytest.fixture
 def state():
-    from dashboard.state import ExperimentState
+    from dashboard.state.explore import ExperimentState
 
     return ExperimentState(solve=_Recorder())
 
 
 def _view(state, results, **kw):
-    from dashboard.generalisation import GeneralisationView
+    from dashboard.views.generalisation import GeneralisationView
 
     return GeneralisationView(state=state, results=results, **kw)
 
 
 def test_the_sweep_models_are_listed_after_the_defaults(state):
-    from core.sweep import SHIPPED, model_file_name
-    from dashboard.models import registry, sweep_model_key
+    from core.studies.sweep import SHIPPED, model_file_name
+    from dashboard.training.models import registry, sweep_model_key
 
     keys = list(state.param.model.objects)
     assert keys[0] == registry.default_key() == "assets/fourdvarnet_attractor_every5.eqx"
@@ -77,7 +77,7 @@ def test_the_sweep_models_are_listed_after_the_defaults(state):
 def test_the_heatmap_holds_the_sweeps_rows_cell_by_cell(state, results):
     from bokeh.models import LogColorMapper
 
-    from dashboard.models import sweep_model_key
+    from dashboard.training.models import sweep_model_key
 
     view = _view(state, results)
     assert not view.message.visible
@@ -115,10 +115,10 @@ def test_the_heatmap_holds_the_sweeps_rows_cell_by_cell(state, results):
 
 
 def test_the_curves_hold_the_rows_with_4dvar_in_blue(state, results):
-    from dashboard.compute import method_colors
+    from dashboard.data.compute import method_colors
 
     METHOD_COLORS = method_colors()
-    from dashboard.generalisation_data import curve_data
+    from dashboard.data.generalisation_data import curve_data
 
     view = _view(state, results)
     payload = known_payload()
@@ -146,7 +146,7 @@ def test_the_curves_hold_the_rows_with_4dvar_in_blue(state, results):
 
 
 def test_clicking_a_cell_loads_that_model_and_density(state, results):
-    from dashboard.models import sweep_model_key
+    from dashboard.training.models import sweep_model_key
 
     picked = []
     view = _view(state, results, on_pick=lambda: picked.append(True))
@@ -178,7 +178,7 @@ def test_a_click_on_the_served_page_switches_to_explore(results, monkeypatch):
     from bokeh.document import Document
 
     from dashboard.app import Dashboard
-    from dashboard.state import ExperimentState
+    from dashboard.state.explore import ExperimentState
 
     monkeypatch.setenv("L63_SWEEP_RESULTS", str(results))
     app = Dashboard(state=ExperimentState(solve=_Recorder()))
@@ -258,8 +258,8 @@ def test_recompute_runs_in_the_background_and_redraws(state, results):
 def test_the_sweep_models_share_one_compile():
     """What a click can reach is warm once one sweep model has run: same architecture, same shapes, the
     density is data (warmup.py runs every listed model anyway)."""
-    from dashboard.compute import Settings, run_experiment
-    from dashboard.models import registry
+    from dashboard.data.compute import Settings, run_experiment
+    from dashboard.training.models import registry
 
     keys = [k for k in registry.entries() if k.startswith("assets/sweep/")]
     assert len(keys) == 6

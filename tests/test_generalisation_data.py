@@ -12,7 +12,7 @@ import pytest
 from support import KNOWN, PRESET, REFERENCE_RMSE, TESTS, known_payload
 from support import sweep_row as _row
 
-from dashboard import generalisation_data as data
+from dashboard.data import generalisation_data as data
 
 
 def test_results_are_parsed_once_per_file_version(tmp_path):

@@ -15,7 +15,7 @@ import pytest
 from support import wait_until
 
 import core
-from dashboard.local_server import local_server
+from benchmarks.local_server import local_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.usefixtures("user_cache")
 
 
 def test_the_allowlist_checks_host_and_origin():
-    from dashboard.guard import refusal
+    from dashboard.server.guard import refusal
 
     allowed = {"127.0.0.1:5006"}
     assert refusal({"Host": "127.0.0.1:5006"}, allowed) is None
@@ -97,7 +97,7 @@ def test_a_foreign_host_gets_no_page_and_no_websocket(readme_server):
     assert _raw_get(port, "/app/ws", good, f"http://{evil}", websocket=True)[0] == 403
     assert _raw_get(port, "/liveness", evil)[0] == 403
     # The allowed host still gets the page, and the websocket upgrade with the page's session token
-    # (without one it is refused before the upgrade: dashboard/guard.py, `websocket_refusal`).
+    # (without one it is refused before the upgrade: dashboard/server/guard.py, `websocket_refusal`).
     status, body = _raw_get(port, "/app", good)
     assert status == 200 and 'id="sidebar"' in body  # the dashboard's template
     token = re.search(r'"token":\s*"([^"]+)"', body).group(1)
@@ -110,10 +110,12 @@ def test_a_foreign_host_gets_no_page_and_no_websocket(readme_server):
 
 @pytest.fixture
 def readme_command_server(tmp_path):
-    """The README's command: `panel serve dashboard/app.py --setup dashboard/serving.py` (+ the port)."""
+    """The README's command: `panel serve dashboard/app.py --setup dashboard/server/serving.py` (+ the port)."""
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
     log = tmp_path / "serve.log"
-    with local_server(["--setup", "dashboard/serving.py"], env=env, log_path=log, timeout_s=180, poll_s=0.3) as port:
+    with local_server(
+        ["--setup", "dashboard/server/serving.py"], env=env, log_path=log, timeout_s=180, poll_s=0.3
+    ) as port:
         yield port, log
 
 
@@ -160,9 +162,9 @@ def test_no_module_of_ours_does_work_at_import(tmp_path):
     import sys
 
     names = [
-        f"{package}.{path.stem}" if path.stem != "__init__" else package
+        ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
         for package in ("core", "dashboard")
-        for path in sorted((ROOT / package).glob("*.py"))
+        for path in sorted((ROOT / package).rglob("*.py"))
     ]
     script = (
         "import importlib, sys\n"
@@ -184,7 +186,7 @@ def test_no_module_of_ours_does_work_at_import(tmp_path):
 
 
 def test_the_teacher_token_is_compared_exactly():
-    from dashboard import teacher
+    from dashboard.server import teacher
 
     assert teacher.is_teacher("s3cret", "s3cret")
     assert not teacher.is_teacher(" s3cret ", "s3cret") and not teacher.is_teacher("s3cret\n", "s3cret")
@@ -206,8 +208,8 @@ def _with_header(path: Path, **changes) -> None:
 
 @pytest.mark.parametrize("info", [[], None, "a string", 7, [1, 2]])
 def test_an_odd_model_header_is_skipped_and_named(user_cache, info):
-    from dashboard.models import registry
-    from dashboard.state import ExperimentState
+    from dashboard.state.explore import ExperimentState
+    from dashboard.training.models import registry
 
     config = core.TrainingConfig(steps=1, batch_size=2)
     good = core.save_model(user_cache / "good.eqx", core.build_model(config), config, info={"final_loss": 0.5})
@@ -227,7 +229,7 @@ def test_an_odd_model_header_is_skipped_and_named(user_cache, info):
 def test_concurrent_saves_in_the_same_second_keep_every_model(user_cache, monkeypatch):
     import threading
 
-    from dashboard import models
+    from dashboard.training import models
 
     monkeypatch.setattr(models.time, "strftime", lambda fmt: "20260101-120000")  # all in one second
     config = core.TrainingConfig(steps=1, batch_size=2)
@@ -367,9 +369,9 @@ SIDEBAR_PROBES = [
 
 
 def test_every_crafted_sidebar_value_is_refused_said_and_sent_back(caplog):
-    from dashboard.compute import run_experiment
-    from dashboard.controls import Controls
-    from dashboard.state import ExperimentState
+    from dashboard.data.compute import run_experiment
+    from dashboard.state.explore import ExperimentState
+    from dashboard.views.controls import Controls
 
     state = ExperimentState(solve=run_experiment)
     doc = _shown(Controls(state=state))
@@ -388,8 +390,8 @@ def test_every_crafted_sidebar_value_is_refused_said_and_sent_back(caplog):
 
 
 def test_every_crafted_train_value_is_refused_said_and_sent_back(caplog):
-    from dashboard.state import ExperimentState
-    from dashboard.train import TrainView
+    from dashboard.state.explore import ExperimentState
+    from dashboard.views.train import TrainView
 
     view = TrainView(state=ExperimentState())
     doc = _shown(view)
@@ -416,8 +418,8 @@ def test_every_crafted_train_value_is_refused_said_and_sent_back(caplog):
 
 
 def test_every_crafted_landscape_value_is_refused_said_and_sent_back(caplog):
-    from dashboard.landscape_view import LandscapeView
-    from dashboard.state import ExperimentState
+    from dashboard.state.explore import ExperimentState
+    from dashboard.views.landscape_view import LandscapeView
 
     view = LandscapeView(state=ExperimentState(solve=lambda settings: None))
     doc = _shown(view)
@@ -441,7 +443,7 @@ def test_a_value_bokeh_cannot_hold_is_one_line_and_sent_back_and_the_rest_of_the
     from bokeh.document.events import ModelChangedEvent
     from bokeh.models import Slider
 
-    from dashboard import refusal
+    from dashboard.server import refusal
 
     refusal.install()  # (done by every page that guards a widget)
     doc, odd, other = Document(), Slider(start=0, end=10, value=3), Slider(start=0, end=10, value=3)
@@ -471,8 +473,8 @@ def test_a_value_bokeh_cannot_hold_is_one_line_and_sent_back_and_the_rest_of_the
 
 
 def _view(payload):
-    from dashboard.generalisation import GeneralisationView
-    from dashboard.state import ExperimentState
+    from dashboard.state.explore import ExperimentState
+    from dashboard.views.generalisation import GeneralisationView
 
     view = GeneralisationView(state=ExperimentState(), lazy=True)
     view.load(payload, "crafted")
@@ -496,7 +498,7 @@ def test_more_models_than_colours_still_draws_and_says_so():
 def test_an_unusable_test_setting_loses_its_row_only(tmp_path, bad):
     from support import known_payload
 
-    from dashboard.generalisation_data import load_results
+    from dashboard.data.generalisation_data import load_results
 
     payload = known_payload()
     victim = next(i for i, r in enumerate(payload["rows"]) if r["model"] == "every10" and r["axis"] == "density")
@@ -527,8 +529,8 @@ def test_a_crafted_heatmap_selection_is_refused_and_the_tab_keeps_working(index)
 
 @pytest.mark.parametrize("widget, value", [("n_train_steps", 1_000_000), ("n_problems", 100_000), ("n_problems", 3)])
 def test_the_train_tab_bounds_hold_on_the_server(widget, value):
-    from dashboard.state import ExperimentState
-    from dashboard.train import TrainView
+    from dashboard.state.explore import ExperimentState
+    from dashboard.views.train import TrainView
 
     view = TrainView(state=ExperimentState())
     with pytest.raises(ValueError, match="must be at"):  # refused by the parameter (the app says so)
@@ -540,11 +542,11 @@ def test_the_train_tab_bounds_hold_on_the_server(widget, value):
 
 
 def test_a_batch_that_does_not_fit_in_memory_is_refused_before_allocating(monkeypatch):
-    import core.resources
-    from dashboard.state import ExperimentState
-    from dashboard.train import TrainingJob, TrainView
+    import core.io.resources
+    from dashboard.state.explore import ExperimentState
+    from dashboard.views.train import TrainingJob, TrainView
 
-    monkeypatch.setattr(core.resources, "available_memory_bytes", lambda: 1.0e9)  # a small machine
+    monkeypatch.setattr(core.io.resources, "available_memory_bytes", lambda: 1.0e9)  # a small machine
     view = TrainView(state=ExperimentState())
     view.settings.batch_size = 128  # ~0.84 GB estimated: more than half of the 1 GB available
     assert view.runner.start() is None and TrainingJob.current is None
@@ -552,9 +554,9 @@ def test_a_batch_that_does_not_fit_in_memory_is_refused_before_allocating(monkey
 
 
 def test_a_training_runs_niced_and_the_trainer_or_the_teacher_can_cancel_it(user_cache):
-    from dashboard.state import ExperimentState
-    from dashboard.train import TrainingJob, TrainView
-    from dashboard.train_worker import NICE
+    from dashboard.state.explore import ExperimentState
+    from dashboard.training.train_worker import NICE
+    from dashboard.views.train import TrainingJob, TrainView
 
     view = TrainView(state=ExperimentState())
     view.settings.param.update(steps=1000, batch_size=8)

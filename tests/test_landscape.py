@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import core
-from core.landscape import MAX_WINDOW, PATH_LENGTH, cost_landscape, fourdvarnet_path, pad_problem, solver_path
-from core.training import TrainingConfig, build_model
+from core.nets.training import TrainingConfig, build_model
+from core.studies.landscape import MAX_WINDOW, PATH_LENGTH, cost_landscape, fourdvarnet_path, pad_problem, solver_path
 
 
 def _problem(window, key=3):
@@ -61,7 +61,7 @@ def test_each_path_starts_at_the_background_and_ends_where_the_solver_does(windo
     np.testing.assert_allclose(path[0], problem.background_mean)
     analysis = core.strong_4dvar(problem, solver=solver)
     assert np.all(np.isfinite(path))
-    if int(analysis.status) == core.fourdvar.STATUS_FAILED:
+    if int(analysis.status) == core.methods.fourdvar.STATUS_FAILED:
         return  # a broken-down Gauss-Newton solve: its path stops at its last finite iterate
     assert int(analysis.num_steps) <= PATH_LENGTH
     # The same iterations, jitted apart: the same minimum (by its cost; on a long window a

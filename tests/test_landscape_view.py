@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 import core
-from dashboard import compute, landscape_data
-from dashboard.compute import Settings
-from dashboard.controls import Controls
-from dashboard.landscape_view import LandscapeView
-from dashboard.state import ExperimentState
+from dashboard.data import compute, landscape_data
+from dashboard.data.compute import Settings
+from dashboard.state.explore import ExperimentState
+from dashboard.views.controls import Controls
+from dashboard.views.landscape_view import LandscapeView
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def test_the_window_setting_reaches_the_problem_the_landscape_and_the_shaded_win
     short = compute.make_problem(Settings(window=50, seed=settings.seed))
     assert abs(paths.truth_cost - float(core.cost(short.truth[0], short))) > 1.0
     # The Explore plots shade 0..2 time units for this window.
-    from dashboard import plots
+    from dashboard.figures import plots
 
     experiment = compute.run_experiment(Settings(window=200, methods=("free_run",)))
     assert experiment.window_end == pytest.approx(2.0)
@@ -90,7 +90,7 @@ def test_a_crafted_window_is_refused_everywhere(state):
         landscape_data.grid(Settings(), "x-w", 3.0)
     # From the browser: the window slider sends an index; one past its options is refused and said.
     controls = Controls(state=state)
-    from dashboard.refusal import browser_sends
+    from dashboard.server.refusal import browser_sends
 
     browser_sends(controls.window._slider, value_throttled=42)
     assert state.window == 50
@@ -111,13 +111,13 @@ def test_a_bad_combination_is_said_in_the_tab_not_raised(state):
 def test_a_solve_that_fails_at_its_first_step_is_said_so_not_0_steps_ending_somewhere():
     """Issue 20: at 300 steps (default settings) Gauss-Newton breaks down on its first step from the
     background; the legend said "Gauss-Newton: 0 steps, ends at J = 7.97e+04"."""
-    from dashboard.landscape_view import summary_html
+    from dashboard.views.landscape_view import summary_html
 
     settings = Settings(window=300)
     problem = compute.make_problem(settings)
     # The independent fact: the solve itself (not the drawn path) failed without accepting a step.
     analysis = core.strong_4dvar(problem, solver="gauss-newton", max_steps=20)
-    assert int(analysis.status) == core.fourdvar.STATUS_FAILED and int(analysis.num_steps) == 0
+    assert int(analysis.status) == core.methods.fourdvar.STATUS_FAILED and int(analysis.num_steps) == 0
     paths = landscape_data.compute_paths(settings)
     assert paths.failed_at_first_step("gauss-newton")
     text = summary_html(landscape_data.compute_grid(settings, "x-z", 3.0), paths)
@@ -131,7 +131,7 @@ def test_a_solve_that_fails_at_its_first_step_is_said_so_not_0_steps_ending_some
 def test_a_solve_that_converged_says_its_steps_as_the_solve_counts_them():
     settings = Settings(window=50)
     analysis = core.strong_4dvar(compute.make_problem(settings), solver="gauss-newton", max_steps=20)
-    assert int(analysis.status) == core.fourdvar.STATUS_CONVERGED
+    assert int(analysis.status) == core.methods.fourdvar.STATUS_CONVERGED
     paths = landscape_data.compute_paths(settings)
     assert not paths.failed_at_first_step("gauss-newton")
     # The drawn path counts every move; optimistix's count can be one short (its last step is

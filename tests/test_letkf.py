@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import core
-from core.cycle_methods import CycledOI
-from core.ensemble import LETKF, EnKFSqrt, IEnKS, local_sqrt_analysis, sqrt_analysis
-from core.localisation import batch_tapers
-from core.sakov2008 import EXPECTED_RMSE_A, burn_in, sakov2008
+from core.methods.cycle_methods import CycledOI
+from core.methods.ensemble import LETKF, EnKFSqrt, IEnKS, local_sqrt_analysis, sqrt_analysis
+from core.methods.localisation import batch_tapers
+from core.setups.sakov2008 import EXPECTED_RMSE_A, burn_in, sakov2008
 
 
 def test_one_analysis_at_an_infinite_radius_is_the_global_square_root_update():

@@ -11,15 +11,15 @@ import pytest
 from scipy import stats
 
 import core
-from core.cli import main
-from core.fourdvar import (
+from core.cli.main import main
+from core.methods.fourdvar import (
     STATUS_CONVERGED,
     STATUS_WRONG_MINIMUM,
     chi_square_limit,
     observation_statistic,
     wrong_minimum,
 )
-from core.windows import LONG_SETUP, long_window_problems, long_window_table, window_rmse
+from core.studies.windows import LONG_SETUP, long_window_problems, long_window_table, window_rmse
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from core.localisation import gaspari_cohn, periodic_distances
-from core.lorenz import Lorenz63Forward
-from core.lorenz96 import Lorenz96Forward, lorenz96_vector_field
+from core.methods.localisation import gaspari_cohn, periodic_distances
+from core.systems.lorenz import Lorenz63Forward
+from core.systems.lorenz96 import Lorenz96Forward, lorenz96_vector_field
 
 
 def _numpy_tendency(x, forcing):

@@ -1,10 +1,10 @@
-"""dashboard.memo: the cross-session cache under several callback threads at once."""
+"""dashboard.data.memo: the cross-session cache under several callback threads at once."""
 
 from __future__ import annotations
 
 import threading
 
-from dashboard.memo import locked, shared_cache
+from dashboard.data.memo import locked, shared_cache
 
 
 def test_a_full_cache_takes_new_keys_from_many_threads_at_once():

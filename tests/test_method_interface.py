@@ -9,7 +9,7 @@ import pytest
 from support import COMPILE_MS, READ_MS, compile_clock, count_compiles, within_float32_rounding
 
 import core
-from core.method import direct_analysis
+from core.da.method import direct_analysis
 
 
 class PersistObservations(core.AbstractMethod):
@@ -78,7 +78,7 @@ def test_direct_methods_have_no_cost_and_are_never_called_converged():
 def test_evaluate_reports_runtime_apart_from_compile(monkeypatch):
     """On a clock where each read takes 1 ms and each compile 500 ms, the first call's compiles are
     reported as compile time and the runtime is the warm calls' 1 ms exactly."""
-    from core import evaluation as evaluation_module
+    from core.da import evaluation as evaluation_module
 
     # A window length no other test uses: `run` must compile for it here.
     problem = core.generate_problem(jax.random.PRNGKey(3), T_assim=37)
@@ -105,7 +105,7 @@ def test_registration_refuses_clashes_and_bad_names():
 
 
 def test_a_new_method_shows_up_in_reproduce(toy_method, monkeypatch):
-    from core import reproduce as reproduce_module
+    from core.studies import reproduce as reproduce_module
 
     # Skip the reference training and the shipped model: only the method list is under test.
     monkeypatch.setattr(reproduce_module, "fit", lambda config: (None, core.TrainingReport([], 0.0, 0.0)))
@@ -118,7 +118,7 @@ def test_a_new_method_shows_up_in_reproduce(toy_method, monkeypatch):
 
 
 def test_a_new_method_shows_up_in_the_sweep(toy_method):
-    from core.sweep import SweepPlan, evaluate_sweep
+    from core.studies.sweep import SweepPlan, evaluate_sweep
 
     plan = SweepPlan(train_densities=(), test_densities=(5,), test_noises=(), test_components=(), n_problems=8)
     rows = {r["model"]: r for r in evaluate_sweep({}, plan)}
@@ -127,8 +127,8 @@ def test_a_new_method_shows_up_in_the_sweep(toy_method):
 
 
 def test_a_new_method_shows_up_in_the_dashboard(toy_method):
-    from dashboard import compute
-    from dashboard.state import ExperimentState
+    from dashboard.data import compute
+    from dashboard.state.explore import ExperimentState
 
     assert toy_method in compute.solved_methods()
     # A new page offers it among the curves a student may tick; ticking it solves it.

@@ -1,4 +1,4 @@
-"""dashboard.model_watch: one thread per process keeps every live page's model list current; the
+"""dashboard.training.model_watch: one thread per process keeps every live page's model list current; the
 unreadable model files it meets are said once each."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import warnings
 
 from support import wait_until
 
-from dashboard import model_watch
-from dashboard.models import ModelRegistry, registry
+from dashboard.training import model_watch
+from dashboard.training.models import ModelRegistry, registry
 
 
 class _Doc:

@@ -17,8 +17,8 @@ pytestmark = pytest.mark.usefixtures("user_cache")
 
 
 def test_kept_methods_are_reused_and_solve_as_freshly_built_ones():
-    from dashboard import compute
-    from dashboard.models import registry
+    from dashboard.data import compute
+    from dashboard.training.models import registry
 
     model = registry.get(registry.default_key()).model
     kept = compute.built_methods(model, 5, 3)
@@ -34,7 +34,7 @@ def test_kept_methods_are_reused_and_solve_as_freshly_built_ones():
 
 
 def test_a_solve_times_each_method_once_warm_and_scores_as_before():
-    from dashboard import compute
+    from dashboard.data import compute
 
     settings = dataclasses.replace(compute.Settings(seed=11), methods=("free_run", "strong_4dvar"))
     experiment = compute.run_experiment(settings)
@@ -51,7 +51,7 @@ def test_a_solve_times_each_method_once_warm_and_scores_as_before():
 
 
 def test_the_light_text_pane_sends_what_panels_html_pane_sends():
-    from dashboard.explore import TextPane
+    from dashboard.views.explore import TextPane
 
     first, second = "<table><tr><td>a &amp; b</td></tr></table>", '<div class="legend">x < y "z"</div>'
     ours, theirs = TextPane(first), pn.pane.HTML(first)
@@ -62,10 +62,10 @@ def test_the_light_text_pane_sends_what_panels_html_pane_sends():
 
 
 def test_a_seed_move_redraws_the_plots_and_names_the_new_seed():
-    """The bench's move (dashboard/movebench.py), as a browser's change: the patch sent back carries
+    """The bench's move (benchmarks/movebench.py), as a browser's change: the patch sent back carries
     new curves (the truth of the new seed) and the table's caption says the seed."""
-    from dashboard import compute
-    from dashboard.movebench import Page
+    from benchmarks.movebench import Page
+    from dashboard.data import compute
 
     page = Page()
     seed = int(page.slider_model.value) + 1

@@ -8,8 +8,9 @@ import threading
 
 import pytest
 
-from dashboard import compute, pagefirst, warmup
-from dashboard.pagefirst import PageWork
+from dashboard.data import compute
+from dashboard.server import pagefirst, warmup
+from dashboard.server.pagefirst import PageWork
 
 STILL_WAITING_S = 0.5  # how long a thread is given to (wrongly) get through
 

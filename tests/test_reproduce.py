@@ -5,7 +5,7 @@ import json
 import pytest
 
 import core
-from core.cli import main, shipped_model_path
+from core.cli.main import main, shipped_model_path
 
 
 @pytest.mark.skipif(not shipped_model_path("seed").exists(), reason="needs the shipped seed model")

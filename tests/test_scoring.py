@@ -46,7 +46,7 @@ def test_predictability_time_is_the_first_crossing_after_the_window():
 def test_run_method_scores_and_times_a_callable(monkeypatch):
     """On a clock where each read takes 1 ms and each compile 500 ms, the callable's first-call
     compiles are reported apart and its runtime is the warm calls' 1 ms."""
-    from core import evaluation
+    from core.da import evaluation
 
     # A window length no other test uses: `run` must compile for it here.
     problem = core.generate_problem(jax.random.PRNGKey(42), preset="seed", T_assim=43)
@@ -96,6 +96,6 @@ class Oracle(core.AbstractMethod):
     """Knows the truth: a perfect window (the test's independent reference)."""
 
     def analyse(self, problem):
-        from core.method import direct_analysis
+        from core.da.method import direct_analysis
 
         return direct_analysis(problem.truth_window)

@@ -1,4 +1,4 @@
-"""core.shared_files: the one reader of the files pages and processes share (size cap, schema, cache)."""
+"""core.io.shared_files: the one reader of the files pages and processes share (size cap, schema, cache)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from core.shared_files import SharedFileError, finite, mapping, read_json, read_json_or, write_json_atomically
+from core.io.shared_files import SharedFileError, finite, mapping, read_json, read_json_or, write_json_atomically
 
 
 def _counting_check():

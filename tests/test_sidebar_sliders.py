@@ -10,8 +10,8 @@ pytestmark = pytest.mark.usefixtures("user_cache")
 
 @pytest.fixture
 def controls():
-    from dashboard.controls import Controls
-    from dashboard.state import ExperimentState
+    from dashboard.state.explore import ExperimentState
+    from dashboard.views.controls import Controls
 
     calls = []
     state = ExperimentState(solve=lambda settings: calls.append(settings) or settings)
@@ -19,7 +19,7 @@ def controls():
 
 
 def test_a_choice_slider_moves_with_the_state_both_ways(controls):
-    from dashboard.compute import ITERATION_CAPS, WINDOWS
+    from dashboard.data.compute import ITERATION_CAPS, WINDOWS
 
     state, caps, window = controls.state, controls.max_steps, controls.window
     assert caps._slider.value == list(ITERATION_CAPS).index(state.max_steps)
@@ -36,12 +36,12 @@ def test_a_choice_slider_moves_with_the_state_both_ways(controls):
 # (Panel's IntSlider itself turns a float or a numeric string into an int before the state sees it.)
 @pytest.mark.parametrize("sent", [-1, 7, 99])
 def test_a_crafted_position_is_refused_and_named(controls, sent):
-    from dashboard.compute import ITERATION_CAPS
+    from dashboard.data.compute import ITERATION_CAPS
 
     state, target = controls.state, controls.max_steps._slider
     root = target.get_root()
     before = state.max_steps
-    from dashboard.refusal import browser_sends
+    from dashboard.server.refusal import browser_sends
 
     browser_sends(target, value=sent, value_throttled=sent)
     assert state.max_steps == before
@@ -55,7 +55,7 @@ def test_the_refusal_banner_joins_the_page_only_when_needed(controls):
     column = controls.__panel__()
     assert controls.__panel__() is column  # built once
     assert controls.refused not in column.objects
-    from dashboard.refusal import browser_sends
+    from dashboard.server.refusal import browser_sends
 
     browser_sends(controls.window._slider, value_throttled=42)
     assert controls.refused in column.objects and "not one of the lengths" in controls.refused.object

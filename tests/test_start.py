@@ -1,12 +1,13 @@
-"""A cold start that feels warm: the first page's result kept across starts (dashboard/warmup.py)
-and handed to `solve` (dashboard/compute.py) only for the same settings, files and code."""
+"""A cold start that feels warm: the first page's result kept across starts (dashboard/server/warmup.py)
+and handed to `solve` (dashboard/data/compute.py) only for the same settings, files and code."""
 
 from __future__ import annotations
 
 import pytest
 
-from dashboard import compute, warmup
-from dashboard.models import registry
+from dashboard.data import compute
+from dashboard.server import warmup
+from dashboard.training.models import registry
 
 
 @pytest.fixture
@@ -50,12 +51,12 @@ def test_a_broken_stored_result_means_solving_again(own_cache):
 
 def test_session_reuse_is_turned_on_for_the_process_from_inside_the_first_page():
     """Panel keeps a setting made inside a session for that session alone: reuse (one page's HTML for
-    every student, dashboard/serving.py) must be on for the process, or each page is built twice."""
+    every student, dashboard/server/serving.py) must be on for the process, or each page is built twice."""
     import panel as pn
     from bokeh.document import Document
     from panel.io.state import set_curdoc
 
-    from dashboard import serving
+    from dashboard.server import serving
 
     was_ready, was_reusing = serving.PAGE_READY.is_set(), pn.config.reuse_sessions
     serving.PAGE_READY.set()
@@ -73,13 +74,13 @@ def test_session_reuse_is_turned_on_for_the_process_from_inside_the_first_page()
 
 
 def test_startbench_serves_with_the_running_pythons_panel(tmp_path, monkeypatch):
-    """`python -m dashboard.startbench` measures this Python's Panel, never a `panel` found first on PATH
+    """`python -m benchmarks.startbench` measures this Python's Panel, never a `panel` found first on PATH
     (another Python's, a pyenv shim)."""
     import os
     import sys
     from pathlib import Path
 
-    from dashboard import startbench
+    from benchmarks import startbench
 
     other = tmp_path / "panel"
     other.write_text("#!/bin/sh\nexit 1\n")

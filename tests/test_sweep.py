@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 import core
-from core.reproduce import evaluate_model
-from core.reproduce import test_problems as sweep_test_problems
-from core.sweep import SweepPlan, evaluate_sweep, sweep, train_models, training_jobs
+from core.studies.reproduce import evaluate_model
+from core.studies.reproduce import test_problems as sweep_test_problems
+from core.studies.sweep import SweepPlan, evaluate_sweep, sweep, train_models, training_jobs
 
 TINY = {"hidden_dim": 4}
 

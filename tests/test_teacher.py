@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from core.shared_files import write_json_atomically
-from dashboard import teacher
+from core.io.shared_files import write_json_atomically
+from dashboard.server import teacher
 
 
 def test_the_token_comes_from_the_app_arguments_or_the_environment(monkeypatch):
@@ -42,15 +42,15 @@ def test_a_push_reaches_a_follower_through_the_file_and_versions_increase(tmp_pa
 
 @pytest.fixture
 def state():
-    from dashboard.compute import run_experiment
-    from dashboard.state import ExperimentState
+    from dashboard.data.compute import run_experiment
+    from dashboard.state.explore import ExperimentState
 
     return ExperimentState(solve=run_experiment)
 
 
 def test_a_follower_takes_the_teachers_settings_until_it_stops_following(tmp_path, state):
     from dashboard.app import URL_PARAMETERS
-    from dashboard.state import ExperimentState
+    from dashboard.state.explore import ExperimentState
 
     channel = teacher.TeacherChannel("tok", folder=tmp_path)
     lead = ExperimentState(solve=lambda settings: None)
@@ -185,7 +185,7 @@ def test_the_teachers_page_builds_over_a_junk_channel_file(tmp_path, monkeypatch
     from bokeh.document import Document
 
     from dashboard.app import Dashboard
-    from dashboard.state import ExperimentState
+    from dashboard.state.explore import ExperimentState
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     path = teacher.TeacherChannel("tok").path

@@ -12,10 +12,10 @@ from panel.io.state import set_curdoc
 from support import wait_until
 
 import core
-from dashboard import owners
-from dashboard.job_runner import bad
-from dashboard.page_text import hide_paths
-from dashboard.train_verdict import USABLE_RATIO, Verdict, judge, method_verdict
+from dashboard.training import owners
+from dashboard.training.job_runner import bad
+from dashboard.views.page_text import hide_paths
+from dashboard.views.train_verdict import USABLE_RATIO, Verdict, judge, method_verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 OWNER_A, OWNER_B = "a" * 32, "b" * 32
@@ -23,7 +23,7 @@ OWNER_A, OWNER_B = "a" * 32, "b" * 32
 
 def save_fake(name, owner, verdict=None):
     """A model file as the worker saves it (untrained weights: only the header matters here)."""
-    from dashboard.models import registry
+    from dashboard.training.models import registry
 
     config = core.TrainingConfig(steps=20, batch_size=8, seed=3)
     info = {"name": name, "owner": owner, "start_from": "scratch"}
@@ -46,8 +46,8 @@ def test_a_good_model_name_is_kept_tidied():
 
 
 def test_the_train_button_refuses_a_crafted_name(user_cache):
-    from dashboard.state import ExperimentState
-    from dashboard.train import TrainView
+    from dashboard.state.explore import ExperimentState
+    from dashboard.views.train import TrainView
 
     view = TrainView(state=ExperimentState())
     view.settings.model_name = "../../evil"
@@ -57,9 +57,9 @@ def test_the_train_button_refuses_a_crafted_name(user_cache):
 
 
 def test_the_starting_point_brings_its_steps_and_step_size_and_the_page_says_which(user_cache):
-    from dashboard.state import ExperimentState
-    from dashboard.train import TrainView
-    from dashboard.train_worker import DEFAULT_STEPS, LEARNING_RATES
+    from dashboard.state.explore import ExperimentState
+    from dashboard.training.train_worker import DEFAULT_STEPS, LEARNING_RATES
+    from dashboard.views.train import TrainView
 
     view = TrainView(state=ExperimentState())
     assert view.settings.start_from == "scratch" and "from scratch" in view.runner.status.object
@@ -74,8 +74,8 @@ def test_the_starting_point_brings_its_steps_and_step_size_and_the_page_says_whi
 
 
 def test_a_session_lists_the_shipped_models_and_only_its_own(user_cache):
-    from dashboard.models import registry
-    from dashboard.state import ExperimentState
+    from dashboard.state.explore import ExperimentState
+    from dashboard.training.models import registry
 
     mine = save_fake("fan", OWNER_A)
     theirs = save_fake("fan", OWNER_B)  # the same name by another student: another file
@@ -94,7 +94,7 @@ def test_a_session_lists_the_shipped_models_and_only_its_own(user_cache):
 
 
 def test_the_same_name_twice_keeps_both_models_told_apart(user_cache):
-    from dashboard.state import ExperimentState
+    from dashboard.state.explore import ExperimentState
 
     first, second = save_fake("twin", OWNER_A), save_fake("twin", OWNER_A)
     assert first != second and (user_cache / first[5:]).is_file() and (user_cache / second[5:]).is_file()
@@ -112,8 +112,8 @@ def served_doc(cookies):
 
 def test_a_reload_in_the_same_browser_lists_the_same_models(user_cache):
     """The owner id lives in the browser's cookie: a new session with it is the same student."""
-    from dashboard.state import ExperimentState
-    from dashboard.train import TrainView
+    from dashboard.state.explore import ExperimentState
+    from dashboard.views.train import TrainView
 
     with set_curdoc(served_doc({})):
         first = TrainView(state=ExperimentState())
@@ -133,9 +133,9 @@ def test_a_reload_in_the_same_browser_lists_the_same_models(user_cache):
 
 
 def test_no_server_path_reaches_the_page(user_cache):
-    from dashboard.models import registry
-    from dashboard.state import ExperimentState
-    from dashboard.train import TrainView
+    from dashboard.state.explore import ExperimentState
+    from dashboard.training.models import registry
+    from dashboard.views.train import TrainView
 
     user_cache.mkdir(parents=True, exist_ok=True)
     (user_cache / "broken.eqx").write_bytes(b"not a model")  # its error names the file's full path
@@ -188,7 +188,7 @@ def test_4dvar_judged_against_itself_is_exactly_usable():
 
 def test_an_untrained_model_is_judged_not_yet_usable():
     config = core.TrainingConfig()
-    from dashboard.train_verdict import model_verdict
+    from dashboard.views.train_verdict import model_verdict
 
     v = model_verdict(core.build_model(config), config, n_problems=16)
     assert not v.usable and v.ratio > 2 and "not yet" in v.html()
@@ -207,9 +207,9 @@ class FakeTraining:
 
 
 def test_a_second_student_is_queued_with_a_position_then_starts(user_cache, monkeypatch):
-    from dashboard.state import ExperimentState
-    from dashboard.train import TrainView
-    from dashboard.train_job import TrainingJob
+    from dashboard.state.explore import ExperimentState
+    from dashboard.training.train_job import TrainingJob
+    from dashboard.views.train import TrainView
 
     fake = FakeTraining()
     monkeypatch.setattr(TrainingJob, "_train", lambda job: fake(job))
@@ -251,9 +251,9 @@ def test_a_second_student_is_queued_with_a_position_then_starts(user_cache, monk
 
 
 def test_a_closing_page_leaves_the_queue(user_cache, monkeypatch):
-    from dashboard.state import ExperimentState
-    from dashboard.train import TrainView
-    from dashboard.train_job import TrainingJob
+    from dashboard.state.explore import ExperimentState
+    from dashboard.training.train_job import TrainingJob
+    from dashboard.views.train import TrainView
 
     fake = FakeTraining()
     monkeypatch.setattr(TrainingJob, "_train", lambda job: fake(job))
@@ -277,10 +277,10 @@ def test_a_closing_page_leaves_the_queue(user_cache, monkeypatch):
 @pytest.mark.slow
 def test_the_train_button_on_the_default_settings_gives_a_usable_model(user_cache):
     """The whole path of the button: queue, niced worker, verdict, save, listing (its time is measured
-    by `python -m dashboard.train_bench`, not here)."""
-    from dashboard.models import registry
-    from dashboard.state import ExperimentState
-    from dashboard.train import TrainView
+    by `python -m benchmarks.train_bench`, not here)."""
+    from dashboard.state.explore import ExperimentState
+    from dashboard.training.models import registry
+    from dashboard.views.train import TrainView
 
     state = ExperimentState(owner=OWNER_A)
     view = TrainView(state=state)

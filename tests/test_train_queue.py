@@ -1,4 +1,4 @@
-"""The training queue (dashboard/train_queue.py): order, positions, waits, leaving, stale tickets, processes."""
+"""The training queue (dashboard/training/train_queue.py): order, positions, waits, leaving, stale tickets, processes."""
 
 import logging
 import os
@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from dashboard.train_queue import MIN_REMAINING_S, TrainingQueue
+from dashboard.training.train_queue import MIN_REMAINING_S, TrainingQueue
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def test_the_queue_is_shared_by_processes(queue):
         import sys, time
         sys.path.insert(0, {os.getcwd()!r})
         from pathlib import Path
-        from dashboard.train_queue import TrainingQueue
+        from dashboard.training.train_queue import TrainingQueue
         q = TrainingQueue(folder=Path({str(queue.folder)!r}))
         t = q.join(12.0)
         assert q.place(t).first

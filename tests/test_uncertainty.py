@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import core
-from core.uncertainty import band_coverage, posterior_covariance, posterior_std
+from core.methods.uncertainty import band_coverage, posterior_covariance, posterior_std
 
 
 def _problem(**settings):

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import io
 
-from core.method import STATUS_WORDS, STATUS_WRONG_MINIMUM
-from core.reproduce import format_table
-from core.terminal import RED, use_colour
-from core.windows import format_windows
-from dashboard import compute
-from dashboard.compute import Settings
-from dashboard.explore import legend_html, table_html
+from core.cli.terminal import RED, use_colour
+from core.da.method import STATUS_WORDS, STATUS_WRONG_MINIMUM
+from core.studies.reproduce import format_table
+from core.studies.windows import format_windows
+from dashboard.data import compute
+from dashboard.data.compute import Settings
+from dashboard.views.explore import legend_html, table_html
 
 WRONG = STATUS_WORDS[STATUS_WRONG_MINIMUM]
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.local_server import CHROMIUM, CHROMIUM_ARGS, local_server
+from benchmarks.local_server import CHROMIUM, CHROMIUM_ARGS, local_server
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSET_SCREENSHOTS = ROOT / "assets" / "screenshots"  # the README's pictures (tracked)
 UPDATE_SCREENSHOTS_ENV = "L63_UPDATE_SCREENSHOTS"
-TEACHER_TOKEN = "test-teacher-token"  # the test server runs in teacher mode (dashboard/teacher.py)
+TEACHER_TOKEN = "test-teacher-token"  # the test server runs in teacher mode (dashboard/server/teacher.py)
 SERVER_START_TIMEOUT_S = 180  # warm-up compiles every path once (~20-40 s on 2 busy cores)
 
 
@@ -57,8 +57,8 @@ def model_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def dashboard_server(model_cache):
-    """`panel serve dashboard/app.py --setup dashboard/warmup.py` on 127.0.0.1; yields its URL."""
-    from dashboard.jitcache import cache_dir
+    """`panel serve dashboard/app.py --setup dashboard/server/warmup.py` on 127.0.0.1; yields its URL."""
+    from dashboard.data.jitcache import cache_dir
 
     env = {
         **os.environ,
@@ -71,10 +71,10 @@ def dashboard_server(model_cache):
     }
     log_path = model_cache / "panel-serve.log"
     started = time.perf_counter()
-    extra = ["--num-threads", "2", "--setup", "dashboard/warmup.py"]
+    extra = ["--num-threads", "2", "--setup", "dashboard/server/warmup.py"]
     with local_server(extra, env=env, log_path=log_path, timeout_s=SERVER_START_TIMEOUT_S, poll_s=0.5) as port:
         # The server answers once the first page is ready and compiles the rest in the background
-        # (pages first, dashboard/pagefirst.py); these tests check the pages, not that race: wait for it.
+        # (pages first, dashboard/server/pagefirst.py); these tests check the pages, not that race: wait for it.
         deadline = time.perf_counter() + SERVER_START_TIMEOUT_S
         while (
             "dashboard warm-up: every page's programs compiled" not in log_path.read_text()

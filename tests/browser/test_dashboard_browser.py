@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from dashboard.local_server import DATA_FINGERPRINT_JS, FIGURES_DRAWN_JS, PLOTS_DRAWN_JS, timed_release
+from benchmarks.local_server import DATA_FINGERPRINT_JS, FIGURES_DRAWN_JS, PLOTS_DRAWN_JS, timed_release
 
 pytestmark = pytest.mark.browser
 
 LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")
 
-READY_JS, FINGERPRINT_JS = PLOTS_DRAWN_JS, DATA_FINGERPRINT_JS  # (dashboard/local_server.py)
+READY_JS, FINGERPRINT_JS = PLOTS_DRAWN_JS, DATA_FINGERPRINT_JS  # (benchmarks/local_server.py)
 
 
 def _slider(page, title: str):
@@ -54,9 +54,8 @@ def test_first_view_is_local_and_complete(page, dashboard_server, screenshots):
         assert word in table
     page.wait_for_timeout(500)
     page.screenshot(path=str(screenshots / "explore.png"))
+    # A time is reported, never asserted (benchmarks/pagebench.py measures it on a quiet machine).
     print(f"\nfirst view {first_view_s:.2f} s (server up after {dashboard_server['startup_s']:.0f} s)")
-    # Warm server, loopback: well inside the 3 s budget; allow slack for a busy CI machine.
-    assert first_view_s < 10
 
 
 def test_density_and_seed_sliders_redraw_in_place(page, dashboard_server, screenshots):
@@ -82,8 +81,7 @@ def test_density_and_seed_sliders_redraw_in_place(page, dashboard_server, screen
     assert n_after == n_plots
     median = statistics.median(timings)
     print(f"\nslider release -> redrawn: median {median:.0f} ms, all {json.dumps([round(t) for t in timings])}")
-    page.screenshot(path=str(screenshots / "explore_moved.png"))
-    assert median < 1000  # the budget is 200 ms on a quiet server; slack for a loaded CI machine
+    page.screenshot(path=str(screenshots / "explore_moved.png"))  # the time: benchmarks/movebench.py
 
 
 def test_new_problem_button_and_tabs(page, dashboard_server, screenshots):
@@ -228,7 +226,7 @@ HEATMAP_JS = """() => { if (!window.Bokeh || !Bokeh.documents.length) return nul
 
 
 def test_generalisation_tab_heatmap_and_click(page, dashboard_server, screenshots):
-    from dashboard.generalisation_data import load_results, results_path  # the file the server reads
+    from dashboard.data.generalisation_data import load_results, results_path  # the file the server reads
 
     path = results_path()
     _open(page, dashboard_server["url"])

@@ -13,9 +13,9 @@ import pytest
 from support import wait_until
 
 # The page is ready, and its plotted data, as the layout tests read them.
-from dashboard.local_server import DATA_FINGERPRINT_JS as FINGERPRINT_JS
-from dashboard.local_server import FIGURES_DRAWN_JS
-from dashboard.local_server import PLOTS_DRAWN_JS as READY_JS
+from benchmarks.local_server import DATA_FINGERPRINT_JS as FINGERPRINT_JS
+from benchmarks.local_server import FIGURES_DRAWN_JS
+from benchmarks.local_server import PLOTS_DRAWN_JS as READY_JS
 
 pytestmark = pytest.mark.browser
 
@@ -158,7 +158,7 @@ HEATMAP_SOURCE = 'm => m.type === "ColumnDataSource" && "model_key" in m.data'
 
 
 def test_a_crafted_generalisation_selection_is_refused(page, dashboard_server):
-    from dashboard.generalisation_data import results_path
+    from dashboard.data.generalisation_data import results_path
 
     if not results_path().exists():
         pytest.skip("no sweep results: the tab shows its friendly message, and has no cell to select")

@@ -1,6 +1,6 @@
-"""A fresh machine (empty user cache), dashboard/serving.py: a plain `panel serve dashboard/app.py`
+"""A fresh machine (empty user cache), dashboard/server/serving.py: a plain `panel serve dashboard/app.py`
 answers at once with a light page that shows the warm-up's progress and becomes the full page by
-itself; with the README's `--setup dashboard/serving.py` the first page is the full one."""
+itself; with the README's `--setup dashboard/server/serving.py` the first page is the full one."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from dashboard.local_server import PLOTS_DRAWN_JS as READY_JS
-from dashboard.local_server import ROOT, local_server
+from benchmarks.local_server import PLOTS_DRAWN_JS as READY_JS
+from benchmarks.local_server import ROOT, local_server
 
 pytestmark = pytest.mark.browser
 
@@ -41,7 +41,7 @@ def test_a_fresh_server_shows_progress_at_once_then_the_plots(page, fresh_server
     assert "Traceback" not in log_path.read_text()
 
 
-@pytest.mark.parametrize("fresh_server", [["--setup", "dashboard/serving.py"]], indirect=True)
+@pytest.mark.parametrize("fresh_server", [["--setup", "dashboard/server/serving.py"]], indirect=True)
 def test_with_the_readme_setup_the_first_page_is_the_full_one(page, fresh_server):
     url, log_path = fresh_server
     navigations = []

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from dashboard.local_server import PLOTS_DRAWN_JS as READY_JS
+from benchmarks.local_server import PLOTS_DRAWN_JS as READY_JS
 
 pytestmark = pytest.mark.browser
 

@@ -1,0 +1,1 @@
+"""Measuring tools (not shipped): page, start, redraw, class and training benchmarks."""

@@ -1,0 +1,1 @@
+"""Networks and their training: FourDVarNet (ours and the reference), one training loop, model files."""

@@ -1,0 +1,300 @@
+"""Training on simulated problems: the configuration stored with a model, the architectures, `fit`
+and `fit_many`. Saving and loading a trained model is core/nets/model_files.py's job."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from core._validate import check_choice, check_range
+from core.nets.fourdvarnet import FourDVarNet, normalised_mse
+from core.nets.fourdvarnet_reference import Batch1D, FourDVarNet1D, train_step
+from core.setups.problems import PRESETS, generate_problems, observed_mask
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """What a model is trained on and how; stored in the model file.
+
+    `obs_every`, `obs_noise` and `observed` list the choices drawn per training problem: one entry
+    means a fixed setting, several a mixed training set.
+    """
+
+    architecture: str = "fourdvarnet"
+    preset: str = "attractor"
+    obs_every: tuple[int, ...] = (5,)
+    obs_noise: tuple[float, ...] = (0.5,)
+    observed: tuple[tuple[int, ...], ...] = ((0, 1, 2),)
+    # Window lengths (steps); several train on a mix, cycled step by step (each length compiles once).
+    T_assim: tuple[int, ...] = (50,)
+    steps: int = 600
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    seed: int = 0
+    hyperparameters: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        check_choice("architecture", self.architecture, tuple(ARCHITECTURES))
+        check_choice("preset", self.preset, PRESETS)
+        check_range("obs_every", list(self.obs_every), 1, 50, integer=True)
+        check_range("obs_noise", list(self.obs_noise), 0.0, 100.0)
+        check_range("T_assim", list(self.T_assim), 10, 300, integer=True)
+        for components in self.observed:
+            observed_mask(components)
+        check_range("steps", self.steps, 0, 1_000_000, integer=True)
+        check_range("batch_size", self.batch_size, 1, 100_000, integer=True)
+        check_range("learning_rate", self.learning_rate, 1e-7, 1.0)
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> TrainingConfig:
+        data = dict(data)
+        data["obs_every"] = tuple(data["obs_every"])
+        data["obs_noise"] = tuple(data["obs_noise"])
+        data["observed"] = tuple(tuple(c) for c in data["observed"])
+        data["T_assim"] = tuple(data.get("T_assim", (50,)))  # files written before the field
+        return cls(**data)
+
+    def label(self) -> str:
+        """A short human description, e.g. 'attractor, obs every 5, noise 0.5, xyz'."""
+        every = "/".join(str(e) for e in self.obs_every)
+        noise = "/".join(f"{s:g}" for s in self.obs_noise)
+        comps = "/".join("".join("xyz"[c] for c in comp) for comp in self.observed)
+        windows = "" if self.T_assim == (50,) else ", windows " + "/".join(str(t) for t in self.T_assim)
+        return f"{self.preset}, obs every {every}, noise {noise}, observed {comps}{windows}"
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A trainable model class: its default hyper-parameters, its name for people, how it trains."""
+
+    model_class: type
+    hyperparameters: dict
+    label: str
+    # config -> (optimizer, step(model, opt_state, key, step_index) -> (model, opt_state, loss))
+    training_scheme: Callable
+
+
+def _simulated_scheme(config: TrainingConfig):
+    """Ours: a fresh batch of simulated problems, drawn from the config's choices, every step; the
+    window lengths take turns (a length is a shape: each compiles once)."""
+    optimizer = _optimizer(config.learning_rate, config.steps)
+    choices = (*_choices(config), config.batch_size)
+    windows = config.T_assim
+
+    def step(m, s, k, index):
+        settings = {"preset": config.preset, "T_assim": windows[index % len(windows)]}
+        return _simulated_step(m, s, k, choices, optimizer, settings)
+
+    return optimizer, step
+
+
+def _fixed_batch_scheme(config: TrainingConfig):
+    """The reference notebook's: full-batch Adam on one fixed set of `batch_size` problems."""
+    optimizer = optax.adam(config.learning_rate)
+    batch = training_batch_for(config)
+    return optimizer, lambda m, s, _key, _index: train_step(m, batch, optimizer, s)
+
+
+ARCHITECTURES = {
+    "fourdvarnet": Architecture(
+        FourDVarNet, dict(hidden_dim=24, kernel_size=11, n_solver_steps=5), "FourDVarNet", _simulated_scheme
+    ),
+    "fourdvarnet_reference": Architecture(
+        FourDVarNet1D,
+        dict(state_dim=3, n_time=51, latent_dim=8, hidden_dim=16, n_solver_steps=5),
+        "reference FourDVarNet",
+        _fixed_batch_scheme,
+    ),
+}
+DEFAULT_HYPERPARAMETERS = ARCHITECTURES["fourdvarnet"].hyperparameters
+REFERENCE_CONFIG = TrainingConfig(
+    architecture="fourdvarnet_reference",
+    preset="seed",
+    steps=200,
+    batch_size=32,
+    learning_rate=1e-2,
+    seed=0,
+    hyperparameters=ARCHITECTURES["fourdvarnet_reference"].hyperparameters,
+)
+
+
+def build_model(config: TrainingConfig, key=None):
+    """An untrained model of the config's architecture and hyper-parameters."""
+    key = jax.random.PRNGKey(config.seed) if key is None else key
+    architecture = ARCHITECTURES[config.architecture]
+    return architecture.model_class(**{**architecture.hyperparameters, **config.hyperparameters}, key=key)
+
+
+@dataclass
+class TrainingReport:
+    losses: list[float]
+    train_time_s: float
+    compile_s: float
+
+
+ProgressCallback = Callable[[int, float], None]
+
+
+@functools.lru_cache(maxsize=16)
+def _optimizer(learning_rate: float, steps: int) -> optax.GradientTransformation:
+    # Cached so that repeated trainings with the same settings reuse the compiled step.
+    schedule = optax.cosine_decay_schedule(learning_rate, max(steps, 1), alpha=0.05)
+    return optax.chain(optax.clip_by_global_norm(1.0), optax.adam(schedule))
+
+
+@eqx.filter_jit
+def _simulated_step(model, opt_state, key, choices, optimizer, settings):
+    """One Adam step of our FourDVarNet on a fresh batch drawn from the config's choices."""
+    return _simulated_step_body(model, opt_state, key, choices, optimizer, settings)
+
+
+@eqx.filter_jit
+def _simulated_steps(models, opt_states, keys, choices, optimizer, settings):
+    """`_simulated_step` of several models at once, vmapped over the models and their choices."""
+    every, noise, masks, batch_size = choices
+    step = lambda m, s, k, e, n, o: _simulated_step_body(m, s, k, (e, n, o, batch_size), optimizer, settings)
+    return eqx.filter_vmap(step)(models, opt_states, keys, every, noise, masks)
+
+
+def _simulated_step_body(model, opt_state, key, choices, optimizer, settings):
+    every_choices, noise_choices, mask_choices, batch_size = choices
+    k_every, k_noise, k_obs, k_problems = jax.random.split(key, 4)
+    pick = lambda k, options: options[jax.random.randint(k, (batch_size,), 0, options.shape[0])]
+    problems = generate_problems(
+        k_problems,
+        batch_size,
+        obs_every=pick(k_every, every_choices),
+        obs_noise=pick(k_noise, noise_choices),
+        observed=pick(k_obs, mask_choices),
+        **settings,
+    )
+
+    def loss_fn(m):
+        windows = jax.vmap(m.analyse)(problems)
+        return normalised_mse(windows, problems.truth_window)
+
+    loss, grads = eqx.filter_value_and_grad(loss_fn)(model)
+    updates, opt_state = optimizer.update(grads, opt_state, eqx.filter(model, eqx.is_array))
+    return eqx.apply_updates(model, updates), opt_state, loss
+
+
+def fit(
+    config: TrainingConfig = TrainingConfig(),
+    *,
+    callback: ProgressCallback | None = None,
+    model=None,
+) -> tuple[object, TrainingReport]:
+    """Train a model as `config` says; `callback(step, loss)` is called after every step.
+
+    Our FourDVarNet draws a fresh batch of simulated problems each step; the reference architecture
+    trains as the notebook did, on a fixed set of `batch_size` problems from `split(key 1, ...)`.
+    """
+    model = build_model(config) if model is None else model
+    start = time.perf_counter()
+    losses: list[float] = []
+    compile_s = 0.0
+    optimizer, step_fn = ARCHITECTURES[config.architecture].training_scheme(config)
+    opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
+    key = jax.random.PRNGKey(config.seed + 1)
+    for step in range(config.steps):
+        key, step_key = jax.random.split(key)
+        model, opt_state, loss = step_fn(model, opt_state, step_key, step)
+        losses.append(float(loss))
+        if step == 0:
+            compile_s = time.perf_counter() - start
+        if callback is not None:
+            callback(step + 1, losses[-1])
+    return model, TrainingReport(losses, time.perf_counter() - start, compile_s)
+
+
+def training_batch_for(config: TrainingConfig) -> Batch1D:
+    """The reference's fixed training set: `batch_size` problems from `split(PRNGKey(1), ...)`."""
+    problems = generate_problems(
+        jax.random.PRNGKey(1),
+        config.batch_size,
+        preset=config.preset,
+        obs_every=config.obs_every[0],
+        obs_noise=config.obs_noise[0],
+        observed=config.observed[0],
+        T_assim=config.T_assim[0],
+    )
+    return Batch1D(input=problems.obs, mask=problems.mask, target=problems.truth_window)
+
+
+def _choices(config: TrainingConfig):
+    return (
+        jnp.asarray(config.obs_every),
+        jnp.asarray(config.obs_noise, jnp.float32),
+        jnp.stack([observed_mask(c) for c in config.observed]),
+    )
+
+
+def vmap_signature(config: TrainingConfig) -> tuple:
+    """Configs with equal signatures can be trained together by `fit_many`."""
+    hyper = tuple(sorted({**DEFAULT_HYPERPARAMETERS, **config.hyperparameters}.items()))
+    shapes = (len(config.obs_every), len(config.obs_noise), len(config.observed))
+    return (
+        config.architecture,
+        config.preset,
+        config.T_assim,
+        config.steps,
+        config.batch_size,
+        config.learning_rate,
+        hyper,
+        shapes,
+    )
+
+
+def fit_many(configs: Sequence[TrainingConfig]) -> list[tuple[object, TrainingReport]]:
+    """Train several of our FourDVarNets at once, `eqx.filter_vmap`ped over the models: one compile
+    and larger, better-filled operations. Each model starts and draws its data as `fit` would (from
+    its config's seed); the arithmetic is batched, so weights agree with `fit`'s to round-off only.
+
+    Raises:
+        ValueError: the configs differ in more than their data choices and seeds (see `vmap_signature`).
+    """
+    configs = list(configs)
+    if len({vmap_signature(c) for c in configs}) != 1 or configs[0].architecture != "fourdvarnet":
+        raise ValueError("fit_many needs FourDVarNet configs alike but for their data choices and seeds")
+    if len(configs[0].T_assim) != 1:
+        raise ValueError("fit_many trains on one window length; use fit for a mix of lengths")
+    first = configs[0]
+    start = time.perf_counter()
+    seeds = jnp.array([c.seed for c in configs])
+    models = eqx.filter_vmap(lambda k: build_model(first, k))(jax.vmap(jax.random.PRNGKey)(seeds))
+    optimizer = _optimizer(first.learning_rate, first.steps)
+    opt_states = eqx.filter_vmap(optimizer.init)(eqx.filter(models, eqx.is_array))
+    every, noise, masks = (jnp.stack(parts) for parts in zip(*(_choices(c) for c in configs), strict=True))
+    choices = (every, noise, masks, first.batch_size)
+    keys = jax.vmap(jax.random.PRNGKey)(seeds + 1)
+    losses, compile_s = [], 0.0
+    for step in range(first.steps):
+        split = jax.vmap(jax.random.split)(keys)  # each model's `key, step_key = split(key)`, as in `fit`
+        keys, step_keys = split[:, 0], split[:, 1]
+        models, opt_states, loss = _simulated_steps(
+            models, opt_states, step_keys, choices, optimizer, {"preset": first.preset, "T_assim": first.T_assim[0]}
+        )
+        losses.append(np.asarray(loss))
+        if step == 0:
+            compile_s = time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    history = np.stack(losses, axis=1) if losses else np.zeros((len(configs), 0))
+    return [
+        (
+            jax.tree_util.tree_map(lambda a, i=i: a[i], models),
+            TrainingReport(list(map(float, history[i])), elapsed, compile_s),
+        )
+        for i in range(len(configs))
+    ]

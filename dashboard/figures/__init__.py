@@ -1,0 +1,1 @@
+"""Bokeh figures fed by column data sources, patched in place."""

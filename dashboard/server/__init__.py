@@ -1,0 +1,1 @@
+"""Serving: the request guard, the refusal of crafted values, warm-up, the teacher, session set-up."""

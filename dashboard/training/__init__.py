@@ -1,0 +1,1 @@
+"""Students' trainings in the background: the queue, the workers, trained models and their owners."""

@@ -1,0 +1,1 @@
+"""The tabs and the sidebar: Panel `Viewer`s over the state."""
