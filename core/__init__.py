@@ -15,11 +15,9 @@ from core.da.cycle import (
     CycleTruth,
     between_analyses,
     cycle_scores,
-    default_burn_in,
     mean_with_stderr,
     run_cycle,
     run_cycle_with_states,
-    sakov2012,
     simulate,
     time_cycle,
 )
@@ -95,6 +93,7 @@ from core.setups.problems import (
     generate_problems,
     index_problem,
 )
+from core.setups.sakov2012 import default_burn_in, sakov2012
 from core.studies.landscape import Landscape, cost_landscape, fourdvarnet_path, pad_problem, solver_path
 from core.studies.windows import long_window_problems, long_window_table, window_rmse
 from core.systems.lorenz import Lorenz63Forward, fixed_points, lorenz63_vector_field

@@ -87,6 +87,10 @@ LAG = Quantity(1, 50)
 B_SCALE = Quantity(1e-4, 100.0, integer=False)
 N_CYCLES = Quantity(10, 1_000_000)
 BURN_IN = Quantity(0, N_CYCLES.high)  # and at most --n-cycles - 6 (checked with it)
+DT = Quantity(0.001, 0.2, integer=False)  # the model step; RK4 stays stable on both systems well below 0.2
+FORCING = Quantity(-100.0, 100.0, integer=False)  # Lorenz-96's F
+OBS_SPACING = Quantity(1, 1000)  # observe every k-th variable; also at most the state's size
+LOCALISATION_RADIUS = Quantity(0.1, 1000.0, integer=False)  # DAPPER's loc_rad, in grid spacings
 
 
 class CliError(Exception):

@@ -25,8 +25,21 @@ IENKS_ITERATIONS = 10  # each iterates the window's forecast: 0.63 ms at N 10 la
 IENKS_ALGEBRA = 22  # ienks' N x N algebra in units of enkf_sqrt's: 1087 ms a cycle at N 100
 
 
-def cycle_ms(method: str, n_members: int, lag: int, obs_every: int) -> float:
+# Lorenz-96 (40 variables): a member step costs about 40/3 of Lorenz-63's once vectorised; the LETKF
+# adds one N x N ETKF per batch of 2 variables (sakov2008's: 20 batches).
+LETKF_BATCH_MS = 0.02
+
+
+def cycle_ms(method: str, n_members: int, lag: int, obs_every: int, n_variables: int = 3) -> float:
     """Estimated ms per cycle of `method` (python -m core cycle) with these flags."""
+    size = max(n_variables / 3.0, 1.0)  # the state's size against Lorenz-63's
+    if method == "letkf":
+        batches = n_variables / (2 if n_variables % 2 == 0 else 1)
+        return (
+            0.3 + MEMBER_STEP_MS * n_members * obs_every * size + batches * LETKF_BATCH_MS * max(n_members / 10, 1) ** 3
+        )
+    if size > 1.0:
+        return size * cycle_ms(method, n_members, lag, obs_every)
     if method in CYCLE_FIXED_MS:
         return CYCLE_FIXED_MS[method] + MEMBER_STEP_MS * obs_every
     if method == "strong_4dvar":
@@ -40,14 +53,17 @@ def cycle_ms(method: str, n_members: int, lag: int, obs_every: int) -> float:
     return IENKS_ITERATIONS * (0.03 + forecast * lag) + 0.3 + IENKS_ALGEBRA * algebra  # ienks
 
 
-def cycle_seconds(methods, n_cycles: int, obs_every: int, n_members: int, lag: int) -> float:
+def cycle_seconds(methods, n_cycles: int, obs_every: int, n_members: int, lag: int, n_variables: int = 3) -> float:
     """Estimated seconds of `python -m core cycle` (every method compiled, then run 4 times)."""
-    return sum(CYCLE_COMPILE_S + CYCLE_RUNS * n_cycles * cycle_ms(m, n_members, lag, obs_every) / 1e3 for m in methods)
+    return sum(
+        CYCLE_COMPILE_S + CYCLE_RUNS * n_cycles * cycle_ms(m, n_members, lag, obs_every, n_variables) / 1e3
+        for m in methods
+    )
 
 
 def cycle_flags_to_lower(methods) -> str:
     flags = ["--n-cycles"]
-    if any(m in ("enkf_sqrt", "enkf_perturbed", "ienks") for m in methods):
+    if any(m in ("enkf_sqrt", "enkf_perturbed", "ienks", "letkf") for m in methods):
         flags.append("--ensemble-size")
     if any(m in ("strong_4dvar", "ienks") for m in methods):
         flags.append("--lag")

@@ -2,7 +2,7 @@
 
 A cycle run is three steps, each jitted once at module level:
 
-    setup = sakov2012(obs_every=25, obs_noise=sqrt(2))       # the twin experiment, as data
+    setup = sakov2012(obs_every=25, obs_noise=sqrt(2))       # a twin experiment, as data (core/setups/)
     truth = simulate(setup, key)                              # truth and observations at every analysis time
     record = run_cycle(method, setup, truth, key)             # lax.scan over cycles; one record per cycle
     cycle_scores(record, truth, burn_in)                      # rmse_a, rmse_f, spread_a, ... as DAPPER's
@@ -16,7 +16,6 @@ array, so a new value reuses the compiled code; the number of cycles and the ens
 from __future__ import annotations
 
 import abc
-import math
 import time
 
 import equinox as eqx
@@ -25,16 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from core._validate import check_range
-from core.setups.problems import observed_mask
-from core.systems.lorenz import AbstractSystem, Lorenz63Forward
-
-# DAPPER's Lorenz-63 initial mean (mods/Lorenz63/__init__.py) and X0 = GaussRV(C=2, mu=x0).
-SAKOV2012_X0 = (1.509, -1.531, 25.46)
-SAKOV2012_X0_STD = math.sqrt(2.0)
-SAKOV2012_BURN_IN_TIME = 16.0  # DAPPER: BurnIn = 4 * Tplot, Tplot = 4 time units
-# Lorenz-63's shift for the climatology sums (`CycleSetup.clim_shift`).
-_CLIM_SHIFT = np.array([0.0, 0.0, 23.5], np.float32)
+from core.systems.lorenz import AbstractSystem
 
 
 class CycleSetup(eqx.Module):
@@ -76,49 +66,6 @@ class CycleSetup(eqx.Module):
     def obs_precision_sqrt(self) -> Float[Array, " n"]:
         """R^{-1/2} restricted to the observed components (0 elsewhere): whitens innovations."""
         return self.observed / self.obs_noise
-
-
-def sakov2012(
-    *,
-    obs_every: int = 25,
-    obs_noise: float = SAKOV2012_X0_STD,
-    observed=(0, 1, 2),
-    n_cycles: int = 1001,
-) -> CycleSetup:
-    """DAPPER's `mods/Lorenz63/sakov2012.py`: dt 0.01, RK4, x y z observed every 25 steps, R = 2 I.
-
-    DAPPER's `Ko = 1000` means 1001 analyses, hence the default `n_cycles`.
-
-    Arguments:
-        obs_every: model steps between observations, 1 .. 1000.
-        obs_noise: observation noise standard deviation (sqrt 2 in sakov2012), 0.01 .. 100.
-        observed: observed components, e.g. (0, 1, 2) or (0,); or a 0/1 mask.
-        n_cycles: number of analyses, 2 .. 1_000_000.
-
-    Returns:
-        A `CycleSetup`.
-
-    Raises:
-        ValueError: a parameter is out of range; the message names it.
-    """
-    check_range("obs_every", obs_every, 1, 1000, integer=True)
-    check_range("obs_noise", obs_noise, 0.01, 100.0)
-    check_range("n_cycles", n_cycles, 2, 1_000_000, integer=True)
-    return CycleSetup(
-        model=Lorenz63Forward(dt=0.01),
-        obs_every=jnp.asarray(obs_every, jnp.int32),
-        obs_noise=jnp.asarray(obs_noise, jnp.float32),
-        observed=observed_mask(observed),
-        x0_mean=jnp.array(SAKOV2012_X0, jnp.float32),
-        x0_std=jnp.asarray(SAKOV2012_X0_STD, jnp.float32),
-        clim_shift=jnp.asarray(_CLIM_SHIFT),
-        n_cycles=int(n_cycles),
-    )
-
-
-def default_burn_in(obs_every: int, dt: float = 0.01) -> int:
-    """DAPPER's burn-in (16 time units, strict `t > BurnIn`) as a number of leading cycles to skip."""
-    return int(math.floor(SAKOV2012_BURN_IN_TIME / (obs_every * dt) + 1e-9))
 
 
 class CycleTruth(eqx.Module):

@@ -21,12 +21,13 @@ import json
 import logging
 import math
 import os
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from core.io.paths import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -156,14 +157,7 @@ def _failed_stat(path, check, error: OSError) -> _Entry:
 def write_json_atomically(path, data) -> None:
     """Write `data` as `path`: under a temporary name unique to this call, then renamed in one step,
     so a reader never sees half a file. NaN and Infinity are refused (no reader would take them)."""
-    path = Path(path)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, allow_nan=False)
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+    write_atomically(path, json.dumps(data, allow_nan=False).encode())
 
 
 # -- schema helpers: each raises ValueError naming the field as it is spelled in the file ---------------

@@ -242,7 +242,8 @@ def cycled_windows(model: FourDVarNet, key: PRNGKeyArray, n_truths: int, n_cycle
     Returns:
         `(background_mean, background_std, obs, truth_start)`, each `(n_truths * (n_cycles - burn_in - 1), 3)`.
     """
-    from core.da.cycle import run_cycle, sakov2012, simulate
+    from core.da.cycle import run_cycle, simulate
+    from core.setups.sakov2012 import sakov2012
 
     setup = sakov2012(n_cycles=n_cycles)
     method = CycledFourDVarNet(model)

@@ -15,12 +15,13 @@ import equinox as eqx
 import jax
 import numpy as np
 
+from core.io.paths import REPOSITORY
 from core.io.resources import check_writable_file
 from core.io.shared_files import SharedFileError, json_type, mapping, read_json
 from core.nets.training import TrainingConfig, build_model
 
 # The shipped, read-only models (the sweep's are in its "sweep" subfolder).
-SHIPPED_MODELS = Path(__file__).resolve().parents[2] / "assets" / "models"
+SHIPPED_MODELS = REPOSITORY / "assets" / "models"
 FILE_FORMAT = "l63-fourdvarnet-model"
 FILE_VERSION = 1
 

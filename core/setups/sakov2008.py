@@ -39,6 +39,7 @@ def sakov2008(
     n_cycles: int = 1001,
     forcing: float = FORCING,
     n_variables: int = N_VARIABLES,
+    dt: float = DT,
 ) -> CycleSetup:
     """The sakov2008 set-up as a `CycleSetup`.
 
@@ -49,6 +50,7 @@ def sakov2008(
         n_cycles: number of analyses, 2 .. 1_000_000.
         forcing: F, -100 .. 100.
         n_variables: 4 .. 1000.
+        dt: the model step, 0.001 .. 0.2 (a new value compiles once).
 
     Raises:
         ValueError: a parameter is out of range; the message names it.
@@ -58,9 +60,10 @@ def sakov2008(
     check_range("n_cycles", n_cycles, 2, 1_000_000, integer=True)
     check_range("forcing", forcing, -100.0, 100.0)
     check_range("n_variables", n_variables, 4, 1000, integer=True)
+    check_range("dt", dt, 0.001, 0.2)
     mask = jnp.ones(n_variables) if observed is None else observed_mask(observed, n_variables)
     return CycleSetup(
-        model=Lorenz96Forward(dt=DT, forcing=forcing),
+        model=Lorenz96Forward(dt=dt, forcing=forcing),
         obs_every=jnp.asarray(obs_every, jnp.int32),
         obs_noise=jnp.asarray(obs_noise, jnp.float32),
         observed=mask,
@@ -71,6 +74,6 @@ def sakov2008(
     )
 
 
-def burn_in(obs_every: int) -> int:
+def burn_in(obs_every: int, dt: float = DT) -> int:
     """DAPPER's burn-in (20 time units, strict `t > BurnIn`) as a number of leading cycles to skip."""
-    return int(math.floor(BURN_IN_TIME / (obs_every * DT) + 1e-9))
+    return int(math.floor(BURN_IN_TIME / (obs_every * dt) + 1e-9))

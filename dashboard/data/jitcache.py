@@ -15,6 +15,8 @@ from pathlib import Path
 
 import jax
 
+from core.io.paths import user_cache
+
 log = logging.getLogger(__name__)
 
 
@@ -25,8 +27,7 @@ def cache_dir() -> Path | None:
         return None
     if chosen:
         return Path(chosen)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "l63-fourdvarnet" / "jax"
+    return user_cache("jax")
 
 
 def enable_compilation_cache() -> Path | None:

@@ -28,6 +28,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.io.paths import user_cache
 from core.io.shared_files import finite, json_type, mapping, read_json_or, write_json_atomically
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,7 @@ def is_teacher(given: str | bytes | None, token: str | None) -> bool:
 
 
 def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "l63-fourdvarnet"
+    return user_cache()
 
 
 TEACHER_FILE_MAX_BYTES = 64 * 1024  # the settings are ~300 bytes: anything far larger is not the teacher's

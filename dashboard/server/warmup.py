@@ -33,7 +33,6 @@ from __future__ import annotations
 import fcntl
 import itertools
 import logging
-import os
 import pickle
 import subprocess
 import sys
@@ -47,7 +46,8 @@ try:
 except ImportError:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from dashboard.data import landscape_data
+from core.io.paths import REPOSITORY, write_atomically  # noqa: E402
+from dashboard.data import landscape_data  # noqa: E402
 from dashboard.data.compute import (  # noqa: E402
     ITERATION_CAPS,
     WINDOWS,
@@ -68,7 +68,7 @@ from dashboard.training import train_queue  # noqa: E402
 from dashboard.training.models import registry  # noqa: E402
 from dashboard.training.train_worker import worker_command  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]  # the worker imports this very `dashboard`
+ROOT = REPOSITORY  # the worker imports this very `dashboard`
 TRAINING_WARM_TIMEOUT_S = 600
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ def first_result_key(settings: Settings = Settings()) -> str:
             digest.update(f"{package}={metadata.version(package)}".encode())
         except metadata.PackageNotFoundError:
             pass
-    root = Path(__file__).resolve().parents[2]
+    root = REPOSITORY
     for pattern in _KEYED_SOURCES:
         for path in sorted(root.glob(pattern)):
             digest.update(path.name.encode() + path.read_bytes())
@@ -209,10 +209,7 @@ def store_first_result(experiment) -> None:
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with temporary.open("wb") as f:
-            pickle.dump({"key": first_result_key(), "experiment": experiment}, f)
-        os.replace(temporary, path)
+        write_atomically(path, pickle.dumps({"key": first_result_key(), "experiment": experiment}))
     except Exception as exc:  # noqa: BLE001
         log.info("first page's result not stored: %s", exc)
 

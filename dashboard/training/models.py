@@ -12,7 +12,6 @@ an untrained FourDVarNet labelled "untrained" keeps the page working.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 import time
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import core
+from core.io.paths import user_cache
 from core.nets.model_files import SHIPPED_MODELS, model_file_name
 from dashboard.views.page_text import hide_paths
 from dashboard.views.train_verdict import Verdict
@@ -38,8 +38,7 @@ def sweep_model_key(preset: str, name: str) -> str:
 
 def user_model_dir() -> Path:
     """Where models trained from the dashboard are saved (created on first save)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "l63-fourdvarnet" / "models"
+    return user_cache("models")
 
 
 @dataclass

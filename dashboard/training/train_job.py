@@ -13,9 +13,9 @@ import logging
 import os
 import subprocess
 import time
-from pathlib import Path
 
 import core
+from core.io.paths import REPOSITORY
 from dashboard.training.jobs import BackgroundJob
 from dashboard.training.models import registry
 from dashboard.training.train_queue import TrainingQueue
@@ -25,7 +25,7 @@ from dashboard.views.train_verdict import Verdict
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[2]  # so the worker imports this very `core` and `dashboard`
+ROOT = REPOSITORY  # so the worker imports this very `core` and `dashboard`
 QUEUE_POLL_S = 0.5  # how often a queued training looks whether its turn has come (and says "still here")
 
 

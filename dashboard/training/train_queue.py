@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.io.paths import user_cache
 from core.io.shared_files import finite, mapping, read_json_or, write_json_atomically
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,7 @@ def _check_rates(raw) -> dict:
 
 def queue_dir() -> Path:
     """The shared folder of tickets (under the user's cache, as the trained models)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "l63-fourdvarnet" / "train-queue"
+    return user_cache("train-queue")
 
 
 @dataclass(frozen=True)
