@@ -23,7 +23,8 @@ from dapper.tools.matrices import CovMat
 
 # DAPPER 1.7.1's Var4D fails on this set-up (variational.py calls `Obs(ko)` on an already
 # time-indexed operator: IndexError), so strong 4DVar has no DAPPER counterpart here.
-# The documented rmse.a (mods/Lorenz63/sakov2012.py) of each method we compare with.
+# The documented rmse.a (mods/Lorenz63/sakov2012.py) of each method we compare with; the same table
+# as core/setups/sakov2012.py's EXPECTED_RMSE_A (copied: this script runs in DAPPER's venv, without JAX).
 METHODS = {
     "oi": (lambda: da.OptInterp(), 1.25),
     "var3d": (lambda: da.Var3D(xB=0.1), 1.04),
