@@ -9,7 +9,6 @@ cycles are shapes (each new value compiles once per process), so they offer a fe
 
 from __future__ import annotations
 
-import logging
 import math
 
 import param
@@ -17,15 +16,14 @@ import param
 from core.cycle_methods import CYCLE_METHOD_NAMES
 
 from .cycle_data import LABELS, MAX_OBS_EVERY, CycleSettings, run_all
-
-log = logging.getLogger(__name__)
+from .settings_base import RESULT, SettingsState
 
 ENSEMBLE_SIZES = (5, 10, 20, 40)
 CYCLE_COUNTS = (250, 1000, 2000)
 DEFAULT_METHODS = ("var3d", "enkf_sqrt", "ienks")
 
 
-class CycleState(param.Parameterized):
+class CycleState(SettingsState):
     """One student's cycled experiment, and its result (recomputed on every change)."""
 
     methods = param.ListSelector(
@@ -74,18 +72,23 @@ class CycleState(param.Parameterized):
     )
     seed = param.Integer(default=0, bounds=(0, 9999), label="Seed", doc="Which random truth and observation noise.")
 
-    truth = param.Parameter(default=None, doc="The latest truth run (`cycle_data.TruthRun`, read only).")
-    runs = param.Dict(default={}, doc="The latest method runs by name (`cycle_data.MethodRun`, read only).")
-    error = param.String(default="", doc="A friendly message when the last update failed.")
+    truth = param.Parameter(
+        default=None, precedence=RESULT, doc="The latest truth run (`cycle_data.TruthRun`, read only)."
+    )
+    runs = param.Dict(
+        default={}, precedence=RESULT, doc="The latest method runs by name (`cycle_data.MethodRun`, read only)."
+    )
 
-    _inputs = ("methods", "obs_every", "obs_noise", "ensemble_size", "inflation", "lag", "n_cycles", "seed")
+    FAILED = "Something went wrong while cycling ({kind}); try other settings."
 
     def __init__(self, run=run_all, compute: bool = True, **params):
         self._run = run
-        super().__init__(**params)
-        self.param.watch(self._on_input, list(self._inputs))
+        super().__init__()
+        self.check(params)
+        self.param.update(**params)
+        self.watch_settings()
         if compute:
-            self.update()
+            self.recompute()
 
     def settings(self) -> CycleSettings:
         """The current settings as a hashable `CycleSettings`."""
@@ -99,21 +102,10 @@ class CycleState(param.Parameterized):
             seed=int(self.seed),
         )
 
-    def _on_input(self, *events) -> None:
-        self.update()
+    def derive(self):
+        """Run the cycle for the current settings: (truth, runs) (`update()` and every change call this)."""
+        return self._run([m for m in CYCLE_METHOD_NAMES if m in self.methods], self.settings())
 
-    def update(self):
-        """Run the cycle for the current settings. A failure keeps the last results and sets `error`."""
-        methods = [m for m in CYCLE_METHOD_NAMES if m in self.methods]
-        try:
-            truth, runs = self._run(methods, self.settings())
-        except ValueError as exc:
-            self.error = f"These settings cannot be used: {exc}"
-            return None
-        except Exception as exc:  # noqa: BLE001 - a student never sees a traceback
-            log.exception("the cycled run failed")
-            self.error = f"Something went wrong while cycling ({exc.__class__.__name__}); try other settings."
-            return None
-        self.error = ""
+    def show(self, result) -> None:
+        truth, runs = result
         self.param.update(truth=truth, runs=runs)
-        return truth, runs
