@@ -20,10 +20,11 @@ Two more routes are checked here before their handler runs, each with a clean 4x
 The allowlist is the server's own: the values of `--allow-websocket-origin` (or
 `BOKEH_ALLOW_WS_ORIGIN`), as Bokeh reads them (`localhost:<port>` when none is given).
 
-`install()` wraps `BokehTornado.find_handler` (`panel_compat.replace_method`; every request of every route goes through it). It is
-called by the app on the first session of a process, and may be run earlier as a `--setup` script
-(`panel serve dashboard/app.py --setup dashboard/guard.py ...`); the first session itself is checked
-by `session_allowed()` on the request that created it, so the very first request is refused too.
+`install()` wraps `BokehTornado.find_handler` (every request of every route goes through it) with
+`panel_compat.replace_method`. It is called by the app on the first session of a process, and may be
+run earlier as a `--setup` script (`panel serve dashboard/app.py --setup dashboard/guard.py ...`); the
+first session itself is checked by `session_allowed()` on the request that created it, so the very
+first request is refused too.
 """
 
 from __future__ import annotations

@@ -70,7 +70,8 @@ class SettingsState(param.Parameterized):
     (`precedence=RESULT`), and defines `derive()`, which recomputes the results from the settings
     and raises `ValueError` for settings that cannot be used, and `show()`, which puts its result on
     the result parameters. `FAILED` is what the student reads
-    when `derive()` fails in any other way (`{kind}`: the exception's class).
+    when `derive()` fails in any other way (`{kind}`: the exception's class). Its `__init__` calls
+    `watch_settings()` once the initial values are set (so that building the state recomputes once).
     """
 
     __abstract = True
