@@ -45,23 +45,20 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.websocket import websocket_connect
 
 from benchmarks.local_server import CHROMIUM, CHROMIUM_ARGS, PLOTS_DRAWN_JS, timed_release
+from dashboard.state.explore import ExperimentState
+from dashboard.state.settings import slider_specs
 
-SLIDERS = {  # title prefix -> (low, high)
-    "Observe every N steps": (1, 25),
-    "Observation noise": (0.0, 5.0),
-    "Problem seed": (0, 9999),
-    "FourDVarNet steps K": (0, 20),
-}
+# The sidebar's numeric sliders as the state declares them: title (the parameter's label) -> its spec.
+SLIDERS = {spec.label: spec for spec in slider_specs(ExperimentState).values()}
 
 
 def _find_sliders(node, found):
-    """Walk the pulled document's JSON for the sidebar sliders; title -> (id, is_float)."""
+    """Walk the pulled document's JSON for the sidebar sliders; title -> (id, value)."""
     if isinstance(node, dict):
         if node.get("type") == "object" and node.get("name") == "Slider":
             title = str(node.get("attributes", {}).get("title", ""))
-            for prefix in SLIDERS:
-                if title.startswith(prefix):
-                    found[prefix] = (node["id"], node.get("attributes", {}).get("value"))
+            if title in SLIDERS:
+                found[title] = (node["id"], node.get("attributes", {}).get("value"))
         for value in node.values():
             _find_sliders(value, found)
     elif isinstance(node, list):
@@ -172,17 +169,17 @@ class Student:
             # Each student moves sliders for `duration` seconds once its page is up (bounded).
             deadline = min(time.perf_counter() + self.duration, self.hard_deadline)
             while time.perf_counter() < deadline:
-                prefix = random.choice(list(SLIDERS))
-                low, high = SLIDERS[prefix]
-                model_id, current = sliders[prefix]
+                title = random.choice(list(SLIDERS))
+                spec = SLIDERS[title]
+                model_id, current = sliders[title]
                 value = current
                 while value == current:  # the same value would change nothing
                     value = (
-                        round(round(random.uniform(low, high) / 0.05) * 0.05, 2)
-                        if isinstance(low, float)
-                        else random.randint(low, high)
+                        random.randint(spec.low, spec.high)
+                        if spec.integer
+                        else round(round(random.uniform(spec.low, spec.high) / spec.step) * spec.step, 10)
                     )
-                sliders[prefix] = (model_id, value)
+                sliders[title] = (model_id, value)
                 start = time.perf_counter()
                 for attr in ("value", "value_throttled"):  # two messages, as a browser sends them
                     event = {"kind": "ModelChanged", "model": {"id": model_id}, "attr": attr, "new": value}
@@ -244,7 +241,7 @@ async def main_async(url, sessions, duration, timeout, ramp):
     return stats
 
 
-BROWSER_SLIDERS = ("Problem seed", "Observe every N steps", "Observation noise")
+BROWSER_SLIDERS = tuple(ExperimentState.param[name].label for name in ("seed", "obs_every", "obs_noise"))
 
 
 def browser_redraws(urls, moves: int, chromium: str = CHROMIUM) -> dict:

@@ -11,17 +11,20 @@ solve the cache answers (the seed toggled between two seen values); `--profile` 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import io
 import pstats
 import statistics
 import time
 
-import panel as pn
 from bokeh.document import Document
 from bokeh.document.events import DocumentPatchedEvent, SessionCallbackAdded
 from bokeh.protocol import Protocol
 from panel.io.state import set_curdoc
+
+from dashboard.server.panel_compat import mark_connected
+from dashboard.server.refusal import model_of
 
 PROTOCOL = Protocol()
 
@@ -40,12 +43,12 @@ class Page:
             self.template.server_doc(self.doc)
         # Connected, as once the browser has the page: a `pn.io.hold()` then sends its changes
         # (an unconnected document drops them: it is sent whole when the session connects).
-        pn.state._connected[self.doc] = True
+        mark_connected(self.doc)
         self.events: list = []
         self.doc.on_change(self.events.append)
         # The seed slider's Bokeh model in this document (a throttled slider sends `value_throttled`
         # on release, and `value` while dragged).
-        self.slider_model = next(m for m, _ in self.app.controls.seed._models.values() if m.document is self.doc)
+        self.slider_model = model_of(self.app.controls.seed, self.doc)
 
     def _run_next_ticks(self):
         """Run the callbacks Panel scheduled on the event loop's next turn, as the server's loop would."""
@@ -55,7 +58,8 @@ class Page:
             done += 1
             if isinstance(event, SessionCallbackAdded):
                 callback = event.callback
-                self.doc.callbacks._session_callbacks.discard(callback)
+                with contextlib.suppress(ValueError):  # (already removed: it ran)
+                    self.doc.callbacks.remove_session_callback(callback)
                 callback.callback()
 
     def move(self, seed: int) -> int:

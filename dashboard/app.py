@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 from functools import partial
 from pathlib import Path
@@ -67,20 +68,10 @@ LAZY_TABS = {
 }
 GENERALISATION_TAB, LANDSCAPE_TAB, CYCLE_TAB = 2, 3, 4  # their indices in the tabs
 
-# Every setting of the experiment lives in the page's URL, so that a link opens the same experiment.
 FOLLOWING = {True: "Following the teacher", False: "Follow the teacher"}  # the students' toggle
-URL_PARAMETERS = (
-    "preset",
-    "obs_every",
-    "observed",
-    "obs_noise",
-    "window",
-    "seed",
-    "n_steps",
-    "max_steps",
-    "model",
-    "shown",
-)
+# Every setting of the experiment lives in the page's URL, so that a link opens the same experiment:
+# the query names are the settings' names, in their declared order (written once, on ExperimentState).
+URL_PARAMETERS = () if pn.state.served else ExperimentState.setting_names()
 
 
 class FirstSolve:
@@ -110,6 +101,7 @@ class Dashboard(Viewer):
 
     def __init__(self, **params):
         self.first_solve = FirstSolve()
+        self.page_thread = threading.get_ident()  # the session's own thread (Panel builds the page on it)
         self.role = None  # "teacher" or "student" when the server has a teacher token (teacher.py)
         if "state" not in params:
             params["state"] = ExperimentState(solve=self.first_solve, owner=cookie_owner())
@@ -219,7 +211,7 @@ class Dashboard(Viewer):
         server); made on the loop under `pn.io.hold()` it is ONE message, and the browser draws once."""
         doc = pn.state.curdoc
         session = getattr(doc, "session_context", None) if doc is not None else None
-        if session is not None and pn.state._current_thread != pn.state._thread_id:
+        if session is not None and threading.get_ident() != self.page_thread:
             doc.add_next_tick_callback(partial(self._redraw, doc))
         else:
             self._redraw(doc)
@@ -326,15 +318,16 @@ def exception_handler(exc: Exception):
         pass
 
 
-def _init_doc_frozen(init_doc, doc=None, *args, **kwargs):
-    """The template's `_init_doc` with the document's model graph frozen: Bokeh otherwise walks the
+def attach_frozen(server_doc, doc=None, *args, **kwargs):
+    """The template's `server_doc` with the document's model graph frozen: Bokeh otherwise walks the
     whole page again after each of the template's roots is added and after each JS link is set up
-    (13 walks of ~230 models, ~40% of a page's build); frozen, it walks it once at the end."""
+    (13 walks of ~230 models, ~40% of a page's build); frozen, it walks it once at the end.
+    (`servable()` attaches the page through `server_doc`, as `warmup` and the benchmarks do.)"""
     document = doc if doc is not None else pn.state.curdoc
     if document is None:
-        return init_doc(doc, *args, **kwargs)
+        return server_doc(doc, *args, **kwargs)
     with document.models.freeze():
-        return init_doc(document, *args, **kwargs)
+        return server_doc(document, *args, **kwargs)
 
 
 def create_app():
@@ -364,7 +357,7 @@ def create_app():
         busy_indicator=None,
     )
     template.config.raw_css = [*template.config.raw_css, PAGE_CSS]
-    template._init_doc = partial(_init_doc_frozen, template._init_doc)
+    template.server_doc = partial(attach_frozen, template.server_doc)
     template.header.append(pn.Row(app.present, app.reset, align="end"))
     token = teacher.configured_token()
     if token:  # teacher mode: this page leads (?teacher=TOKEN) or follows

@@ -50,7 +50,7 @@ def toy_cycled():
 
 def test_the_registry_builds_each_cycled_method_with_its_tuning():
     entries = core.registered_methods("cycled")
-    assert list(entries)[:6] == ["oi", "var3d", "strong_4dvar", "enkf_perturbed", "enkf_sqrt", "ienks"]
+    assert list(entries)[:7] == ["oi", "var3d", "strong_4dvar", "enkf_perturbed", "enkf_sqrt", "letkf", "ienks"]
     # DAPPER's sakov2012 tuning (mods/Lorenz63/sakov2012.py) reaches the built methods.
     assert float(core.build_cycled_method("enkf_sqrt").inflation) == pytest.approx(1.02)
     assert float(core.build_cycled_method("enkf_perturbed").inflation) == pytest.approx(1.04)

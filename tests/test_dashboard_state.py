@@ -127,6 +127,7 @@ def test_no_component_observed_is_a_friendly_error(state):
 
 def test_the_sidebar_is_built_from_the_state(state):
     from dashboard.data.compute import drawn_items, method_labels
+    from dashboard.server.refusal import browser_sends
     from dashboard.views.controls import Controls
 
     controls = Controls(state=state)
@@ -137,9 +138,9 @@ def test_the_sidebar_is_built_from_the_state(state):
     # Both ways: the state moves the widget, a (released) widget moves the state.
     state.seed = 17
     assert controls.seed.value == 17
-    controls.seed._process_events({"value": 18, "value_throttled": 18})  # what the browser sends
+    browser_sends(controls.seed, value=18, value_throttled=18)  # what the browser sends
     assert state.seed == 18 and state.experiment.settings.seed == 18
-    controls.observed._process_events({"active": [0, 2]})  # the browser sends the buttons pressed
+    browser_sends(controls.observed, active=[0, 2])  # the browser sends the buttons pressed
     assert state.experiment.settings.observed == (0, 2)
 
 
@@ -158,7 +159,7 @@ def test_crafted_widget_value_is_refused(state):
     assert controls.refused.visible and message.startswith("That value was refused")
     assert "Observe every N steps 999" in message and "at most 25" in message
     assert refusal_message(ValueError("raised elsewhere")) is None  # only the state's own checks
-    controls.obs_every._process_events({"value": 7, "value_throttled": 7})
+    browser_sends(controls.obs_every, value=7, value_throttled=7)
     assert state.obs_every == 7 and state.experiment.settings.obs_every == 7
     assert not controls.refused.visible  # cleared by the next valid move
 
@@ -379,16 +380,15 @@ def test_a_page_shares_its_stateless_plot_models():
 
 
 def test_the_seed_number_box_sets_the_seed_and_refuses_out_of_range(state):
+    from dashboard.server.refusal import browser_sends
     from dashboard.views.controls import Controls
 
     controls = Controls(state=state)
     box = controls.seed_box
     assert (box.start, box.end) == state.param.seed.bounds
-    box._process_events({"value": 1234})  # what the browser sends when a number is typed
+    browser_sends(box, value=1234)  # what the browser sends when a number is typed
     assert state.seed == 1234 and state.experiment.settings.seed == 1234
     assert controls.seed.value == 1234  # the slider follows
-    from dashboard.server.refusal import browser_sends
-
     browser_sends(box, value=10_000)
     assert state.seed == 1234
     assert controls.refused.visible and "10000" in controls.refused.object

@@ -529,12 +529,14 @@ def test_a_crafted_heatmap_selection_is_refused_and_the_tab_keeps_working(index)
 
 @pytest.mark.parametrize("widget, value", [("n_train_steps", 1_000_000), ("n_problems", 100_000), ("n_problems", 3)])
 def test_the_train_tab_bounds_hold_on_the_server(widget, value):
+    from dashboard.server.refusal import browser_sends
     from dashboard.state.explore import ExperimentState
     from dashboard.views.train import TrainView
 
     view = TrainView(state=ExperimentState())
-    with pytest.raises(ValueError, match="must be at"):  # refused by the parameter (the app says so)
-        getattr(view, widget)._process_events({"value": value, "value_throttled": value})
+    browser_sends(getattr(view, widget), value=value, value_throttled=value)  # as a crafted browser sends it
+    banner = view.refusals.banner
+    assert banner.visible and "out of range: it must be at least" in banner.object and str(value) in banner.object
     config = view.config()
     defaults = (view.settings.param.steps.default, view.settings.param.batch_size.default)
     assert (config.steps, config.batch_size) == defaults

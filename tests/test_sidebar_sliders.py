@@ -20,13 +20,14 @@ def controls():
 
 def test_a_choice_slider_moves_with_the_state_both_ways(controls):
     from dashboard.data.compute import ITERATION_CAPS, WINDOWS
+    from dashboard.server.refusal import browser_sends
 
     state, caps, window = controls.state, controls.max_steps, controls.window
     assert caps._slider.value == list(ITERATION_CAPS).index(state.max_steps)
     assert (caps._slider.start, caps._slider.end) == (0, len(ITERATION_CAPS) - 1)
     state.max_steps = 5  # e.g. from the URL, the Reset button or the teacher
     assert caps._slider.value == caps._slider.value_throttled == ITERATION_CAPS.index(5)
-    window._slider._process_events({"value": 0, "value_throttled": 0})  # a release in the browser
+    browser_sends(window._slider, value=0, value_throttled=0)  # a release in the browser
     assert state.window == WINDOWS[0] and state.experiment.window == WINDOWS[0]
     # The browser shows the option, not its position: the slider's formatter maps one to the other.
     code = window._slider.format.code

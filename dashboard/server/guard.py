@@ -20,10 +20,11 @@ Two more routes are checked here before their handler runs, each with a clean 4x
 The allowlist is the server's own: the values of `--allow-websocket-origin` (or
 `BOKEH_ALLOW_WS_ORIGIN`), as Bokeh reads them (`localhost:<port>` when none is given).
 
-`install()` wraps `BokehTornado.find_handler` (every request of every route goes through it). It is
-called by the app on the first session of a process, and may be run earlier as a `--setup` script
-(`panel serve dashboard/app.py --setup dashboard/server/guard.py ...`); the first session itself is checked
-by `session_allowed()` on the request that created it, so the very first request is refused too.
+`install()` wraps `BokehTornado.find_handler` (every request of every route goes through it) with
+`panel_compat.replace_method`. It is called by the app on the first session of a process, and may be
+run earlier as a `--setup` script (`panel serve dashboard/app.py --setup dashboard/server/guard.py ...`); the
+first session itself is checked by `session_allowed()` on the request that created it, so the very
+first request is refused too.
 """
 
 from __future__ import annotations
@@ -44,14 +45,11 @@ from panel.reactive import Reactive
 from panel.theme.base import Design, Theme
 from tornado.web import ErrorHandler
 
+from dashboard.server.panel_compat import original_method, replace_method, session_request
+
 log = logging.getLogger(__name__)
 
 REFUSED = "This server does not serve pages under that host name (see the server's `--allow-websocket-origin`)."
-
-# The unguarded method, kept on the class so that a second copy of this module (e.g. run as a setup
-# script, then imported by the app) wraps the original, not the other copy's wrapper.
-if not hasattr(BokehTornado, "_unguarded_find_handler"):
-    BokehTornado._unguarded_find_handler = BokehTornado.find_handler
 
 
 def allowlist(app: BokehTornado) -> set[str]:
@@ -148,7 +146,7 @@ def _guarded_find_handler(self, request, **kwargs):
     if why is not None:
         log.warning("refused %s %s: %s", request.method, _short_path(request.path), why)
         return self.get_handler_delegate(request, ErrorHandler, {"status_code": status})
-    return BokehTornado._unguarded_find_handler(self, request, **kwargs)
+    return original_method(BokehTornado, "find_handler")(self, request, **kwargs)
 
 
 def _short_path(path: str) -> str:
@@ -157,7 +155,7 @@ def _short_path(path: str) -> str:
 
 def install() -> None:
     """Guard every request of every Bokeh server of this process (idempotent)."""
-    BokehTornado.find_handler = _guarded_find_handler
+    replace_method(BokehTornado, "find_handler", _guarded_find_handler)
 
 
 def installed() -> bool:
@@ -177,9 +175,7 @@ def session_allowed(session_context) -> bool:
     The headers are those of the real HTTP request (a session created by a websocket carries the
     headers its token claims; those are not trusted). With no request (not served), True.
     """
-    request = getattr(session_context, "request", None)
-    real = getattr(request, "_request", request)
-    headers = getattr(real, "headers", None)
+    headers = getattr(session_request(session_context), "headers", None)
     if headers is None:
         return True
     servers = _servers()

@@ -10,7 +10,8 @@ logged): the teacher's terminal gets one WARNING line, the page's banner names t
 rule, and the browser's widget is sent the value in use again. The banner clears on the next
 value the same page accepts.
 
-Why a class-level patch of `bokeh.protocol.messages.patch_doc.patch_doc.apply_to_document` (`install`):
+Why a class-level patch of `bokeh.protocol.messages.patch_doc.patch_doc.apply_to_document` (`install`,
+through `panel_compat.replace_method`):
 it is the one place where a browser's change (a PATCH-DOC message) exists before it is applied.
 Neither Bokeh nor Panel offers a hook there: `Document.on_change` and `Model.on_change` see a change
 after it is applied, and a value Bokeh's own property refuses (a string on a slider) never reaches
@@ -40,6 +41,8 @@ from bokeh.document import Document
 from bokeh.document.callbacks import invoke_with_curdoc
 from bokeh.protocol.messages.patch_doc import patch_doc
 from panel.io.state import set_curdoc
+
+from dashboard.server.panel_compat import replace_method
 
 log = logging.getLogger(__name__)
 
@@ -325,10 +328,7 @@ def browser_sends(widget, doc: Document | None = None, **changes) -> Document:
     if doc is None:
         doc = Document()
         doc.add_root(widget.get_root(doc))
-    mine = {c for c in widget.css_classes if c.startswith(CLASS_PREFIX)}
-    model = next((m for m in doc.models if mine & set(getattr(m, "css_classes", None) or ())), None)
-    if model is None:
-        raise ValueError(f"{widget.name!r} is not a guarded widget shown in this document")
+    model = model_of(widget, doc)
     events = [
         {"kind": "ModelChanged", "model": {"id": model.id}, "attr": attr, "new": Serializer().encode(value)}
         for attr, value in changes.items()
@@ -337,10 +337,19 @@ def browser_sends(widget, doc: Document | None = None, **changes) -> Document:
     return doc
 
 
+def model_of(widget, doc: Document):
+    """The Bokeh model of a guarded `widget` in `doc` (found by its CSS class); `ValueError` if none."""
+    mine = {c for c in widget.css_classes if c.startswith(CLASS_PREFIX)}
+    model = next((m for m in doc.models if mine & set(getattr(m, "css_classes", None) or ())), None)
+    if model is None:
+        raise ValueError(f"{widget.name!r} is not a guarded widget shown in this document")
+    return model
+
+
 def _guarded_apply(self, doc, setter=None):
     apply_browser_patch(self, doc, setter)
 
 
 def install() -> None:
     """Screen every browser patch of this process (idempotent)."""
-    patch_doc.apply_to_document = _guarded_apply
+    replace_method(patch_doc, "apply_to_document", _guarded_apply)

@@ -236,7 +236,7 @@ def serve_stylesheets_locally() -> None:
     """
     doc = pn.state.curdoc
     if doc is not None:
-        doc._template_variables.setdefault("dist_url", get_dist_path(cdn=False))
+        doc.template_variables.setdefault("dist_url", get_dist_path(cdn=False))
 
 
 # Bokeh (a message to a closed websocket) and Panel (a patch written to one) each warn of it in one line.

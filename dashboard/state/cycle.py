@@ -9,22 +9,20 @@ cycles are shapes (each new value compiles once per process), so they offer a fe
 
 from __future__ import annotations
 
-import logging
 import math
 
 import param
 
 from core.da.registry import CYCLED_METHOD_NAMES
 from dashboard.data.cycle_data import MAX_OBS_EVERY, CycleSettings, label, run_all
-
-log = logging.getLogger(__name__)
+from dashboard.state.settings import RESULT, SettingsState
 
 ENSEMBLE_SIZES = (5, 10, 20, 40)
 CYCLE_COUNTS = (250, 1000, 2000)
 DEFAULT_METHODS = ("var3d", "enkf_sqrt", "ienks")
 
 
-class CycleState(param.Parameterized):
+class CycleState(SettingsState):
     """One student's cycled experiment, and its result (recomputed on every change)."""
 
     methods = param.ListSelector(
@@ -73,21 +71,25 @@ class CycleState(param.Parameterized):
     )
     seed = param.Integer(default=0, bounds=(0, 9999), label="Seed", doc="Which random truth and observation noise.")
 
-    truth = param.Parameter(default=None, doc="The latest truth run (`cycle_data.TruthRun`, read only).")
-    runs = param.Dict(default={}, doc="The latest method runs by name (`cycle_data.MethodRun`, read only).")
-    error = param.String(default="", doc="A friendly message when the last update failed.")
+    truth = param.Parameter(
+        default=None, precedence=RESULT, doc="The latest truth run (`cycle_data.TruthRun`, read only)."
+    )
+    runs = param.Dict(
+        default={}, precedence=RESULT, doc="The latest method runs by name (`cycle_data.MethodRun`, read only)."
+    )
 
-    _inputs = ("methods", "obs_every", "obs_noise", "ensemble_size", "inflation", "lag", "n_cycles", "seed")
+    FAILED = "Something went wrong while cycling ({kind}); try other settings."
 
     def __init__(self, run=run_all, compute: bool = True, **params):
         self._run = run
         super().__init__()
         # Every registered cycled method, read per session: one registered after import is offered too.
         self.param.methods.objects = {label(name): name for name in CYCLED_METHOD_NAMES}
+        self.check(params)
         self.param.update(**params)
-        self.param.watch(self._on_input, list(self._inputs))
+        self.watch_settings()
         if compute:
-            self.update()
+            self.recompute()
 
     def settings(self) -> CycleSettings:
         """The current settings as a hashable `CycleSettings`."""
@@ -101,21 +103,10 @@ class CycleState(param.Parameterized):
             seed=int(self.seed),
         )
 
-    def _on_input(self, *events) -> None:
-        self.update()
+    def derive(self):
+        """Run the cycle for the current settings: (truth, runs) (`update()` and every change call this)."""
+        return self._run([m for m in CYCLED_METHOD_NAMES if m in self.methods], self.settings())
 
-    def update(self):
-        """Run the cycle for the current settings. A failure keeps the last results and sets `error`."""
-        methods = [m for m in CYCLED_METHOD_NAMES if m in self.methods]
-        try:
-            truth, runs = self._run(methods, self.settings())
-        except ValueError as exc:
-            self.error = f"These settings cannot be used: {exc}"
-            return None
-        except Exception as exc:  # noqa: BLE001 - a student never sees a traceback
-            log.exception("the cycled run failed")
-            self.error = f"Something went wrong while cycling ({exc.__class__.__name__}); try other settings."
-            return None
-        self.error = ""
+    def show(self, result) -> None:
+        truth, runs = result
         self.param.update(truth=truth, runs=runs)
-        return truth, runs

@@ -9,7 +9,6 @@ the parameter and its range, and leaves the state as it was.
 
 from __future__ import annotations
 
-import logging
 import random
 
 import param
@@ -26,15 +25,17 @@ from dashboard.data.compute import (
     method_labels,
     solved_methods,
 )
+from dashboard.state.settings import RESULT, SettingsState
 from dashboard.training.models import registry
-
-log = logging.getLogger(__name__)
 
 COMPONENT_NAMES = ("x", "y", "z")
 
 
-class ExperimentState(param.Parameterized):
-    """One student's settings, and the experiment they give (recomputed on every change)."""
+class ExperimentState(SettingsState):
+    """One student's settings, and the experiment they give (recomputed on every change).
+
+    The settings are declared in the order of the page's URL query (`app.URL_PARAMETERS`).
+    """
 
     preset = param.Selector(
         default="attractor",
@@ -69,6 +70,12 @@ class ExperimentState(param.Parameterized):
         doc="How long the observed window is, from 0.1 to 3 time units; the forecast follows it up to "
         "t = 10. Long windows make 4DVar's cost a field of valleys: watch it in the Landscape tab.",
     )
+    seed = param.Integer(
+        default=42,
+        bounds=(0, 9999),
+        label="Problem seed",
+        doc="Which random truth and observation noise: a new seed is a new problem.",
+    )
     n_steps = param.Integer(
         default=5,
         bounds=(0, 20),
@@ -80,12 +87,6 @@ class ExperimentState(param.Parameterized):
         objects=list(ITERATION_CAPS),
         label="4DVar iteration cap",
         doc="The most Gauss-Newton iterations strong 4DVar may take before it must stop.",
-    )
-    seed = param.Integer(
-        default=42,
-        bounds=(0, 9999),
-        label="Problem seed",
-        doc="Which random truth and observation noise: a new seed is a new problem.",
     )
     model = param.Selector(
         default="",
@@ -100,21 +101,9 @@ class ExperimentState(param.Parameterized):
         doc="Which curves to draw; a method is solved when it is shown.",
     )
 
-    experiment = param.Parameter(default=None, doc="The latest solved experiment (read only).")
-    error = param.String(default="", doc="A friendly message when the last update failed.")
+    experiment = param.Parameter(default=None, precedence=RESULT, doc="The latest solved experiment (read only).")
 
-    _inputs = (
-        "preset",
-        "obs_every",
-        "observed",
-        "obs_noise",
-        "window",
-        "n_steps",
-        "max_steps",
-        "seed",
-        "model",
-        "shown",
-    )
+    FAILED = "Something went wrong while solving this problem ({kind}). Try other settings; the page keeps working."
 
     def __init__(self, solve=compute.solve, owner: str = "", **params):
         self._solve = solve
@@ -123,12 +112,15 @@ class ExperimentState(param.Parameterized):
         # The registry may have grown since this class was defined: offer every method it knows.
         labels = method_labels()
         self.param.shown.objects = {labels[m]: m for m in drawn_items()}
-        self.param.update(**{k: v for k, v in params.items() if k != "model"})
+        given = {k: v for k, v in params.items() if k != "model"}
+        self.check(given)
+        self.param.update(**given)
         self.refresh_models()
         if "model" in params:
+            self.check({"model": params["model"]})
             self.model = params["model"]
-        self.param.watch(self._on_input, list(self._inputs))
-        self.update()
+        self.watch_settings()
+        self.recompute()
 
     # -- inputs -----------------------------------------------------------------------------
 
@@ -173,23 +165,9 @@ class ExperimentState(param.Parameterized):
 
     # -- results ----------------------------------------------------------------------------
 
-    def _on_input(self, *events) -> None:
-        self.update()
+    def derive(self) -> Experiment | None:
+        """Solve for the current settings (`update()` and every change of a setting call this)."""
+        return self._solve(self.settings())
 
-    def update(self) -> Experiment | None:
-        """Solve for the current settings. A failure keeps the last results and sets `error`."""
-        try:
-            experiment = self._solve(self.settings())
-        except ValueError as exc:
-            self.error = f"These settings cannot be used: {exc}"
-            return None
-        except Exception as exc:  # noqa: BLE001 - a student never sees a traceback
-            log.exception("solving the experiment failed")
-            self.error = (
-                "Something went wrong while solving this problem "
-                f"({exc.__class__.__name__}). Try other settings; the page keeps working."
-            )
-            return None
-        self.error = ""
+    def show(self, experiment: Experiment | None) -> None:
         self.experiment = experiment
-        return experiment

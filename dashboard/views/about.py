@@ -42,7 +42,7 @@ def about_markdown(state: ExperimentState, skipped=()) -> str:
     return template.render(
         window_end=f"{window_end:g}",
         horizon=f"{horizon:g}",
-        label={name: state.param[name].label for name in ExperimentState._inputs},
+        label={name: state.param[name].label for name in ExperimentState.setting_names()},
         skipped=list(skipped),
     )
 

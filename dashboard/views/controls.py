@@ -25,6 +25,7 @@ import param
 from bokeh.models import CustomJSTickFormatter
 from panel.viewable import Viewer
 
+from dashboard.server.panel_compat import apply_browser_changes_at_once
 from dashboard.server.refusal import Refusals
 from dashboard.state.explore import ExperimentState
 
@@ -113,7 +114,6 @@ class Controls(Viewer):
     """The sidebar: the problem's settings, then the methods' settings and which curves to show."""
 
     state = param.ClassSelector(class_=ExperimentState)
-    INPUTS = ("preset", "obs_every", "observed", "obs_noise", "n_steps", "seed", "seed_box", "model", "shown")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -144,17 +144,24 @@ class Controls(Viewer):
         self.refusals = Refusals(place=lambda banner: self._layout is not None and self._layout.insert(0, banner))
         self.refused = self.refusals.banner
         at_least_one = "not allowed: at least one component must be observed"
-        for name in ("preset", "obs_every", "observed", "obs_noise", "n_steps", "seed", "model", "shown"):
-            self.refusals.guard(getattr(self, name), self.state, name, required=at_least_one * (name == "observed"))
-        self.refusals.guard(self.seed_box, self.state, "seed")
-        for choices, what in ((self.max_steps, "the caps "), (self.window, "the lengths ")):
-            self.refusals.guard(choices._slider, self.state, choices.name, positions=choices.values, what=what)
-        for widget in (*(getattr(self, name) for name in self.INPUTS), self.max_steps._slider, self.window._slider):
+        choices = {"max_steps": "the caps ", "window": "the lengths "}  # what a ChoiceSlider's options are
+        for name, widget in self.setting_widgets().items():
+            if name in choices:
+                self.refusals.guard(widget, self.state, name, positions=getattr(self, name).values, what=choices[name])
+            else:
+                self.refusals.guard(widget, self.state, name, required=at_least_one * (name == "observed"))
             # Panel waits 50 ms after a widget's first change from the browser before it handles it
             # (to gather a burst of changes into one): with throttled sliders (one change, on release)
             # and buttons that is 50 ms added to every redraw for nothing.
-            widget._debounce = 0
-        self.state.param.watch(self._on_valid, list(self.state._inputs))
+            apply_browser_changes_at_once(widget)
+        self.refusals.guard(self.seed_box, self.state, "seed")
+        apply_browser_changes_at_once(self.seed_box)
+        self.state.param.watch(self._on_valid, list(self.state.setting_names()))
+
+    def setting_widgets(self) -> dict:
+        """Each setting of the state -> the widget the browser changes (a ChoiceSlider's slider)."""
+        widgets = {name: getattr(self, name) for name in self.state.setting_names()}
+        return {name: w._slider if isinstance(w, ChoiceSlider) else w for name, w in widgets.items()}
 
     def _on_valid(self, *events) -> None:
         if self.refused.visible:

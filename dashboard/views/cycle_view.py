@@ -37,6 +37,7 @@ from dashboard.figures.cycle_figures import (
 )
 from dashboard.server.refusal import Refusals
 from dashboard.state.cycle import CycleState
+from dashboard.state.settings import slider_specs
 from dashboard.views.controls import ChoiceSlider
 
 log = logging.getLogger(__name__)
@@ -117,12 +118,12 @@ class CycleView(Viewer):
         if self.state is None:
             self.state = CycleState()
         state = self.state
-        sliders = {
-            name: pn.widgets.IntSlider if name in ("obs_every", "lag", "seed") else pn.widgets.FloatSlider
-            for name in ("obs_every", "obs_noise", "inflation", "lag", "seed")
-        }
+        # A slider for each numeric setting (its label, bounds and step from the state's parameter).
         self.widgets = {
-            name: cls.from_param(state.param[name], throttled=True, width=220) for name, cls in sliders.items()
+            name: (pn.widgets.IntSlider if spec.integer else pn.widgets.FloatSlider).from_param(
+                state.param[name], throttled=True, width=220
+            )
+            for name, spec in slider_specs(CycleState).items()
         }
         # One Bokeh slider over the offered sizes (a DiscreteSlider is three models, its slider private).
         self.ensemble_size = ChoiceSlider(state, "ensemble_size", width=220)

@@ -18,6 +18,7 @@ from dashboard.data.compute import Experiment, band_hidden_reason, drawn_items, 
 from dashboard.data.export import PNG_JS, fmt, metrics_csv, metrics_rows, trajectories_csv
 from dashboard.data.seeds import N_SEEDS, many_seeds, many_seeds_html
 from dashboard.figures import plots
+from dashboard.server.panel_compat import TextPane
 from dashboard.state.explore import ExperimentState
 
 LEGEND_NOTE = (
@@ -123,15 +124,6 @@ def export_stem(settings) -> str:
         f"l63_{settings.preset}_seed{settings.seed}_every{settings.obs_every}_noise{settings.obs_noise:g}"
         f"_{observed}_K{settings.n_steps}_cap{settings.max_steps}"
     )
-
-
-class TextPane(pn.pane.HTML):
-    """An HTML pane whose new text is sent as just that: Panel's own update recomputes every property
-    of the pane (its stylesheets, its theme's modifiers) on each change of `object`, ~1.5 ms of a
-    slider move's server CPU for the metrics table alone; only the text ever changes here."""
-
-    def _update(self, ref, model) -> None:
-        model.text = self._transform_object(self.object)["object"]
 
 
 class ExploreView(Viewer):
