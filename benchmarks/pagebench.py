@@ -29,9 +29,10 @@ def build_page(phases: dict | None = None) -> tuple[int, int]:
     """
     from bokeh.document import Document
     from bokeh.protocol import Protocol
-    from panel.io.state import set_curdoc, state
+    from panel.io.state import set_curdoc
 
     import dashboard.app as page
+    from dashboard.server.panel_compat import forget_periodic_callbacks
 
     document = Document()
     clock = [time.process_time()]
@@ -46,7 +47,7 @@ def build_page(phases: dict | None = None) -> tuple[int, int]:
     if phases is not None:
         for name, start, end in zip(PHASES, clock, clock[1:], strict=False):
             phases.setdefault(name, []).append(end - start)
-    state._periodic.pop(document, None)  # (no session, no event loop: its periodic callbacks never run)
+    forget_periodic_callbacks(document)  # (no session, no event loop: its periodic callbacks never run)
     models = len(document.models)
     document.clear()
     return models, size

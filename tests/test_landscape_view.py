@@ -92,11 +92,11 @@ def test_a_crafted_window_is_refused_everywhere(state):
     controls = Controls(state=state)
     from dashboard.server.refusal import browser_sends
 
-    browser_sends(controls.window._slider, value_throttled=42)
+    doc = browser_sends(controls.window._slider, value_throttled=42)
     assert state.window == 50
     assert controls.refused.visible and "not one of the lengths" in controls.refused.object
     # A valid move clears it and reaches the state.
-    controls.window._slider._process_events({"value": 4, "value_throttled": 4})
+    browser_sends(controls.window._slider, doc, value=4, value_throttled=4)
     assert state.window == compute.WINDOWS[4] and not controls.refused.visible
 
 

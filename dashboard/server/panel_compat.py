@@ -103,6 +103,15 @@ def apply_browser_changes_at_once(widget) -> None:
     widget._debounce = 0
 
 
+def forget_periodic_callbacks(doc) -> None:
+    """Drop the periodic callbacks Panel registered for `doc`, a page built without a session (the
+    warm-up's and the page benchmark's): no event loop will ever run or stop them. Panel 1.9 keeps them
+    in `state._periodic` and offers no public way to forget a document that was never served."""
+    from panel import state
+
+    state._periodic.pop(doc, None)
+
+
 def mark_connected(doc) -> None:
     """Make Panel treat `doc` as a page whose websocket is open (`pn.state._connected`).
 

@@ -63,6 +63,7 @@ from dashboard.data.jitcache import cache_dir, enable_compilation_cache  # noqa:
 from dashboard.data.seeds import many_seeds  # noqa: E402
 from dashboard.figures.plots import FIGURES  # noqa: E402
 from dashboard.server.pagefirst import PAGE_WORK, one_process_compiles  # noqa: E402
+from dashboard.server.panel_compat import forget_periodic_callbacks  # noqa: E402
 from dashboard.state.cycle import DEFAULT_METHODS  # noqa: E402
 from dashboard.training import train_queue  # noqa: E402
 from dashboard.training.models import registry  # noqa: E402
@@ -126,7 +127,7 @@ def rehearse_page() -> float:
     (`serving.Warming.preload`), they are not part of the first student's wait.
     """
     from bokeh.document import Document
-    from panel.io.state import set_curdoc, state
+    from panel.io.state import set_curdoc
 
     import dashboard.app as page
 
@@ -135,7 +136,7 @@ def rehearse_page() -> float:
     with set_curdoc(document):
         template, _ = page.create_app()
         template.server_doc(document)
-    state._periodic.pop(document, None)  # (its periodic callbacks never started: no session, no loop)
+    forget_periodic_callbacks(document)  # (they never started: no session, no loop)
     return time.perf_counter() - start
 
 
