@@ -11,7 +11,9 @@ import pytest
 from benchmarks.local_server import PLOTS_DRAWN_JS as READY_JS
 from benchmarks.local_server import ROOT, local_server
 
-pytestmark = pytest.mark.browser
+# Two servers started from nothing (every program compiled cold): ~1.5 minutes on 2 cores, so they
+# sit outside the README's test command and CI runs them as a step of their own (.ci/run).
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 LIGHT_NOTE = "Preparing the solvers"
 
