@@ -263,7 +263,7 @@ def run_comparison(args, burn_in: int) -> dict:
 def _departs_from_setup(args, spec, name: str, overrides: dict) -> bool:
     """Whether this run differs from the one DAPPER documents (so its documented score does not apply)."""
     plan = (args.obs_every, args.obs_noise, args.dt, len(args.observed_indices)) != (
-        spec.obs_every,
+        spec.documented_obs_every(name),
         spec.obs_noise,
         spec.dt,
         spec.n_variables,
