@@ -89,4 +89,6 @@ from .scoring import (
 from .training import TrainingConfig, TrainingReport, build_model, fit
 from .uncertainty import band_coverage, posterior_covariance, posterior_std
 from .variational import Strong4DVar
+from .weak4dvar import WeakAnalysis, weak_4dvar, weak_cost
+from .weak_variational import Weak4DVar
 from .windows import long_window_problems, long_window_table, window_rmse
