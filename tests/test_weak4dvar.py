@@ -144,14 +144,14 @@ def test_elimination_solves_and_inverts_the_dense_normal_equations():
             parts = core.weak4dvar.weak_residuals(x.reshape(T1, n), problem, system, q)
             return jnp.concatenate([p.ravel() for p in parts])
 
-        jac = np.asarray(jax.jacfwd(flat_residuals)(trajectory.ravel()))
+        jac = np.asarray(jax.jit(jax.jacfwd(flat_residuals))(trajectory.ravel()))
         dense = jac.T @ jac
-        blocks = gauss_newton_blocks(trajectory, problem, system, q)
-        elimination = eliminate(blocks)
+        blocks = jax.jit(gauss_newton_blocks)(trajectory, problem, system, q)
+        elimination = jax.jit(eliminate)(blocks)
         rhs = np.random.default_rng(0).normal(size=(T1, n))
-        solved = np.asarray(block_solve(elimination, jnp.asarray(rhs))).ravel()
+        solved = np.asarray(jax.jit(block_solve)(elimination, jnp.asarray(rhs))).ravel()
         np.testing.assert_allclose(solved, np.linalg.solve(dense, rhs.ravel()), rtol=1e-10, atol=1e-12)
-        variances = np.asarray(posterior_variances(elimination)).ravel()
+        variances = np.asarray(jax.jit(posterior_variances)(elimination)).ravel()
         np.testing.assert_allclose(variances, np.diag(np.linalg.inv(dense)), rtol=1e-10)
         np.testing.assert_allclose(
             np.asarray(blocks.gradient).ravel(), jac.T @ np.asarray(flat_residuals(trajectory.ravel())), rtol=1e-12
@@ -175,7 +175,7 @@ def test_gradient_of_the_cost_matches_central_differences(which):
         q = jnp.asarray(0.5)
         rng = np.random.default_rng(3)
         trajectory = trajectory + jnp.asarray(rng.normal(0.0, 0.3, trajectory.shape))
-        gradient = np.asarray(gauss_newton_blocks(trajectory, problem, system, q).gradient).ravel()
+        gradient = np.asarray(jax.jit(gauss_newton_blocks)(trajectory, problem, system, q).gradient).ravel()
         h = 1e-5
         directions = jnp.eye(trajectory.size).reshape(-1, *trajectory.shape)
 
@@ -184,7 +184,7 @@ def test_gradient_of_the_cost_matches_central_differences(which):
                 weak_cost(trajectory + h * e, problem, system, q) - weak_cost(trajectory - h * e, problem, system, q)
             ) / (2 * h)
 
-        finite = np.asarray(jax.vmap(difference)(directions))
+        finite = np.asarray(jax.jit(jax.vmap(difference))(directions))
     # Central differences err by ~h^2 J''' ~ 1e-10 and rounding ~1e-16 J / h ~ 1e-8 here.
     np.testing.assert_allclose(gradient, finite, rtol=1e-6, atol=1e-6 * np.abs(finite).max())
     assert np.abs(finite).max() > 10  # a non-trivial gradient was compared
@@ -195,7 +195,7 @@ def _refined_strong(problem, x0, n_steps=5):
     x0 = np.asarray(x0, np.float64)
     for _ in range(n_steps):
         r = np.asarray(residuals(jnp.asarray(x0), problem))
-        jac = np.asarray(jax.jacfwd(residuals)(jnp.asarray(x0), problem))
+        jac = np.asarray(jax.jit(jax.jacfwd(residuals))(jnp.asarray(x0), problem))
         x0 = x0 - np.linalg.lstsq(jac, r, rcond=None)[0]
     return x0
 
