@@ -15,18 +15,27 @@ the tangent-linear blocks of all steps come at once from `vmap(jacfwd(system.ste
 size nT x nT is ever formed. The same sweep gives the diagonal blocks of H^-1, the Gauss-Newton
 posterior covariance of each state (exact for a linear model: the Kalman smoother's).
 
+On a chaotic window the cost has more than one valley, and Gauss-Newton from the background's free
+run can end in a wrong one, as strong 4DVar's does. The default schedule is quasi-static (Pires,
+Vautard & Talagrand 1996, as `fourdvar.quasi_static_solve`): the observations count up to a time that
+grows in stages of 0.2 time units, each stage started from the last one's minimum, the states past it
+carried by the model. On 24 Lorenz-96 twins (n = 40, 2 time units, half observed every 2 steps) it
+reached the right valley (RMSE < 0.6) in 22, against 16 for one solve over the whole window.
+
 A matrix-free alternative (`inner="cg"`: lineax CG on H as a `FunctionLinearOperator`) is kept for
 comparison; `docs/bench_weak4dvar.py` times both. The elimination is the default: it is exact in one
-pass whatever the conditioning, whereas CG's iteration count grows as q shrinks (H's condition number
-grows like 1 / (q dt)), and it gives the posterior std for free.
+pass whatever the conditioning, whereas unpreconditioned CG in float32 needs thousands of iterations
+as H's condition number grows like 1 / (q dt) (Lorenz-63, T = 100, q = 0.1: ~1.5 s a window and 2
+solves in 3 lost, against ~6 ms for the elimination), and the elimination gives the posterior std.
 
 The verdict is strong 4DVar's (`fourdvar.chi_square_limit`): for a linear-Gaussian problem 2 J at
 the minimum follows chi-square(m) exactly, m the number of observed values (n (T+1) controls fit
 n + m + nT residuals), so 2 (J_o + J_q), which leaves out the background term as strong 4DVar does,
 stays below that law; a converged solve far above it is a wrong minimum (or a q far too small).
 
-Float32: H's condition number grows like 1 / (q dt sigma_o^-2); below q ~ 1e-3 sigma_o^2 the float32
-elimination loses the digits that tell weak from strong, and strong 4DVar is the right tool there.
+Float32: the elimination subtracts terms of size 1 / (q dt) to leave terms of size sigma_o^-2, so as
+q -> 0 float32 loses the digits that tell weak from strong: there use float64 (the q -> 0 test does)
+or strong 4DVar.
 """
 
 from __future__ import annotations
