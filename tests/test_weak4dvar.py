@@ -243,6 +243,7 @@ def _lorenz96_twin(seed, q, T=40, obs_noise=1.0, background_std=1.0):
     return _problem(truth, obs, mask, background, std, np.float32(obs_noise), system.dt), system
 
 
+@pytest.mark.slow  # ~65 s for both seeds at load 7 on 2 cores, the Lorenz-96 solve's compile included
 @pytest.mark.parametrize("seed", [0, 2])
 def test_lorenz96_twin_with_model_noise_beats_background_and_free_run(seed):
     """n = 40, 2 time units, half the variables observed every 2 steps with R = I, a truth with model
