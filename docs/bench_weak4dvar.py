@@ -8,6 +8,14 @@ the variants alternating within each round; we print per variant the median time
 median Gauss-Newton steps, the statuses and the median RMSE against the truth.
 
     python docs/bench_weak4dvar.py [--problems 4] [--rounds 5]
+
+Measured 2026-12-07 on the shared 2-core machine at load 6-8 (so times are ~3x a quiet machine's),
+q = 0.1, float32, `--problems 3 --rounds 3` (Lorenz-63) and `--problems 1 --rounds 2 --no-lorenz63`:
+- Lorenz-63 T=100: elimination, quasi-static 5.8 ms a window (9-11 steps, 3/3 converged, RMSE 0.155);
+  elimination, one solve 2.8 ms (3-4 steps, 3/3, 0.155); lineax CG, quasi-static 1516 ms (1 failed,
+  1 flagged, 1 converged). Compile: 7.3 s, 7.3 s, 11.0 s.
+- Lorenz-96 n=40 T=200: both schedules hit the 300-step cap at RMSE ~4 (lost from the first 20 steps;
+  1500 steps do no better): 66 s and 37 s a window, ~0.2 s a Gauss-Newton step. Not solved yet.
 """
 
 from __future__ import annotations
