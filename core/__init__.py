@@ -78,6 +78,8 @@ from core.methods.fourdvar import (
 from core.methods.learned import FourDVarNetMethod, ReferenceFourDVarNetMethod, learned_method
 from core.methods.uncertainty import band_coverage, posterior_covariance, posterior_std
 from core.methods.variational import Strong4DVar
+from core.methods.weak4dvar import WeakAnalysis, weak_4dvar, weak_cost
+from core.methods.weak_variational import Weak4DVar
 from core.nets.cycle_fourdvarnet import CycledFourDVarNet
 from core.nets.fourdvarnet import FourDVarNet, dynamical_residual, interpolate_observations
 from core.nets.fourdvarnet_reference import Batch1D, FourDVarNet1D, train_step
