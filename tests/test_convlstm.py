@@ -24,7 +24,9 @@ def numpy_same_convolution(x, weight, bias):
     return out
 
 
-@pytest.mark.parametrize(("length", "channels", "kernel_size", "outputs"), [(51, 39, 11, 7), (3, 118, 3, 5), (4, 2, 5, 3)])
+@pytest.mark.parametrize(
+    ("length", "channels", "kernel_size", "outputs"), [(51, 39, 11, 7), (3, 118, 3, 5), (4, 2, 5, 3)]
+)
 def test_same_convolution_equals_numpy_convolve(length, channels, kernel_size, outputs):
     # (51, 39, 11): ours over time; (3, 118, 3): the reference across 3 components; (4, 2, 5): kernel wider than x.
     kx, kw, kb = jax.random.split(jax.random.PRNGKey(0), 3)
