@@ -13,7 +13,9 @@ tangent-linear model M' and scaled by `spread_inflation` (as `core/uncertainty.p
 
 The model is trained on single windows drawn as a cycle's (`cycled_training_batch`): truth on the
 attractor, x_b = truth_0 + s * noise with s drawn per component over the spreads a cycled analysis has,
-the observation at the window's end only. `python -m core.cycle_fourdvarnet --out PATH` trains one.
+the observation at the window's end only: `fit` runs it as the training scheme "cycled" (a config's
+`scheme`; "own_cycles" fine-tunes on the model's own cycles). `python -m core.cycle_fourdvarnet --out PATH`
+trains one.
 """
 
 from __future__ import annotations
