@@ -13,7 +13,9 @@ tangent-linear model M' and scaled by `spread_inflation` (as `core/methods/uncer
 
 The model is trained on single windows drawn as a cycle's (`cycled_training_batch`): truth on the
 attractor, x_b = truth_0 + s * noise with s drawn per component over the spreads a cycled analysis has,
-the observation at the window's end only. `python -m core.nets.cycle_fourdvarnet --out PATH` trains one.
+the observation at the window's end only: `fit` runs it as the training scheme "cycled" (a config's
+`scheme`; "own_cycles" fine-tunes on the model's own cycles). `python -m core.nets.cycle_fourdvarnet --out PATH`
+trains one.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import time
 from pathlib import Path
 
 import equinox as eqx
@@ -35,7 +36,7 @@ from core.da.cycle import AbstractCycledMethod, CycleSetup
 from core.da.registry import register_method
 from core.nets.fourdvarnet import FourDVarNet, normalised_mse
 from core.nets.model_files import SHIPPED_MODELS, load_model, save_model
-from core.nets.training import TrainingConfig, _optimizer, build_model
+from core.nets.training import TrainingConfig, fit, optimizer_for
 from core.setups.problems import ATTRACTOR_SPIN_UP_STEPS, CLIMATOLOGY_MEAN, CLIMATOLOGY_STD, Problem
 from core.systems.lorenz import Lorenz63Forward
 
@@ -45,6 +46,9 @@ WINDOW_STEPS = 25  # sakov2012's observation spacing: the window is one observat
 TRAINING_SPREAD_RANGE = (0.1, 1.5)
 # The carried spread is kept inside this range so that a wild cycle cannot make the cost singular.
 SPREAD_CLIP = (0.02, 10.0)
+# The "own_cycles" scheme's settings (`TrainingConfig.scheme_options` overrides them): how many times the
+# cycle is run to renew the windows, on how many truths, for how many cycles.
+OWN_CYCLES_OPTIONS = {"rounds": 2, "n_truths": 32, "n_cycles": 400}
 
 
 def window_problem(
@@ -192,47 +196,49 @@ def _training_step(model, opt_state, key, optimizer, batch_size, window_steps, o
     return _window_step(model, opt_state, optimizer, problems, first_guesses, truths)
 
 
+def cycled_window_loss(model: FourDVarNet, problems: Problem, first_guesses, truths) -> Float[Array, ""]:
+    """The cycled schemes' loss on windows started from `first_guesses`: the whole window's error, and
+    the analysis (its end) once more, since that is what the cycle carries."""
+    windows = jax.vmap(lambda p, g: model.analyse(p, first_guess=g))(problems, first_guesses)
+    return normalised_mse(windows, truths) + normalised_mse(windows[:, -1], truths[:, -1])
+
+
 def _window_step(model, opt_state, optimizer, problems, first_guesses, truths):
-    """One Adam step on windows started from `first_guesses`: the whole window's error, and the
-    analysis (its end) once more, since that is what the cycle carries."""
-
-    def loss_fn(m):
-        windows = jax.vmap(lambda p, g: m.analyse(p, first_guess=g))(problems, first_guesses)
-        return normalised_mse(windows, truths) + normalised_mse(windows[:, -1], truths[:, -1])
-
-    loss, grads = eqx.filter_value_and_grad(loss_fn)(model)
+    """One Adam step of `cycled_window_loss`."""
+    loss, grads = eqx.filter_value_and_grad(cycled_window_loss)(model, problems, first_guesses, truths)
     updates, opt_state = optimizer.update(grads, opt_state, eqx.filter(model, eqx.is_array))
     return eqx.apply_updates(model, updates), opt_state, loss
 
 
-def fit_cycled(
-    steps: int, batch_size: int = 64, learning_rate: float = 3e-3, seed: int = 0, obs_noise: float = math.sqrt(2.0)
-):
-    """Train a FourDVarNet on `cycled_training_batch` windows; `(model, config, losses, seconds)`."""
-    config = TrainingConfig(
+def cycled_scheme(config: TrainingConfig):
+    """The "cycled" training scheme (`TrainingConfig(scheme="cycled")`, run by `fit`): each step a fresh
+    `cycled_training_batch` of `batch_size` windows of `T_assim` steps, observed at the end with noise
+    `obs_noise` (the cycle's window and noise: `cycled_config` makes such a config)."""
+    optimizer = optimizer_for(config.learning_rate, config.steps)
+    window_steps, obs_noise = config.T_assim[0], config.obs_noise[0]
+
+    def step(model, opt_state, key, _index):
+        return _training_step(model, opt_state, key, optimizer, config.batch_size, window_steps, obs_noise)
+
+    return optimizer, step
+
+
+def cycled_config(
+    steps: int, batch_size: int = 64, learning_rate: float = 3e-3, seed: int = 0, scheme: str = "cycled", **changes
+) -> TrainingConfig:
+    """The config of a FourDVarNet trained for the cycle by `scheme`: sakov2012's window (25 steps) and
+    noise (sqrt 2); `changes` are more `TrainingConfig` fields."""
+    return TrainingConfig(
         obs_every=(WINDOW_STEPS,),
-        obs_noise=(obs_noise,),
+        obs_noise=(math.sqrt(2.0),),
         T_assim=(WINDOW_STEPS,),
         steps=steps,
         batch_size=batch_size,
         learning_rate=learning_rate,
         seed=seed,
+        scheme=scheme,
+        **changes,
     )
-    model = build_model(config)
-    optimizer = _optimizer(learning_rate, max(steps, 1))
-    opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
-    key = jax.random.PRNGKey(seed + 1)
-    losses, start = [], time.perf_counter()
-    for step in range(steps):
-        key, step_key = jax.random.split(key)
-        model, opt_state, loss = _training_step(
-            model, opt_state, step_key, optimizer, batch_size, WINDOW_STEPS, obs_noise
-        )
-        losses.append(float(loss))
-        if step % 200 == 0 or step == steps - 1:
-            recent = np.mean(losses[-200:])
-            print(f"step {step + 1}/{steps} loss {recent:.5f} ({time.perf_counter() - start:.0f} s)", flush=True)
-    return model, config, losses, time.perf_counter() - start
 
 
 def cycled_windows(model: FourDVarNet, key: PRNGKeyArray, n_truths: int, n_cycles: int, burn_in: int = 20):
@@ -274,37 +280,43 @@ def _cycled_windows_step(model, opt_state, key, optimizer, data, batch_size, win
     return _window_step(model, opt_state, optimizer, problems, first_guesses, truths)
 
 
-def finetune_on_cycles(
-    model: FourDVarNet,
-    steps: int,
-    *,
-    rounds: int = 2,
-    n_truths: int = 32,
-    n_cycles: int = 400,
-    batch_size: int = 64,
-    learning_rate: float = 1e-3,
-    seed: int = 0,
-):
-    """Fine-tune on the model's own cycled backgrounds: `rounds` times, run the cycle with the current
-    model, then train `steps / rounds` steps on those windows. `(model, losses, seconds)`."""
-    optimizer = _optimizer(learning_rate, max(steps, 1))
-    opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
-    key = jax.random.PRNGKey(seed + 1000)
-    losses, start = [], time.perf_counter()
-    for round_index in range(rounds):
-        key, data_key = jax.random.split(key)
-        data = cycled_windows(model, data_key, n_truths, n_cycles)
-        errors = np.sqrt(np.mean((np.asarray(data[0]) - np.asarray(data[3])) ** 2))
-        print(f"round {round_index + 1}: {data[0].shape[0]} cycled windows, background rmse {errors:.3f}", flush=True)
-        for step in range(steps // rounds):
-            key, step_key = jax.random.split(key)
-            model, opt_state, loss = _cycled_windows_step(
-                model, opt_state, step_key, optimizer, data, batch_size, WINDOW_STEPS, math.sqrt(2.0)
-            )
-            losses.append(float(loss))
-            if step % 200 == 0:
-                print(f"  step {step + 1} loss {np.mean(losses[-200:]):.5f} ({time.perf_counter() - start:.0f} s)")
-    return model, losses, time.perf_counter() - start
+def own_cycles_scheme(config: TrainingConfig):
+    """The "own_cycles" scheme (fine-tuning, `fit(config, model=trained)`): `rounds` times over the
+    `steps`, run the cycle with the model as it is then (`cycled_windows`, `n_truths` x `n_cycles`) and
+    train on `batch_size` of those windows per step until the next round (`OWN_CYCLES_OPTIONS`)."""
+    options = {**OWN_CYCLES_OPTIONS, **config.scheme_options}
+    check_range("rounds", options["rounds"], 1, max(config.steps, 1), integer=True)
+    # The windows come from sakov2012's cycle: its observation spacing is the window.
+    check_range("T_assim", config.T_assim[0], WINDOW_STEPS, WINDOW_STEPS, integer=True)
+    optimizer = optimizer_for(config.learning_rate, config.steps)
+    steps_per_round = -(-config.steps // options["rounds"])
+    window_steps, obs_noise = config.T_assim[0], config.obs_noise[0]
+    windows = {}
+
+    def step(model, opt_state, key, index):
+        if index % steps_per_round == 0:  # a new round: the windows of the model's own cycles, as it is now
+            data_key, key = jax.random.split(key)
+            windows["data"] = cycled_windows(model, data_key, options["n_truths"], options["n_cycles"])
+        return _cycled_windows_step(
+            model, opt_state, key, optimizer, windows["data"], config.batch_size, window_steps, obs_noise
+        )
+
+    return optimizer, step
+
+
+CYCLED_SCHEMES = {"cycled": cycled_scheme, "own_cycles": own_cycles_scheme}
+
+
+def _progress_printer(steps: int, every: int = 200):
+    """A `fit` callback printing the mean loss of the last `every` steps, every `every` steps."""
+    losses = []
+
+    def callback(step, loss):
+        losses.append(loss)
+        if step % every == 1 or step == steps:
+            print(f"step {step}/{steps} loss {np.mean(losses[-every:]):.5f}", flush=True)
+
+    return callback
 
 
 def main(argv=None) -> int:
@@ -325,27 +337,29 @@ def main(argv=None) -> int:
         check_range("--steps", args.steps, 1, 1_000_000, integer=True)
         check_range("--batch-size", args.batch_size, 1, 100_000, integer=True)
         check_range("--learning-rate", args.learning_rate, 1e-7, 1.0)
+        check_range("--rounds", args.rounds, 1, args.steps, integer=True)
         if args.out.exists() and not args.force:
             raise ValueError(f"--out {args.out} exists; pass --force to replace it")
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    settings = dict(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed)
     if args.init is None:
-        model, config, losses, seconds = fit_cycled(args.steps, args.batch_size, args.learning_rate, args.seed)
+        config = cycled_config(**settings)
+        model, report = fit(config, callback=_progress_printer(args.steps))
+        seconds = report.train_time_s
         stage = "windows with a cycled-like background (truth + log-uniform spread noise)"
     else:
         model, header = load_model(args.init, architecture="fourdvarnet")
-        config = TrainingConfig.from_json(header["config"])
-        model, losses, seconds = finetune_on_cycles(
-            model,
-            args.steps,
-            rounds=args.rounds,
-            batch_size=args.batch_size,
-            learning_rate=args.learning_rate,
-            seed=args.seed,
+        hyperparameters = TrainingConfig.from_json(header["config"]).hyperparameters
+        scheme_options = {"rounds": args.rounds}
+        config = cycled_config(
+            **settings, scheme="own_cycles", scheme_options=scheme_options, hyperparameters=hyperparameters
         )
-        seconds += header.get("info", {}).get("train_time_s", 0.0)
+        model, report = fit(config, model=model, callback=_progress_printer(args.steps))
+        seconds = report.train_time_s + header.get("info", {}).get("train_time_s", 0.0)
         stage = f"{header.get('info', {}).get('training', '')}; then fine-tuned {args.steps} steps on its own cycles"
+    losses = report.losses
     info = {
         "training": stage,
         "background": "cycled",

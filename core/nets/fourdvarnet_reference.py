@@ -10,6 +10,8 @@ along time as 2 T channels and convolves (kernel 3) across the 3 Lorenz componen
 
 from __future__ import annotations
 
+import functools
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -121,7 +123,13 @@ def mse_loss(model, batch: Batch1D) -> Float[Array, ""]:
     return jnp.mean((model(batch) - batch.target) ** 2)
 
 
-@eqx.filter_jit
+# XLA's CPU fusion emitters spend ~1/5 of this step's compile CPU time and more of its wall time, and the
+# compile is most of the notebook's 200-step training: its classic emitters compile faster and run the
+# step as fast (docs/bench_convolution.py). An XLA CPU option: other backends ignore it.
+FAST_CPU_COMPILE = {"xla_cpu_use_fusion_emitters": False}
+
+
+@functools.partial(jax.jit, static_argnums=2, compiler_options=FAST_CPU_COMPILE)
 def train_step(model, batch: Batch1D, optimizer: optax.GradientTransformation, opt_state):
     """One full-batch Adam step on the MSE against the truth; returns (model, opt_state, loss)."""
     loss, grads = eqx.filter_value_and_grad(mse_loss)(model, batch)

@@ -1,5 +1,6 @@
-"""Training on simulated problems: the configuration stored with a model, the architectures, `fit`
-and `fit_many`. Saving and loading a trained model is core/nets/model_files.py's job."""
+"""Training on simulated problems: the configuration stored with a model, the architectures and the
+training schemes, `fit` (the one training loop) and `fit_many` (several of ours at once, vmapped).
+Saving and loading a trained model is core/nets/model_files.py's job."""
 
 from __future__ import annotations
 
@@ -41,6 +42,11 @@ class TrainingConfig:
     learning_rate: float = 3e-3
     seed: int = 0
     hyperparameters: dict = field(default_factory=dict)
+    # How each step's data are drawn when not the architecture's own way (None): one of SCHEMES, e.g.
+    # "cycled", windows of one observation cycle whose background is a cycled analysis'.
+    scheme: str | None = None
+    # The scheme's own settings, e.g. {"rounds": 2} for "own_cycles" (core/nets/cycle_fourdvarnet.py).
+    scheme_options: dict = field(default_factory=dict)
 
     def __post_init__(self):
         check_choice("architecture", self.architecture, tuple(ARCHITECTURES))
@@ -53,6 +59,12 @@ class TrainingConfig:
         check_range("steps", self.steps, 0, 1_000_000, integer=True)
         check_range("batch_size", self.batch_size, 1, 100_000, integer=True)
         check_range("learning_rate", self.learning_rate, 1e-7, 1.0)
+        if self.scheme is not None:
+            check_choice("scheme", self.scheme, SCHEMES)
+            if self.architecture != "fourdvarnet":
+                raise ValueError(f"scheme {self.scheme!r} trains architecture 'fourdvarnet', not {self.architecture!r}")
+            if len(self.T_assim) != 1 or len(self.obs_noise) != 1:
+                raise ValueError(f"scheme {self.scheme!r} needs one T_assim (the cycle's window) and one obs_noise")
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -72,7 +84,8 @@ class TrainingConfig:
         noise = "/".join(f"{s:g}" for s in self.obs_noise)
         comps = "/".join("".join("xyz"[c] for c in comp) for comp in self.observed)
         windows = "" if self.T_assim == (50,) else ", windows " + "/".join(str(t) for t in self.T_assim)
-        return f"{self.preset}, obs every {every}, noise {noise}, observed {comps}{windows}"
+        scheme = "" if self.scheme is None else f", {self.scheme} backgrounds"
+        return f"{self.preset}, obs every {every}, noise {noise}, observed {comps}{windows}{scheme}"
 
 
 @dataclass(frozen=True)
@@ -89,7 +102,7 @@ class Architecture:
 def _simulated_scheme(config: TrainingConfig):
     """Ours: a fresh batch of simulated problems, drawn from the config's choices, every step; the
     window lengths take turns (a length is a shape: each compiles once)."""
-    optimizer = _optimizer(config.learning_rate, config.steps)
+    optimizer = optimizer_for(config.learning_rate, config.steps)
     choices = (*_choices(config), config.batch_size)
     windows = config.T_assim
 
@@ -118,6 +131,9 @@ ARCHITECTURES = {
         _fixed_batch_scheme,
     ),
 }
+# Schemes any config may name (`TrainingConfig.scheme`) besides its architecture's own; they live in
+# core/nets/cycle_fourdvarnet.py (which imports this module, so `training_scheme_for` imports it when used).
+SCHEMES = ("cycled", "own_cycles")
 DEFAULT_HYPERPARAMETERS = ARCHITECTURES["fourdvarnet"].hyperparameters
 REFERENCE_CONFIG = TrainingConfig(
     architecture="fourdvarnet_reference",
@@ -148,8 +164,10 @@ ProgressCallback = Callable[[int, float], None]
 
 
 @functools.lru_cache(maxsize=16)
-def _optimizer(learning_rate: float, steps: int) -> optax.GradientTransformation:
-    # Cached so that repeated trainings with the same settings reuse the compiled step.
+def optimizer_for(learning_rate: float, steps: int) -> optax.GradientTransformation:
+    """Our trainings' optimizer: Adam on gradients clipped to global norm 1, its rate decaying along a
+    cosine to 5% over `steps`. Cached, so that repeated trainings with the same settings reuse the
+    compiled step (the optimizer is a static argument of the jitted steps)."""
     schedule = optax.cosine_decay_schedule(learning_rate, max(steps, 1), alpha=0.05)
     return optax.chain(optax.clip_by_global_norm(1.0), optax.adam(schedule))
 
@@ -196,16 +214,18 @@ def fit(
     callback: ProgressCallback | None = None,
     model=None,
 ) -> tuple[object, TrainingReport]:
-    """Train a model as `config` says; `callback(step, loss)` is called after every step.
+    """Train a model as `config` says (from `model` if given); `callback(step, loss)` is called after every step.
 
-    Our FourDVarNet draws a fresh batch of simulated problems each step; the reference architecture
-    trains as the notebook did, on a fixed set of `batch_size` problems from `split(key 1, ...)`.
+    The config's scheme says how each step's data are drawn (`training_scheme_for`): our FourDVarNet
+    draws a fresh batch of simulated problems each step, the reference architecture trains as the
+    notebook did on a fixed set of `batch_size` problems from `split(key 1, ...)`, and a config's
+    `scheme` may name another (e.g. "cycled", core/nets/cycle_fourdvarnet.py).
     """
     model = build_model(config) if model is None else model
     start = time.perf_counter()
     losses: list[float] = []
     compile_s = 0.0
-    optimizer, step_fn = ARCHITECTURES[config.architecture].training_scheme(config)
+    optimizer, step_fn = training_scheme_for(config)
     opt_state = optimizer.init(eqx.filter(model, eqx.is_array))
     key = jax.random.PRNGKey(config.seed + 1)
     for step in range(config.steps):
@@ -217,6 +237,16 @@ def fit(
         if callback is not None:
             callback(step + 1, losses[-1])
     return model, TrainingReport(losses, time.perf_counter() - start, compile_s)
+
+
+def training_scheme_for(config: TrainingConfig):
+    """`(optimizer, step(model, opt_state, key, step_index) -> (model, opt_state, loss))` for `config`:
+    its `scheme` if it names one, else its architecture's."""
+    if config.scheme is None:
+        return ARCHITECTURES[config.architecture].training_scheme(config)
+    from core.nets.cycle_fourdvarnet import CYCLED_SCHEMES  # imports this module: resolved when used
+
+    return CYCLED_SCHEMES[config.scheme](config)
 
 
 def training_batch_for(config: TrainingConfig) -> Batch1D:
@@ -266,7 +296,7 @@ def fit_many(configs: Sequence[TrainingConfig]) -> list[tuple[object, TrainingRe
         ValueError: the configs differ in more than their data choices and seeds (see `vmap_signature`).
     """
     configs = list(configs)
-    if len({vmap_signature(c) for c in configs}) != 1 or configs[0].architecture != "fourdvarnet":
+    if len({vmap_signature(c) for c in configs}) != 1 or configs[0].architecture != "fourdvarnet" or configs[0].scheme:
         raise ValueError("fit_many needs FourDVarNet configs alike but for their data choices and seeds")
     if len(configs[0].T_assim) != 1:
         raise ValueError("fit_many trains on one window length; use fit for a mix of lengths")
@@ -274,7 +304,7 @@ def fit_many(configs: Sequence[TrainingConfig]) -> list[tuple[object, TrainingRe
     start = time.perf_counter()
     seeds = jnp.array([c.seed for c in configs])
     models = eqx.filter_vmap(lambda k: build_model(first, k))(jax.vmap(jax.random.PRNGKey)(seeds))
-    optimizer = _optimizer(first.learning_rate, first.steps)
+    optimizer = optimizer_for(first.learning_rate, first.steps)
     opt_states = eqx.filter_vmap(optimizer.init)(eqx.filter(models, eqx.is_array))
     every, noise, masks = (jnp.stack(parts) for parts in zip(*(_choices(c) for c in configs), strict=True))
     choices = (every, noise, masks, first.batch_size)
