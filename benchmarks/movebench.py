@@ -23,8 +23,8 @@ from bokeh.document.events import DocumentPatchedEvent, SessionCallbackAdded
 from bokeh.protocol import Protocol
 from panel.io.state import set_curdoc
 
+from dashboard.server.browser_patch import model_of
 from dashboard.server.panel_compat import mark_connected
-from dashboard.server.refusal import model_of
 
 PROTOCOL = Protocol()
 

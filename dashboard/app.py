@@ -38,7 +38,6 @@ from dashboard.views.page_assets import CSS, CSS_VALUE_CACHE_JS, META_VIEWPORT, 
 # module `dashboard.app`, once this process is warm. So the served script imports nothing slow (JAX,
 # the solvers, HoloViews: seconds), and a page can be sent at once while they load (serving.py).
 if not pn.state.served:
-    from dashboard.data import compute
     from dashboard.data.jitcache import enable_compilation_cache
     from dashboard.server import teacher, warmup
     from dashboard.state.explore import ExperimentState
@@ -46,11 +45,12 @@ if not pn.state.served:
     from dashboard.training.models import registry
     from dashboard.training.owners import cookie_owner
     from dashboard.views.about import AboutView
-    from dashboard.views.controls import Controls, refusal_message
+    from dashboard.views.controls import Controls
     from dashboard.views.cycle_view import CycleView
     from dashboard.views.explore import ExploreView
     from dashboard.views.generalisation import GeneralisationView
     from dashboard.views.landscape_view import LandscapeView
+    from dashboard.views.page_setup import FirstSolve, attach_frozen, exception_handler
     from dashboard.views.train import TrainView
 
 log = logging.getLogger("dashboard")
@@ -72,26 +72,6 @@ FOLLOWING = {True: "Following the teacher", False: "Follow the teacher"}  # the 
 # Every setting of the experiment lives in the page's URL, so that a link opens the same experiment:
 # the query names are the settings' names, in their declared order (written once, on ExperimentState).
 URL_PARAMETERS = () if pn.state.served else ExperimentState.setting_names()
-
-
-class FirstSolve:
-    """The state's solver while this process has not solved anything yet (no `--setup` warm-up).
-
-    Until `release()` it returns None (nothing to draw yet), so that the first page is sent to the
-    browser at once, with a progress note, instead of after the JIT compile (seconds); `release()`
-    then solves for real and every later call goes straight to `compute.solve`.
-    """
-
-    def __init__(self):
-        self.deferred = not warmup.WARM.is_set()
-
-    def __call__(self, settings):
-        if self.deferred:
-            return None
-        return compute.solve(settings)
-
-    def release(self):
-        self.deferred = False
 
 
 class Dashboard(Viewer):
@@ -300,34 +280,6 @@ class Dashboard(Viewer):
 
     def __panel__(self):
         return pn.Row(self.controls, pn.Column(self.preparing, self.tabs), sizing_mode="stretch_width")
-
-
-def exception_handler(exc: Exception):
-    """Any error escaping a callback: a short note for the student. A value the state refused (out
-    of its bounds, e.g. crafted in the browser) says why; anything else is logged for the teacher."""
-    message = refusal_message(exc)
-    if message is None:
-        log.error("callback failed", exc_info=exc)
-        message = "Something went wrong with that action; the page keeps working."
-    else:
-        log.warning("%s", message)
-    try:
-        if pn.state.notifications is not None:
-            pn.state.notifications.error(message, duration=8000)
-    except Exception:  # noqa: BLE001
-        pass
-
-
-def attach_frozen(server_doc, doc=None, *args, **kwargs):
-    """The template's `server_doc` with the document's model graph frozen: Bokeh otherwise walks the
-    whole page again after each of the template's roots is added and after each JS link is set up
-    (13 walks of ~230 models, ~40% of a page's build); frozen, it walks it once at the end.
-    (`servable()` attaches the page through `server_doc`, as `warmup` and the benchmarks do.)"""
-    document = doc if doc is not None else pn.state.curdoc
-    if document is None:
-        return server_doc(doc, *args, **kwargs)
-    with document.models.freeze():
-        return server_doc(document, *args, **kwargs)
 
 
 def create_app():

@@ -16,11 +16,11 @@ import core
 from core.nets.cycle_fourdvarnet import (
     CYCLED_MODEL_PATH,
     CycledFourDVarNet,
-    cycled_training_batch,
     gauss_newton_spread,
     load_cycled_model,
     window_problem,
 )
+from core.nets.cycle_training import cycled_training_batch
 
 
 def _untrained():

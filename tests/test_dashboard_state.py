@@ -127,7 +127,7 @@ def test_no_component_observed_is_a_friendly_error(state):
 
 def test_the_sidebar_is_built_from_the_state(state):
     from dashboard.data.compute import drawn_items, method_labels
-    from dashboard.server.refusal import browser_sends
+    from dashboard.server.browser_patch import browser_sends
     from dashboard.views.controls import Controls
 
     controls = Controls(state=state)
@@ -150,7 +150,7 @@ def test_crafted_widget_value_is_refused(state):
     controls = Controls(state=state)
     before = state.experiment
     # a tampered browser message, as the server receives it: refused, not raised
-    from dashboard.server.refusal import browser_sends
+    from dashboard.server.browser_patch import browser_sends
 
     browser_sends(controls.obs_every, value=999, value_throttled=999)
     assert state.obs_every == 5 and state.experiment is before
@@ -380,7 +380,7 @@ def test_a_page_shares_its_stateless_plot_models():
 
 
 def test_the_seed_number_box_sets_the_seed_and_refuses_out_of_range(state):
-    from dashboard.server.refusal import browser_sends
+    from dashboard.server.browser_patch import browser_sends
     from dashboard.views.controls import Controls
 
     controls = Controls(state=state)
@@ -395,7 +395,8 @@ def test_the_seed_number_box_sets_the_seed_and_refuses_out_of_range(state):
 
 
 def test_the_figure_pool_hands_out_each_set_once_and_tops_itself_up():
-    from dashboard.figures.plots import ExploreFigures, FigurePool
+    from dashboard.figures.figure_pool import FigurePool
+    from dashboard.figures.plots import ExploreFigures
 
     pool = FigurePool(size=2, idle_s=0.0)
     built_now = pool.take()  # not filled yet: built on the spot, no refill

@@ -529,7 +529,7 @@ def test_a_crafted_heatmap_selection_is_refused_and_the_tab_keeps_working(index)
 
 @pytest.mark.parametrize("widget, value", [("n_train_steps", 1_000_000), ("n_problems", 100_000), ("n_problems", 3)])
 def test_the_train_tab_bounds_hold_on_the_server(widget, value):
-    from dashboard.server.refusal import browser_sends
+    from dashboard.server.browser_patch import browser_sends
     from dashboard.state.explore import ExperimentState
     from dashboard.views.train import TrainView
 

@@ -90,7 +90,7 @@ def test_a_crafted_window_is_refused_everywhere(state):
         landscape_data.grid(Settings(), "x-w", 3.0)
     # From the browser: the window slider sends an index; one past its options is refused and said.
     controls = Controls(state=state)
-    from dashboard.server.refusal import browser_sends
+    from dashboard.server.browser_patch import browser_sends
 
     doc = browser_sends(controls.window._slider, value_throttled=42)
     assert state.window == 50

@@ -20,7 +20,7 @@ def controls():
 
 def test_a_choice_slider_moves_with_the_state_both_ways(controls):
     from dashboard.data.compute import ITERATION_CAPS, WINDOWS
-    from dashboard.server.refusal import browser_sends
+    from dashboard.server.browser_patch import browser_sends
 
     state, caps, window = controls.state, controls.max_steps, controls.window
     assert caps._slider.value == list(ITERATION_CAPS).index(state.max_steps)
@@ -42,7 +42,7 @@ def test_a_crafted_position_is_refused_and_named(controls, sent):
     state, target = controls.state, controls.max_steps._slider
     root = target.get_root()
     before = state.max_steps
-    from dashboard.server.refusal import browser_sends
+    from dashboard.server.browser_patch import browser_sends
 
     browser_sends(target, value=sent, value_throttled=sent)
     assert state.max_steps == before
@@ -56,7 +56,7 @@ def test_the_refusal_banner_joins_the_page_only_when_needed(controls):
     column = controls.__panel__()
     assert controls.__panel__() is column  # built once
     assert controls.refused not in column.objects
-    from dashboard.server.refusal import browser_sends
+    from dashboard.server.browser_patch import browser_sends
 
     browser_sends(controls.window._slider, value_throttled=42)
     assert controls.refused in column.objects and "not one of the lengths" in controls.refused.object

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 import core
-import core.nets.cycle_fourdvarnet as cycle_fourdvarnet
-from core.nets.cycle_fourdvarnet import WINDOW_STEPS, cycled_config, cycled_training_batch, cycled_window_loss
+import core.nets.cycle_training as cycle_training
+from core.nets.cycle_fourdvarnet import WINDOW_STEPS
+from core.nets.cycle_training import cycled_config, cycled_training_batch, cycled_window_loss
 from core.nets.training import TrainingConfig, build_model, fit, fit_many, optimizer_for
 
 SMALL = {"hidden_dim": 4, "kernel_size": 3}
@@ -75,13 +76,13 @@ def test_own_cycles_scheme_renews_its_windows_from_the_current_model(monkeypatch
     )
     start = build_model(config)
     renewals = []
-    real = cycle_fourdvarnet.cycled_windows
+    real = cycle_training.cycled_windows
 
     def recording(model, key, n_truths, n_cycles):
         renewals.append((_weights(model), n_truths, n_cycles))
         return real(model, key, n_truths, n_cycles)
 
-    monkeypatch.setattr(cycle_fourdvarnet, "cycled_windows", recording)
+    monkeypatch.setattr(cycle_training, "cycled_windows", recording)
     trained, report = fit(config, model=start)
     assert len(report.losses) == 4 and np.all(np.isfinite(report.losses))
     assert [(n, c) for _, n, c in renewals] == [(2, 24), (2, 24)]

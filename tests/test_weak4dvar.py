@@ -13,8 +13,9 @@ from support import count_compiles
 
 import core
 from core.da.method import STATUS_CONVERGED, STATUS_WRONG_MINIMUM
+from core.methods.block_tridiagonal import block_solve, eliminate, posterior_variances
 from core.methods.fourdvar import residuals
-from core.methods.weak4dvar import block_solve, eliminate, gauss_newton_blocks, posterior_variances, weak_cost
+from core.methods.weak4dvar import gauss_newton_blocks, weak_cost
 from core.systems.lorenz import AbstractSystem
 from core.systems.lorenz96 import Lorenz96Forward
 

@@ -19,10 +19,10 @@ python3 -m core sweep --allow-long --retrain --steps 3000 --n-problems 256 --sav
 train fourdvarnet_attractor_long --preset attractor --init "$out/sweep/fourdvarnet_attractor_mixed_every.eqx" \
   --window 50,100,200,300 --obs-every 2,4,5,8,10,12,16,20 --obs-noise 0.5,1,1.4142 \
   --steps 3000 --batch-size 64 --learning-rate 1e-3
-# The cycled FourDVarNet (`python -m core cycle --method fourdvarnet`, core/cycle_fourdvarnet.py), on 2 shared CPU
+# The cycled FourDVarNet (`python -m core cycle --method fourdvarnet`, core/nets/cycle_training.py), on 2 shared CPU
 # cores (nice -n 10, about 11 minutes): windows of one sakov2012 observation cycle (25 steps, x y z observed
 # at the end with noise sqrt 2) whose background is the truth plus noise of a cycled analysis' spread
 # (log-uniform 0.1..1.5 per component). It lives in a subfolder so that the dashboard's single-window model
 # list does not offer it. (Fine-tuning it on its own cycles, `--init FILE --rounds 3 --steps 3000
 # --learning-rate 1e-3`, made it worse: rmse_a 0.51 -> 0.67 on 1001 cycles of key 5; it is not shipped.)
-python3 -m core.cycle_fourdvarnet --out "$out/cycled/fourdvarnet_cycled.eqx" --force --steps 4500 --batch-size 128
+python3 -m core.nets.cycle_training --out "$out/cycled/fourdvarnet_cycled.eqx" --force --steps 4500 --batch-size 128

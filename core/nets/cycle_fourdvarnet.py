@@ -14,31 +14,23 @@ tangent-linear model M' and scaled by `spread_inflation` (as `core/methods/uncer
 The model is trained on single windows drawn as a cycle's (`cycled_training_batch`): truth on the
 attractor, x_b = truth_0 + s * noise with s drawn per component over the spreads a cycled analysis has,
 the observation at the window's end only: `fit` runs it as the training scheme "cycled" (a config's
-`scheme`; "own_cycles" fine-tunes on the model's own cycles). `python -m core.nets.cycle_fourdvarnet --out PATH`
-trains one.
+`scheme`; "own_cycles" fine-tunes on the model's own cycles; core/nets/cycle_training.py).
+`python -m core.nets.cycle_training --out PATH` trains one.
 """
 
 from __future__ import annotations
 
-import argparse
-import math
-import sys
-from pathlib import Path
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, Float
 
 from core._validate import check_range
 from core.da.cycle import AbstractCycledMethod, CycleSetup
 from core.da.registry import register_method
-from core.nets.fourdvarnet import FourDVarNet, normalised_mse
-from core.nets.model_files import SHIPPED_MODELS, load_model, save_model
-from core.nets.training import TrainingConfig, fit, optimizer_for
-from core.setups.problems import ATTRACTOR_SPIN_UP_STEPS, CLIMATOLOGY_MEAN, CLIMATOLOGY_STD, Problem
-from core.systems.lorenz import Lorenz63Forward
+from core.nets.fourdvarnet import FourDVarNet
+from core.nets.model_files import SHIPPED_MODELS, load_model
+from core.setups.problems import Problem
 
 CYCLED_MODEL_PATH = SHIPPED_MODELS / "cycled" / "fourdvarnet_cycled.eqx"
 WINDOW_STEPS = 25  # sakov2012's observation spacing: the window is one observation cycle
@@ -159,220 +151,3 @@ register_method(
     learned=True,
     kind="cycled",
 )
-
-
-# ---------------------------------------------------------------------------------------------
-# Training on windows drawn as a cycle's.
-
-
-def cycled_training_batch(
-    key: PRNGKeyArray, batch_size: int, window_steps: int, obs_noise: float, spread_range=TRAINING_SPREAD_RANGE
-):
-    """`(problems, first_guesses, truths)`: windows whose background is a cycled analysis, not the climatology.
-
-    Truth from the climatology spun up onto the attractor; background std s log-uniform in `spread_range`
-    per component and problem; x_b = truth_0 + s * N(0, 1); x, y, z observed at the last state only.
-    """
-    forward = Lorenz63Forward(dt=0.01)
-    mean, std = jnp.array(CLIMATOLOGY_MEAN), jnp.array(CLIMATOLOGY_STD)
-
-    def one(k):
-        k_truth, k_spread, k_background, k_obs = jax.random.split(k, 4)
-        start = forward.advance(mean + std * jax.random.normal(k_truth, (3,)), ATTRACTOR_SPIN_UP_STEPS)
-        truth = forward.rollout(start, window_steps)
-        low, high = math.log(spread_range[0]), math.log(spread_range[1])
-        spread = jnp.exp(jax.random.uniform(k_spread, (3,), minval=low, maxval=high))
-        background = truth[0] + spread * jax.random.normal(k_background, (3,))
-        y = truth[-1] + obs_noise * jax.random.normal(k_obs, (3,))
-        problem = window_problem(background, spread, y, jnp.ones(3), obs_noise, window_steps)
-        return problem, forward.rollout(background, window_steps), truth
-
-    return jax.vmap(one)(jax.random.split(key, batch_size))
-
-
-@eqx.filter_jit
-def _training_step(model, opt_state, key, optimizer, batch_size, window_steps, obs_noise):
-    problems, first_guesses, truths = cycled_training_batch(key, batch_size, window_steps, obs_noise)
-    return _window_step(model, opt_state, optimizer, problems, first_guesses, truths)
-
-
-def cycled_window_loss(model: FourDVarNet, problems: Problem, first_guesses, truths) -> Float[Array, ""]:
-    """The cycled schemes' loss on windows started from `first_guesses`: the whole window's error, and
-    the analysis (its end) once more, since that is what the cycle carries."""
-    windows = jax.vmap(lambda p, g: model.analyse(p, first_guess=g))(problems, first_guesses)
-    return normalised_mse(windows, truths) + normalised_mse(windows[:, -1], truths[:, -1])
-
-
-def _window_step(model, opt_state, optimizer, problems, first_guesses, truths):
-    """One Adam step of `cycled_window_loss`."""
-    loss, grads = eqx.filter_value_and_grad(cycled_window_loss)(model, problems, first_guesses, truths)
-    updates, opt_state = optimizer.update(grads, opt_state, eqx.filter(model, eqx.is_array))
-    return eqx.apply_updates(model, updates), opt_state, loss
-
-
-def cycled_scheme(config: TrainingConfig):
-    """The "cycled" training scheme (`TrainingConfig(scheme="cycled")`, run by `fit`): each step a fresh
-    `cycled_training_batch` of `batch_size` windows of `T_assim` steps, observed at the end with noise
-    `obs_noise` (the cycle's window and noise: `cycled_config` makes such a config)."""
-    optimizer = optimizer_for(config.learning_rate, config.steps)
-    window_steps, obs_noise = config.T_assim[0], config.obs_noise[0]
-
-    def step(model, opt_state, key, _index):
-        return _training_step(model, opt_state, key, optimizer, config.batch_size, window_steps, obs_noise)
-
-    return optimizer, step
-
-
-def cycled_config(
-    steps: int, batch_size: int = 64, learning_rate: float = 3e-3, seed: int = 0, scheme: str = "cycled", **changes
-) -> TrainingConfig:
-    """The config of a FourDVarNet trained for the cycle by `scheme`: sakov2012's window (25 steps) and
-    noise (sqrt 2); `changes` are more `TrainingConfig` fields."""
-    return TrainingConfig(
-        obs_every=(WINDOW_STEPS,),
-        obs_noise=(math.sqrt(2.0),),
-        T_assim=(WINDOW_STEPS,),
-        steps=steps,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        seed=seed,
-        scheme=scheme,
-        **changes,
-    )
-
-
-def cycled_windows(model: FourDVarNet, key: PRNGKeyArray, n_truths: int, n_cycles: int, burn_in: int = 20):
-    """Windows as the cycle itself makes them: run `model` through `n_truths` sakov2012 cycles (vmapped)
-    and keep, for every cycle after `burn_in`, the carried background, the observation and the true start.
-
-    Returns:
-        `(background_mean, background_std, obs, truth_start)`, each `(n_truths * (n_cycles - burn_in - 1), 3)`.
-    """
-    from core.da.cycle import run_cycle, simulate
-    from core.setups.sakov2012 import sakov2012
-
-    setup = sakov2012(n_cycles=n_cycles)
-    method = CycledFourDVarNet(model)
-
-    def one(k):
-        k_truth, k_method = jax.random.split(k)
-        truth = simulate(setup, k_truth)
-        record = run_cycle(method, setup, truth, k_method)
-        sl = slice(burn_in, -1)
-        return record.analysis_mean[sl], record.analysis_spread[sl], truth.obs[burn_in + 1 :], truth.truth[sl]
-
-    parts = jax.lax.map(one, jax.random.split(key, n_truths))
-    return tuple(p.reshape(-1, 3) for p in parts)
-
-
-@eqx.filter_jit
-def _cycled_windows_step(model, opt_state, key, optimizer, data, batch_size, window_steps, obs_noise):
-    """One Adam step on `batch_size` windows drawn from `cycled_windows` data."""
-    forward = Lorenz63Forward(dt=0.01)
-    index = jax.random.randint(key, (batch_size,), 0, data[0].shape[0])
-    mean, spread, obs, start = (d[index] for d in data)
-
-    def one(m, s, y, x):
-        problem = window_problem(m, s, y, jnp.ones(3), obs_noise, window_steps)
-        return problem, forward.rollout(m, window_steps), forward.rollout(x, window_steps)
-
-    problems, first_guesses, truths = jax.vmap(one)(mean, spread, obs, start)
-    return _window_step(model, opt_state, optimizer, problems, first_guesses, truths)
-
-
-def own_cycles_scheme(config: TrainingConfig):
-    """The "own_cycles" scheme (fine-tuning, `fit(config, model=trained)`): `rounds` times over the
-    `steps`, run the cycle with the model as it is then (`cycled_windows`, `n_truths` x `n_cycles`) and
-    train on `batch_size` of those windows per step until the next round (`OWN_CYCLES_OPTIONS`)."""
-    options = {**OWN_CYCLES_OPTIONS, **config.scheme_options}
-    check_range("rounds", options["rounds"], 1, max(config.steps, 1), integer=True)
-    # The windows come from sakov2012's cycle: its observation spacing is the window.
-    check_range("T_assim", config.T_assim[0], WINDOW_STEPS, WINDOW_STEPS, integer=True)
-    optimizer = optimizer_for(config.learning_rate, config.steps)
-    steps_per_round = -(-config.steps // options["rounds"])
-    window_steps, obs_noise = config.T_assim[0], config.obs_noise[0]
-    windows = {}
-
-    def step(model, opt_state, key, index):
-        if index % steps_per_round == 0:  # a new round: the windows of the model's own cycles, as it is now
-            data_key, key = jax.random.split(key)
-            windows["data"] = cycled_windows(model, data_key, options["n_truths"], options["n_cycles"])
-        return _cycled_windows_step(
-            model, opt_state, key, optimizer, windows["data"], config.batch_size, window_steps, obs_noise
-        )
-
-    return optimizer, step
-
-
-CYCLED_SCHEMES = {"cycled": cycled_scheme, "own_cycles": own_cycles_scheme}
-
-
-def _progress_printer(steps: int, every: int = 200):
-    """A `fit` callback printing the mean loss of the last `every` steps, every `every` steps."""
-    losses = []
-
-    def callback(step, loss):
-        losses.append(loss)
-        if step % every == 1 or step == steps:
-            print(f"step {step}/{steps} loss {np.mean(losses[-every:]):.5f}", flush=True)
-
-    return callback
-
-
-def main(argv=None) -> int:
-    """`python -m core.nets.cycle_fourdvarnet --out PATH [--steps N] [--batch-size B]`: train and save."""
-    parser = argparse.ArgumentParser(prog="python -m core.nets.cycle_fourdvarnet", description=main.__doc__)
-    parser.add_argument("--out", type=Path, default=CYCLED_MODEL_PATH, help="model file (default: the shipped one)")
-    parser.add_argument("--steps", type=int, default=4000, help="Adam steps, 1..1000000 (default: 4000)")
-    parser.add_argument("--batch-size", type=int, default=64, help="windows per step, 1..100000 (default: 64)")
-    parser.add_argument("--learning-rate", type=float, default=3e-3, help="peak learning rate (default: 3e-3)")
-    parser.add_argument("--seed", type=int, default=0, help="PRNG seed (default: 0)")
-    parser.add_argument("--force", action="store_true", help="replace an existing --out")
-    parser.add_argument(
-        "--init", type=Path, default=None, help="fine-tune this model on its own cycled backgrounds instead"
-    )
-    parser.add_argument("--rounds", type=int, default=2, help="cycle runs that renew the fine-tuning data (default: 2)")
-    args = parser.parse_args(argv)
-    try:
-        check_range("--steps", args.steps, 1, 1_000_000, integer=True)
-        check_range("--batch-size", args.batch_size, 1, 100_000, integer=True)
-        check_range("--learning-rate", args.learning_rate, 1e-7, 1.0)
-        check_range("--rounds", args.rounds, 1, args.steps, integer=True)
-        if args.out.exists() and not args.force:
-            raise ValueError(f"--out {args.out} exists; pass --force to replace it")
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    settings = dict(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed)
-    if args.init is None:
-        config = cycled_config(**settings)
-        model, report = fit(config, callback=_progress_printer(args.steps))
-        seconds = report.train_time_s
-        stage = "windows with a cycled-like background (truth + log-uniform spread noise)"
-    else:
-        model, header = load_model(args.init, architecture="fourdvarnet")
-        hyperparameters = TrainingConfig.from_json(header["config"]).hyperparameters
-        scheme_options = {"rounds": args.rounds}
-        config = cycled_config(
-            **settings, scheme="own_cycles", scheme_options=scheme_options, hyperparameters=hyperparameters
-        )
-        model, report = fit(config, model=model, callback=_progress_printer(args.steps))
-        seconds = report.train_time_s + header.get("info", {}).get("train_time_s", 0.0)
-        stage = f"{header.get('info', {}).get('training', '')}; then fine-tuned {args.steps} steps on its own cycles"
-    losses = report.losses
-    info = {
-        "training": stage,
-        "background": "cycled",
-        "background_std_range": list(TRAINING_SPREAD_RANGE),
-        "observed_at": "window end only",
-        "first_guess": "forecast of the background",
-        "final_loss": float(np.mean(losses[-100:])),
-        "train_time_s": seconds,
-    }
-    save_model(args.out, model, config, info=info, overwrite=args.force)
-    print(f"saved {args.out} (loss {info['final_loss']:.5f}, {seconds:.0f} s)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

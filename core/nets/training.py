@@ -244,7 +244,7 @@ def training_scheme_for(config: TrainingConfig):
     its `scheme` if it names one, else its architecture's."""
     if config.scheme is None:
         return ARCHITECTURES[config.architecture].training_scheme(config)
-    from core.nets.cycle_fourdvarnet import CYCLED_SCHEMES  # imports this module: resolved when used
+    from core.nets.cycle_training import CYCLED_SCHEMES  # imports this module: resolved when used
 
     return CYCLED_SCHEMES[config.scheme](config)
 

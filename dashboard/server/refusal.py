@@ -36,8 +36,7 @@ from numbers import Real
 import panel as pn
 import param
 from bokeh.core.property.descriptors import UnsetValueError
-from bokeh.core.serialization import Deserializer, Serialized, Serializer
-from bokeh.document import Document
+from bokeh.core.serialization import Deserializer, Serialized
 from bokeh.document.callbacks import invoke_with_curdoc
 from bokeh.protocol.messages.patch_doc import patch_doc
 from panel.io.state import set_curdoc
@@ -317,33 +316,6 @@ def _later(doc, callback) -> None:
         doc.add_next_tick_callback(callback)
     else:  # a document without a session (tests): at once
         callback()
-
-
-def browser_sends(widget, doc: Document | None = None, **changes) -> Document:
-    """What a browser's change of `widget`'s Bokeh properties does on the server (`value=...`,
-    `active=...`): a PATCH-DOC message applied through the same path as a served page's, to `doc`
-    (where the widget is shown) or to a fresh document that shows it. For tests and benchmarks;
-    returns the document."""
-    install()
-    if doc is None:
-        doc = Document()
-        doc.add_root(widget.get_root(doc))
-    model = model_of(widget, doc)
-    events = [
-        {"kind": "ModelChanged", "model": {"id": model.id}, "attr": attr, "new": Serializer().encode(value)}
-        for attr, value in changes.items()
-    ]
-    patch_doc({}, {}, {"events": events}).apply_to_document(doc, setter=object())
-    return doc
-
-
-def model_of(widget, doc: Document):
-    """The Bokeh model of a guarded `widget` in `doc` (found by its CSS class); `ValueError` if none."""
-    mine = {c for c in widget.css_classes if c.startswith(CLASS_PREFIX)}
-    model = next((m for m in doc.models if mine & set(getattr(m, "css_classes", None) or ())), None)
-    if model is None:
-        raise ValueError(f"{widget.name!r} is not a guarded widget shown in this document")
-    return model
 
 
 def _guarded_apply(self, doc, setter=None):

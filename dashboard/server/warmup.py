@@ -61,7 +61,7 @@ from dashboard.data.cycle_data import CycleSettings  # noqa: E402
 from dashboard.data.cycle_data import warm as cycle_warm  # noqa: E402
 from dashboard.data.jitcache import cache_dir, enable_compilation_cache  # noqa: E402
 from dashboard.data.seeds import many_seeds  # noqa: E402
-from dashboard.figures.plots import FIGURES  # noqa: E402
+from dashboard.figures.figure_pool import FIGURES  # noqa: E402
 from dashboard.server.pagefirst import PAGE_WORK, one_process_compiles  # noqa: E402
 from dashboard.server.panel_compat import forget_periodic_callbacks  # noqa: E402
 from dashboard.state.cycle import DEFAULT_METHODS  # noqa: E402

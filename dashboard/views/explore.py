@@ -17,7 +17,7 @@ from panel.viewable import Viewer
 from dashboard.data.compute import Experiment, band_hidden_reason, drawn_items, method_colors, method_labels
 from dashboard.data.export import PNG_JS, fmt, metrics_csv, metrics_rows, trajectories_csv
 from dashboard.data.seeds import N_SEEDS, many_seeds, many_seeds_html
-from dashboard.figures import plots
+from dashboard.figures import figure_pool, plots
 from dashboard.server.panel_compat import TextPane
 from dashboard.state.explore import ExperimentState
 
@@ -135,7 +135,7 @@ class ExploreView(Viewer):
         super().__init__(**params)
         self.alert = alert
         data = (self.state.experiment, tuple(self.state.shown))
-        self.figures = plots.FIGURES.take()  # built ahead of time (warm-up), not per page
+        self.figures = figure_pool.FIGURES.take()  # built ahead of time (warm-up), not per page
         self.figures.update(*data)
         self.time_pane = pn.pane.Bokeh(self.figures.grid, sizing_mode="stretch_width", margin=(0, 5))
         self.phase_pane = pn.pane.Bokeh(self.figures.phase, sizing_mode="stretch_width", margin=(0, 5))
