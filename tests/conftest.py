@@ -1,6 +1,15 @@
-"""Fixtures shared by the dashboard's test files."""
+"""Fixtures shared by the dashboard's test files, and how the tests share the cores."""
 
 import pytest
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups from the markers
+def pytest_collection_modifyitems(config, items):
+    """Under `-n auto --dist loadgroup` (the README's command), one worker runs a whole test file, so a
+    module's fixture is built once; every browser test runs on one worker, around one served dashboard."""
+    for item in items:
+        group = "browser" if "browser" in item.path.parts else item.path.stem
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture

@@ -107,6 +107,8 @@ def test_help_explains_every_subcommand(capsys):
         assert "--allow-long" in capsys.readouterr().out
 
 
+@pytest.mark.slow
+@pytest.mark.ci  # ~20-70 s: outside the README's command, run by CI in a step of its own (.ci/run)
 def test_train_then_evaluate_round_trip(tmp_path, capsys):
     out = tmp_path / "m.eqx"
     assert main(["train", "--steps", "2", "--batch-size", "4", "--hidden-dim", "4", "--out", str(out)]) == 0

@@ -289,6 +289,8 @@ def test_views_render_and_export_without_a_browser(state):
     assert view.metrics_csv.filename == "l63_attractor_seed11_every5_noise0.5_xyz_K5_cap20_metrics.csv"
 
 
+@pytest.mark.slow
+@pytest.mark.ci  # ~20-70 s: outside the README's command, run by CI in a step of its own (.ci/run)
 def test_training_job_saves_to_the_user_cache_and_is_selectable(state, user_cache):
     from dashboard.training.models import registry
     from dashboard.views.train import TrainingJob

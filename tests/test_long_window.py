@@ -28,6 +28,8 @@ def long_problems():
     return long_window_problems(2026, 32, 200)
 
 
+@pytest.mark.slow
+@pytest.mark.ci  # ~20-70 s: outside the README's command, run by CI in a step of its own (.ci/run)
 def test_quasi_static_reaches_the_lowest_cost_that_many_random_starts_find():
     problems = core.generate_problems(jax.random.PRNGKey(5), 3, T_assim=150, **LONG_SETUP)
     solver = optx.LevenbergMarquardt(rtol=1e-5, atol=1e-5)
@@ -112,6 +114,8 @@ def test_known_bad_solves_are_flagged_with_words_a_student_can_follow(long_probl
     assert core.describe_status(bad.status).startswith("stopped at a cost far above what the noise explains")
 
 
+@pytest.mark.slow
+@pytest.mark.ci  # ~20-70 s: outside the README's command, run by CI in a step of its own (.ci/run)
 def test_known_good_solves_are_not_flagged():
     # The reference notebook's problem: its background misses the truth (2 J_b ~ 35), which the
     # verdict leaves out; its 0.051 solve stays converged.

@@ -8,6 +8,8 @@ import core
 from core.cli.main import main, shipped_model_path
 
 
+@pytest.mark.slow
+@pytest.mark.ci  # ~20-70 s: outside the README's command, run by CI in a step of its own (.ci/run)
 @pytest.mark.skipif(not shipped_model_path("seed").exists(), reason="needs the shipped seed model")
 def test_reproduce_json_on_the_seed_problem(capsys):
     assert main(["reproduce", "--preset", "seed", "--key", "42", "--n-problems", "8", "--json"]) == 0

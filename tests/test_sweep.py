@@ -9,6 +9,10 @@ from core.studies.reproduce import evaluate_model
 from core.studies.reproduce import test_problems as sweep_test_problems
 from core.studies.sweep import SweepPlan, evaluate_sweep, sweep, train_models, training_jobs
 
+# Every test here trains (and the fixture evaluates every registered method): ~3 minutes in all, so the
+# file sits outside the README's command and CI runs it in a step of its own (.ci/run).
+pytestmark = [pytest.mark.slow, pytest.mark.ci]
+
 TINY = {"hidden_dim": 4}
 
 

@@ -60,7 +60,7 @@ def test_cycle_tab_opens_reruns_and_plays(page, dashboard_server, screenshots):
     page.wait_for_function(
         f"(t0) => {{ const w = ({WINDOW_JS})(); return w && parseFloat(w.split(':')[2]) > t0 + 0.5; }}",
         arg=t_before,
-        timeout=20_000,
+        timeout=45_000,
     )
     t_after = float(_window(page).split(":")[2])
     assert t_after == pytest.approx(t_before + 5 * 0.25, abs=0.02)  # five cycles of 25 steps of 0.01

@@ -70,7 +70,7 @@ def probe(page, find: str, attr: str, value, words: list[str]) -> None:
     """Craft one value; the banner names it, and the browser's widget shows the value in use again."""
     before = page.evaluate(CRAFT_JS, [find, attr, value])
     banner_with(page, words)
-    page.wait_for_function(SAME_JS, arg=[find, attr, before], timeout=10_000)
+    page.wait_for_function(SAME_JS, arg=[find, attr, before], timeout=30_000)
 
 
 # Text each tab shows once its first computation is done (the server handles a crafted value after it).
@@ -114,8 +114,8 @@ def test_every_crafted_sidebar_value_is_refused_and_the_page_keeps_working(page,
     handle = handle.locator(".noUi-handle").first
     handle.focus()
     handle.press("ArrowRight")
-    page.wait_for_function(f"(d) => ({FINGERPRINT_JS})() !== d", arg=drawn, timeout=20_000)
-    page.get_by_text(BANNER).first.wait_for(state="hidden", timeout=10_000)
+    page.wait_for_function(f"(d) => ({FINGERPRINT_JS})() !== d", arg=drawn, timeout=45_000)
+    page.get_by_text(BANNER).first.wait_for(state="hidden", timeout=30_000)
 
 
 TABS = {

@@ -69,11 +69,11 @@ def test_the_window_slider_redraws_the_trajectories_and_the_landscape(page, dash
     # Explore: 50 -> 75 steps redraws the curves and moves the shaded window's end to t = 0.75.
     curves_before = page.evaluate(CURVES_JS)
     _press_until(page, handle, CURVES_JS, "now !== before")
-    page.wait_for_function("() => (" + WINDOW_BOXES_JS + ")().every(r => Math.abs(r - 0.75) < 1e-9)", timeout=20_000)
+    page.wait_for_function("() => (" + WINDOW_BOXES_JS + ")().every(r => Math.abs(r - 0.75) < 1e-9)", timeout=45_000)
     assert page.evaluate(CURVES_JS) != curves_before
     handle.focus()
     handle.press("ArrowLeft")  # back to 50 for the short landscape
-    page.wait_for_function("() => (" + WINDOW_BOXES_JS + ")().every(r => Math.abs(r - 0.5) < 1e-9)", timeout=20_000)
+    page.wait_for_function("() => (" + WINDOW_BOXES_JS + ")().every(r => Math.abs(r - 0.5) < 1e-9)", timeout=45_000)
 
     # Landscape: built when the tab is first opened, at the sidebar's window.
     page.locator(".bk-tab", has_text="Landscape").first.click()
@@ -94,7 +94,7 @@ def test_the_window_slider_redraws_the_trajectories_and_the_landscape(page, dash
     page.screenshot(path=str(screenshots / "landscape_long.png"))
     # The long window's table (Explore) shows Gauss-Newton red: it did not converge.
     page.locator(".bk-tab", has_text="Explore").first.click()
-    page.wait_for_function(EXPLORE_READY_JS, timeout=20_000)
-    page.wait_for_function("() => (" + WINDOW_BOXES_JS + ")().every(r => Math.abs(r - 3.0) < 1e-9)", timeout=20_000)
+    page.wait_for_function(EXPLORE_READY_JS, timeout=45_000)
+    page.wait_for_function("() => (" + WINDOW_BOXES_JS + ")().every(r => Math.abs(r - 3.0) < 1e-9)", timeout=45_000)
     row = page.locator("table.metrics tr.row-strong_4dvar").first
     assert row.locator(".bad").count() == 1

@@ -13,7 +13,7 @@ from benchmarks.local_server import ROOT, local_server
 
 # Two servers started from nothing (every program compiled cold): ~1.5 minutes on 2 cores, so they
 # sit outside the README's test command and CI runs them as a step of their own (.ci/run).
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.ci]
 
 LIGHT_NOTE = "Preparing the solvers"
 

@@ -23,7 +23,7 @@ def _open_train_tab(page, url):
     page.goto(url)
     page.wait_for_function(READY_JS, timeout=60_000)
     page.locator(".bk-tab", has_text="Train").first.click()
-    page.get_by_role("button", name="Train on the current settings").wait_for(timeout=20_000)
+    page.get_by_role("button", name="Train on the current settings").wait_for(timeout=45_000)
 
 
 def _owner_cookie(context) -> str | None:
@@ -62,7 +62,7 @@ def _no_path_on(page, model_cache):
 
 def test_the_owner_cookie_survives_a_reload_and_a_crafted_name_is_refused(page, dashboard_server, model_cache):
     _open_train_tab(page, dashboard_server["url"])
-    page.wait_for_function("() => document.cookie.includes('l63_owner=')", timeout=10_000)
+    page.wait_for_function("() => document.cookie.includes('l63_owner=')", timeout=30_000)
     owner = _owner_cookie(page.context)
     assert owner and re.fullmatch(r"[0-9a-f]{32}", owner)
     _no_path_on(page, model_cache)
@@ -70,7 +70,7 @@ def test_the_owner_cookie_survives_a_reload_and_a_crafted_name_is_refused(page, 
     name.fill("../../etc/passwd")
     name.press("Enter")
     page.get_by_role("button", name="Train on the current settings").click()
-    page.get_by_text("Model name must be 1 to 40 characters").wait_for(timeout=10_000)
+    page.get_by_text("Model name must be 1 to 40 characters").wait_for(timeout=30_000)
     _no_path_on(page, model_cache)
     page.reload()
     _open_train_tab(page, dashboard_server["url"])
