@@ -186,6 +186,8 @@ def test_the_shipped_attractor_model_is_within_1_2x_of_4dvar():
     assert ours["rmse_assim"]["median"] <= 1.2 * fourdvar["rmse_assim"]["median"]
 
 
+@pytest.mark.slow
+@pytest.mark.ci  # ~15 s of compiles: outside the README's command, run by CI in a step of its own (.ci/run)
 def test_the_shipped_mixed_density_model_is_within_1_5x_of_4dvar_from_every_2_to_20():
     from core.studies.sweep import SweepPlan, evaluate_sweep, load_shipped
 

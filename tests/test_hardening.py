@@ -555,6 +555,8 @@ def test_a_batch_that_does_not_fit_in_memory_is_refused_before_allocating(monkey
     assert "would need about" in view.runner.status.object and "GB" in view.runner.status.object
 
 
+@pytest.mark.slow
+@pytest.mark.ci  # ~15 s of compiles: outside the README's command, run by CI in a step of its own (.ci/run)
 def test_a_training_runs_niced_and_the_trainer_or_the_teacher_can_cancel_it(user_cache):
     from dashboard.state.explore import ExperimentState
     from dashboard.training.train_worker import NICE

@@ -54,6 +54,8 @@ def test_quasi_static_reaches_the_lowest_cost_that_many_random_starts_find():
         assert lowest <= float(core.cost(problem.truth[0], problem))
 
 
+@pytest.mark.slow
+@pytest.mark.ci  # ~15 s of compiles: outside the README's command, run by CI in a step of its own (.ci/run)
 def test_quasi_static_is_right_on_long_windows_where_the_others_are_not(long_problems):
     rmse = {}
     for solver in ("gauss-newton", "bfgs", "quasi-static"):
@@ -66,6 +68,8 @@ def test_quasi_static_is_right_on_long_windows_where_the_others_are_not(long_pro
     assert np.median(rmse["gauss-newton"]) > 5 and np.median(rmse["bfgs"]) > 5
 
 
+@pytest.mark.slow
+@pytest.mark.ci  # ~15 s of compiles: outside the README's command, run by CI in a step of its own (.ci/run)
 def test_quasi_static_vmaps_and_matches_gauss_newton_on_the_default_window():
     problems = core.generate_problems(jax.random.PRNGKey(14), 6)
     batched = jax.vmap(lambda p: core.strong_4dvar(p, solver="quasi-static"))(problems)
@@ -135,6 +139,8 @@ def test_known_good_solves_are_not_flagged():
         assert np.mean(np.asarray(analyses.status) == STATUS_WRONG_MINIMUM) <= 0.02
 
 
+@pytest.mark.slow
+@pytest.mark.ci  # ~15 s of compiles: outside the README's command, run by CI in a step of its own (.ci/run)
 def test_long_window_table_rows_agree_with_direct_solves():
     payload = long_window_table(n_problems=4, windows=(25,), models={}, timing=False)
     rows = {r["method"]: r for r in payload["rows"]}

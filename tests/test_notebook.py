@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 import core as vdx
 from core import (
@@ -22,6 +23,8 @@ from core import (
 )
 
 
+@pytest.mark.slow
+@pytest.mark.ci  # ~15 s of compiles: outside the README's command, run by CI in a step of its own (.ci/run)
 def test_the_notebook_runs_unchanged_on_our_core():
     # 1. Shared problem
     prob = generate_problem(key=jax.random.PRNGKey(42))

@@ -66,6 +66,8 @@ def test_fit_with_the_cycled_scheme_gives_the_weights_of_the_loop_it_replaced(cy
     np.testing.assert_allclose(_weights(fitted), _weights(model), atol=1e-6, rtol=1e-5)
 
 
+@pytest.mark.slow
+@pytest.mark.ci  # ~15 s of compiles: outside the README's command, run by CI in a step of its own (.ci/run)
 def test_own_cycles_scheme_renews_its_windows_from_the_current_model(monkeypatch):
     config = cycled_config(
         steps=4,
