@@ -135,6 +135,8 @@ def test_stderr_of_an_ar1_series_matches_theory():
     assert iid == pytest.approx(1 / math.sqrt(n), rel=0.1)
 
 
+@pytest.mark.slow
+@pytest.mark.ci  # ~20 s of compiles: outside the README's command, run by CI in a step of its own (.ci/run)
 def test_short_cycle_of_every_method_ranks_as_dapper():
     """300 cycles of sakov2012: every method beats the climatology, and the ranking is DAPPER's."""
     setup = core.sakov2012(n_cycles=300)

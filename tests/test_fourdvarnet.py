@@ -45,6 +45,8 @@ def test_reference_training_lowers_the_loss():
     assert losses[-1] < 0.8 * losses[0]
 
 
+@pytest.mark.slow
+@pytest.mark.ci  # ~20 s of compiles: outside the README's command, run by CI in a step of its own (.ci/run)
 def test_our_training_lowers_the_loss_and_reports_progress():
     seen = []
     config = core.TrainingConfig(steps=12, batch_size=8, hyperparameters={"hidden_dim": 8})
