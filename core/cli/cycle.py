@@ -36,7 +36,7 @@ from core.cli.arguments import (
     components,
 )
 from core.cli.budget import check_budget, cycle_flags_to_lower, cycle_seconds
-from core.da.registry import CYCLED_METHOD_NAMES, cycled_parameters, registered_methods
+from core.da.registry import CYCLED_METHOD_NAMES, CYCLED_PARAMETERS, cycled_parameters, registered_methods
 from core.setups.cycled import CYCLED_SETUPS, DEFAULT_SETUP, SYSTEMS, observed_every
 
 
@@ -177,13 +177,7 @@ def resolve(args) -> None:
 def method_overrides(args, name: str) -> dict:
     """The flags the user gave, over the set-up's tuning of `name` (None: the registry's default)."""
     tuned = dict(CYCLED_SETUPS[args.setup].tuning.get(name, {}))
-    given = dict(
-        ensemble_size=args.ensemble_size,
-        inflation=args.inflation,
-        lag=args.lag,
-        b_scale=args.b_scale,
-        localisation_radius=args.localisation_radius,
-    )
+    given = {name: getattr(args, name) for name in CYCLED_PARAMETERS}  # each has its flag, named alike
     return {**tuned, **{k: v for k, v in given.items() if v is not None}}
 
 
