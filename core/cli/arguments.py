@@ -91,6 +91,12 @@ DT = Quantity(0.001, 0.2, integer=False)  # the model step; RK4 stays stable on 
 FORCING = Quantity(-100.0, 100.0, integer=False)  # Lorenz-96's F
 OBS_SPACING = Quantity(1, 1000)  # observe every k-th variable; also at most the state's size
 LOCALISATION_RADIUS = Quantity(0.1, 1000.0, integer=False)  # DAPPER's loc_rad, in grid spacings
+# Model error (the methods' model against the truth's): Lorenz-63's rho keeps the attractor chaotic and
+# bounded over this range; Lorenz-96's F shares FORCING's bounds; the truth's stochastic forcing is a
+# variance per unit time.
+MODEL_RHO = Quantity(0.5, 100.0, integer=False)
+MODEL_FORCING = FORCING
+MODEL_NOISE = Quantity(0.0, 100.0, integer=False)
 
 
 class CliError(Exception):
@@ -183,6 +189,35 @@ def problem_arguments(parser: argparse.ArgumentParser, *, preset_default="seed")
         type=components,
         default=(0, 1, 2),
         help="observed components, e.g. xyz, xz or x (default: xyz)",
+    )
+
+
+def model_error_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--model-rho`, `--model-forcing`, `--model-noise`: the methods' model and the truth's noise.
+
+    Each defaults to None: no mismatch (the methods' model is the truth's system, without noise).
+    Which of rho and forcing applies depends on `--system`; the command refuses the other's flag."""
+    checked(
+        parser,
+        "--model-rho",
+        MODEL_RHO,
+        default=None,
+        help="Lorenz-63's rho in the methods' model, %(range)s; the truth keeps 28 (default: the truth's)",
+    )
+    checked(
+        parser,
+        "--model-forcing",
+        MODEL_FORCING,
+        default=None,
+        help="Lorenz-96's F in the methods' model, %(range)s; the truth keeps its --forcing (default: the truth's)",
+    )
+    checked(
+        parser,
+        "--model-noise",
+        MODEL_NOISE,
+        default=None,
+        help="the truth's additive model noise, a variance per unit time, %(range)s; the methods' model "
+        "has none (default: 0)",
     )
 
 

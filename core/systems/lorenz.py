@@ -78,13 +78,14 @@ class Lorenz63Forward(AbstractSystem):
 
     Arguments:
         dt: the time step (the reference uses 0.01).
-        sigma, rho, beta: the classical parameters.
+        sigma, rho, beta: the classical parameters; array fields, so a new value (the methods' wrong
+            model, a sweep over rho) reuses the compiled code.
     """
 
     dt: float = eqx.field(static=True, default=0.01)
-    sigma: float = eqx.field(static=True, default=SIGMA)
-    rho: float = eqx.field(static=True, default=RHO)
-    beta: float = eqx.field(static=True, default=BETA)
+    sigma: Float[Array, ""] = eqx.field(default=SIGMA, converter=jnp.asarray)
+    rho: Float[Array, ""] = eqx.field(default=RHO, converter=jnp.asarray)
+    beta: Float[Array, ""] = eqx.field(default=BETA, converter=jnp.asarray)
 
     def vector_field(self, state: Float[Array, "... 3"]) -> Float[Array, "... 3"]:
         return lorenz63_vector_field(state, self.sigma, self.rho, self.beta)
