@@ -176,16 +176,17 @@ def test_clicking_a_cell_loads_that_model_and_density(state, results):
 
 def test_a_click_on_the_served_page_switches_to_explore(results, monkeypatch):
     from bokeh.document import Document
+    from bokeh.models import Tabs as BokehTabs
 
     from dashboard.app import Dashboard
     from dashboard.state.explore import ExperimentState
 
     monkeypatch.setenv("L63_SWEEP_RESULTS", str(results))
     app = Dashboard(state=ExperimentState(solve=_Recorder()))
-    app.__panel__().get_root(Document())
+    root = app.__panel__().get_root(Document())
     assert app.generalisation.heatmap_source is None  # built on first opening, not per page load
     app.tabs.active = 2
-    assert app.tabs._names[2] == "Generalisation"
+    assert root.select_one({"type": BokehTabs}).tabs[2].title == "Generalisation"
     source = app.generalisation.heatmap_source
     i = list(source.data["model"]).index("every10")
     source.selected.indices = [i]

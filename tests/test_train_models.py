@@ -1,11 +1,13 @@
 """Students' models: names, who lists what (and after a reload), no server path on a page, the verdict."""
 
+import contextlib
 import os
 import threading
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import panel as pn
 import pytest
 from bokeh.document import Document
 from panel.io.state import set_curdoc
@@ -102,32 +104,34 @@ def test_the_same_name_twice_keeps_both_models_told_apart(user_cache):
     assert {first, second} <= set(names.values()) and len(names) == len(set(names))
 
 
-def served_doc(cookies):
-    """A bokeh Document as in a served session whose request carried `cookies`."""
-    doc = Document()
-    context = SimpleNamespace(request=SimpleNamespace(cookies=cookies, arguments={}, headers={}))
-    doc._session_context = lambda: context
-    return doc
+@contextlib.contextmanager
+def served_session(monkeypatch, cookies):
+    """A page as in a served session whose request carried `cookies` (Panel's public `pn.state.cookies`)."""
+    with monkeypatch.context() as patch:
+        patch.setattr(owners, "_served", lambda: True)
+        patch.setattr(type(pn.state), "cookies", property(lambda state: cookies))
+        with set_curdoc(Document()):
+            yield
 
 
-def test_a_reload_in_the_same_browser_lists_the_same_models(user_cache):
+def test_a_reload_in_the_same_browser_lists_the_same_models(user_cache, monkeypatch):
     """The owner id lives in the browser's cookie: a new session with it is the same student."""
     from dashboard.state.explore import ExperimentState
     from dashboard.views.train import TrainView
 
-    with set_curdoc(served_doc({})):
+    with served_session(monkeypatch, {}):
         first = TrainView(state=ExperimentState())
     owner = first.state.owner
     assert len(owner) == 32 and first.cookie.owner == owner  # stored in the browser by the cookie component
     key = save_fake("kept", owner)
-    with set_curdoc(served_doc({owners.COOKIE: owner})):
+    with served_session(monkeypatch, {owners.COOKIE: owner}):
         reloaded = TrainView(state=ExperimentState())
     assert reloaded.state.owner == owner and key in reloaded.state.param.model.names.values()
     assert "kept" in reloaded.yours.object
-    with set_curdoc(served_doc({})):  # another browser: another student
+    with served_session(monkeypatch, {}):  # another browser: another student
         other = TrainView(state=ExperimentState())
     assert other.state.owner != owner and key not in other.state.param.model.names.values()
-    with set_curdoc(served_doc({owners.COOKIE: "../../not-an-id"})):  # a malformed cookie is ignored
+    with served_session(monkeypatch, {owners.COOKIE: "../../not-an-id"}):  # a malformed cookie is ignored
         crafted = TrainView(state=ExperimentState())
     assert len(crafted.state.owner) == 32 and crafted.state.owner != owner
 
