@@ -55,7 +55,7 @@ if not pn.state.served:
 
 log = logging.getLogger("dashboard")
 
-TITLE = "Lorenz-63: 4DVar vs FourDVarNet"
+TITLE = "Learned DA: 4DVar vs FourDVarNet"
 HEADER_BACKGROUND = "#2f3e5c"
 MODEL_LIST_POLL_MS = 5000  # how often this process looks for models trained elsewhere (model_watch.py)
 # The tabs after Explore (attribute of the view -> the tab's title), built on first opening.

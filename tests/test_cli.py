@@ -116,3 +116,12 @@ def test_train_then_evaluate_round_trip(tmp_path, capsys):
     payload = json.loads(capsys.readouterr().out.split("\n", 1)[1])  # after train's "saved ..." line
     assert payload["test"]["n_problems"] == 4
     assert payload["strong_4dvar_stats"]["rmse_assim"]["median"] < payload["model_stats"]["rmse_assim"]["median"]
+
+
+def test_the_old_entry_point_stays_an_alias_of_the_new():
+    """The distribution follows the systems (`learned-da`); scripts written for `l63-da` keep working."""
+    import tomllib
+    from pathlib import Path
+
+    scripts = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["l63-da"] == scripts["learned-da"] == "core.cli.main:main"

@@ -7,6 +7,8 @@ import tempfile
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parents[2]  # the checkout: a worker started from here imports this code
+# The folder keeps the distribution's first name: the students' models, the class's queue and the JAX
+# cache of every earlier install live there, and a rename must not lose them.
 APP_FOLDER = "l63-fourdvarnet"
 
 
