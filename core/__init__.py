@@ -94,8 +94,10 @@ from core.setups.problems import (
     generate_problem,
     generate_problems,
     index_problem,
+    noisy_rollout,
 )
 from core.setups.sakov2012 import default_burn_in, sakov2012
+from core.setups.window_systems import SYSTEMS, attractor_size, climatology, make_system
 from core.studies.landscape import Landscape, cost_landscape, fourdvarnet_path, pad_problem, solver_path
 from core.studies.windows import long_window_problems, long_window_table, window_rmse
 from core.systems.lorenz import Lorenz63Forward, fixed_points, lorenz63_vector_field

@@ -8,6 +8,7 @@ rolls out 300 steps (see `python -m core windows --landscape` for the measured t
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 
 import equinox as eqx
@@ -44,18 +45,9 @@ def pad_problem(problem: Problem, window: int = MAX_WINDOW) -> Problem:
     """
     check_range("window", window, problem.T_assim, min(problem.T_total, 10_000), integer=True)
     extra = ((0, window - problem.T_assim), (0, 0))
-    return Problem(
-        truth=problem.truth,
-        obs=jnp.pad(problem.obs, extra),
-        mask=jnp.pad(problem.mask, extra),
-        background_mean=problem.background_mean,
-        background_std=problem.background_std,
-        obs_noise=problem.obs_noise,
-        obs_every=problem.obs_every,
-        dt=problem.dt,
-        T_assim=window,
-        T_total=problem.T_total,
-        preset=problem.preset,
+    # dataclasses.replace keeps every other field: the methods' model, the truth's, its noise.
+    return dataclasses.replace(
+        problem, obs=jnp.pad(problem.obs, extra), mask=jnp.pad(problem.mask, extra), T_assim=window
     )
 
 
