@@ -215,6 +215,25 @@ def test_moving_density_noise_seed_or_k_never_recompiles(state):
     assert state.error == "" and len({tuple(np.round(t, 6)) for t in truths}) == 4
 
 
+def test_the_model_error_sliders_change_the_methods_model_not_the_truth_and_never_recompile(state):
+    """The methods' rho moves every method's model, never the truth; the truth's noise moves the truth.
+    Strong 4DVar trusts its model, so a wrong rho costs it more than weak 4DVar, which lets the model err."""
+    state.shown = [*state.shown, "weak_4dvar"]
+    perfect = state.experiment
+    with count_compiles() as compiles:
+        state.model_rho = 26.0
+        wrong = state.experiment
+        state.model_noise = 1.0
+        noisy = state.experiment
+        state.model_rho = 31.5
+    assert compiles.n == 0 and state.error == ""
+    np.testing.assert_array_equal(wrong.truth, perfect.truth)  # the truth keeps rho = 28
+    assert not np.allclose(noisy.truth[1:], wrong.truth[1:])  # the truth's own model noise
+    rmse = {name: (perfect.methods[name].rmse_assim, wrong.methods[name].rmse_assim) for name in perfect.methods}
+    assert rmse["strong_4dvar"][1] > 3 * rmse["strong_4dvar"][0]  # (0.07 -> 0.78 on this problem)
+    assert rmse["weak_4dvar"][1] < rmse["strong_4dvar"][1]
+
+
 def test_a_failing_solve_is_friendly_and_the_session_recovers():
     from dashboard.data.compute import run_experiment
     from dashboard.state.explore import ExperimentState

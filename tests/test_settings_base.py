@@ -26,6 +26,8 @@ EXPLORE_URL = (
     "max_steps",
     "model",
     "shown",
+    "model_rho",  # (model error: after the settings of 9da4672, so that its URLs keep their prefix)
+    "model_noise",
 )
 CYCLE_SETTINGS = ("methods", "obs_every", "obs_noise", "ensemble_size", "inflation", "lag", "n_cycles", "seed")
 
@@ -89,8 +91,21 @@ def test_the_url_of_a_page_is_as_it_was(explore):
     assert location.search == (
         "?preset=attractor&obs_every=5&observed=%5B%22x%22%2C+%22z%22%5D&obs_noise=1.25&window=10&seed=7"
         "&n_steps=5&max_steps=20&model=assets%2Ffourdvarnet_attractor_every5.eqx"
-        "&shown=%5B%22truth%22%2C+%22observations%22%5D"
+        "&shown=%5B%22truth%22%2C+%22observations%22%5D&model_rho=28.0&model_noise=0.0"
     )
+
+
+def test_a_link_from_before_model_error_opens_with_the_perfect_model(explore):
+    """A link shared before the model-error settings existed has no model_rho: the page opens with the truth's."""
+    from panel.io.location import Location
+
+    from dashboard.app import URL_PARAMETERS
+
+    location = Location(search="?preset=seed&obs_every=8&seed=3")
+    location.sync(explore, {name: name for name in URL_PARAMETERS})
+    assert (explore.preset, explore.obs_every, explore.seed) == ("seed", 8, 3)
+    assert explore.settings().model_rho == 28.0 and explore.settings().model_noise == 0.0
+    assert location.search.endswith("&model_rho=28.0&model_noise=0.0")  # and the link now says it
 
 
 @pytest.mark.parametrize(
@@ -162,7 +177,7 @@ def test_each_slider_is_built_from_its_spec():
     assert slider_specs(Toy) == {"size": SliderSpec("size", "Size", 1, 9, 1, True)}
     explore = ExperimentState(solve=lambda settings: None)
     specs = slider_specs(ExperimentState)
-    assert list(specs) == ["obs_every", "obs_noise", "seed", "n_steps"]
+    assert list(specs) == ["obs_every", "obs_noise", "seed", "n_steps", "model_rho", "model_noise"]
     controls = Controls(state=explore)
     for name, spec in specs.items():  # the sidebar's sliders, as Panel built them from the parameters
         slider = getattr(controls, name)
@@ -188,7 +203,7 @@ def test_the_load_test_finds_every_slider_it_moves_in_the_page():
     pulled = json.loads(Protocol().create("PULL-DOC-REPLY", "request", doc).content_json)
     found = {}
     _find_sliders(pulled, found)  # as it walks the document the server sends a pulling client
-    assert set(found) == set(SLIDERS) and len(SLIDERS) == 4
+    assert set(found) == set(SLIDERS) and len(SLIDERS) == 6
     assert {title: value for title, (_, value) in found.items()} == {
         spec.label: getattr(state, spec.name) for spec in SLIDERS.values()
     }

@@ -21,6 +21,7 @@ import jax
 import numpy as np
 
 import core
+from core.systems.lorenz import RHO
 from dashboard.data.memo import locked, shared_cache
 from dashboard.server.pagefirst import PAGE_WORK
 from dashboard.training.models import registry
@@ -83,6 +84,8 @@ class Settings:
     model: str = ""  # a key of the model registry ("" -> its default)
     methods: tuple[str, ...] = DEFAULT_SOLVED  # which registered methods to solve
     window: int = DEFAULT_WINDOW  # the assimilation window in steps (one of WINDOWS); T_total stays 1000
+    model_rho: float = RHO  # the methods' rho; the truth keeps RHO = 28 (model error when they differ)
+    model_noise: float = 0.0  # the truth's additive model noise, a variance per time unit (the methods' has none)
 
 
 @dataclass
@@ -188,6 +191,8 @@ def make_problem(settings: Settings) -> core.Problem:
         obs_noise=settings.obs_noise,
         observed=settings.observed,
         T_assim=settings.window,
+        model_rho=settings.model_rho,
+        model_noise=settings.model_noise,
     )
 
 
@@ -247,26 +252,14 @@ def run_experiment(settings: Settings) -> Experiment:
 _prepared: dict[tuple, Experiment] = {}
 
 
-def _solve_key(preset, obs_every, obs_noise, observed, seed, n_steps, max_steps, model, model_version, methods, window):
-    # model_version (the file's mtime) makes a retrained file under the same name a new key.
-    prepared = _prepared.pop(
-        (preset, obs_every, obs_noise, observed, seed, n_steps, max_steps, model, model_version, methods, window), None
-    )
+def _solve_key(*arguments):
+    """`run_experiment` for `solve_arguments(settings)`: the key of the shared cache is the arguments."""
+    prepared = _prepared.pop(arguments, None)
     if prepared is not None:
         return prepared
-    settings = Settings(
-        preset=preset,
-        obs_every=obs_every,
-        obs_noise=obs_noise,
-        observed=tuple(observed),
-        seed=seed,
-        n_steps=n_steps,
-        max_steps=max_steps,
-        model=model,
-        methods=tuple(methods),
-        window=window,
-    )
-    return run_experiment(settings)
+    fields = dict(zip(SOLVE_ARGUMENTS, arguments, strict=True))
+    del fields["model_version"]  # (only in the key: a retrained file under the same name is a new result)
+    return run_experiment(Settings(**fields))
 
 
 _solve_cached = shared_cache(_solve_key)
@@ -282,6 +275,24 @@ def solve(settings: Settings) -> Experiment:
 def prepare(settings: Settings, experiment: Experiment) -> None:
     """Hand the next `solve(settings)` a result computed earlier for exactly these arguments."""
     _prepared[solve_arguments(settings)] = experiment
+
+
+# What a result depends on, in the order of `solve_arguments`: the settings, and the model file's version.
+SOLVE_ARGUMENTS = (
+    "preset",
+    "obs_every",
+    "obs_noise",
+    "observed",
+    "seed",
+    "n_steps",
+    "max_steps",
+    "model",
+    "model_version",
+    "methods",
+    "window",
+    "model_rho",
+    "model_noise",
+)
 
 
 def solve_arguments(settings: Settings) -> tuple:
@@ -300,4 +311,6 @@ def solve_arguments(settings: Settings) -> tuple:
         registry.version_of(entry_key),
         tuple(str(m) for m in settings.methods),
         int(settings.window),
+        float(settings.model_rho),
+        float(settings.model_noise),
     )

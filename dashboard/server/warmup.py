@@ -56,6 +56,7 @@ from dashboard.data.compute import (  # noqa: E402
     run_experiment,
     solve,
     solve_arguments,
+    solved_methods,
 )
 from dashboard.data.cycle_data import CycleSettings  # noqa: E402
 from dashboard.data.cycle_data import warm as cycle_warm  # noqa: E402
@@ -246,6 +247,7 @@ def rest_of_warm_up() -> list[tuple[str, object]]:
     settings += [Settings(preset=p, max_steps=cap) for p in ("attractor", "seed") for cap in ITERATION_CAPS]
     settings += [Settings(observed=s) for s in subsets]
     settings += [Settings(model=key) for key in registry.entries()]
+    settings += [Settings(methods=solved_methods())]  # every method a student may tick in "Shown" (weak 4DVar, ...)
     default = Settings().window
     settings += [Settings(preset=p, window=w) for w in WINDOWS if w != default for p in ("attractor", "seed")]
     units: list[tuple[str, object]] = [(f"explore {s}", partial(run_experiment, s)) for s in dict.fromkeys(settings)]

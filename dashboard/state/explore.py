@@ -13,6 +13,7 @@ import random
 
 import param
 
+from core.systems.lorenz import RHO
 from dashboard.data import compute
 from dashboard.data.compute import (
     DEFAULT_SHOWN,
@@ -101,6 +102,22 @@ class ExperimentState(SettingsState):
         doc="Which curves to draw; a method is solved when it is shown.",
     )
 
+    model_rho = param.Number(
+        default=RHO,
+        bounds=(20.0, 34.0),
+        step=0.5,
+        label=f"The methods' model: rho (the truth's: {RHO:g})",
+        doc="Model error: every method forecasts with this rho while the truth runs with 28. Strong 4DVar "
+        "trusts its model exactly; weak-constraint 4DVar lets it err.",
+    )
+    model_noise = param.Number(
+        default=0.0,
+        bounds=(0.0, 5.0),
+        step=0.1,
+        label="The truth's model noise (variance per time unit)",
+        doc="Random kicks the truth gets and no method's model knows about (0: none).",
+    )
+
     experiment = param.Parameter(default=None, precedence=RESULT, doc="The latest solved experiment (read only).")
 
     FAILED = "Something went wrong while solving this problem ({kind}). Try other settings; the page keeps working."
@@ -153,6 +170,8 @@ class ExperimentState(SettingsState):
             model=self.model,
             methods=tuple(m for m in solved_methods() if m in self.shown),
             window=int(self.window),
+            model_rho=float(self.model_rho),
+            model_noise=float(self.model_noise),
         )
 
     def new_problem(self) -> None:

@@ -125,6 +125,8 @@ class Controls(Viewer):
         self.observed = pn.widgets.CheckButtonGroup.from_param(p.observed, **buttons)
         self.obs_noise = pn.widgets.FloatSlider.from_param(p.obs_noise, **slider)
         self.n_steps = pn.widgets.IntSlider.from_param(p.n_steps, **slider)
+        self.model_rho = pn.widgets.FloatSlider.from_param(p.model_rho, **slider)
+        self.model_noise = pn.widgets.FloatSlider.from_param(p.model_noise, **slider)
         self.max_steps = ChoiceSlider(self.state, "max_steps", sizing_mode="stretch_width")
         self.window = ChoiceSlider(self.state, "window", sizing_mode="stretch_width")
         self.seed = pn.widgets.IntSlider.from_param(p.seed, **slider)
@@ -192,7 +194,11 @@ class Controls(Viewer):
             self.seed,
             self.seed_box,
             self.new_problem,
-            _text(p.seed.doc, heading="Methods", top=8),
+            _text(p.seed.doc, heading="Model error", top=8),
+            self.model_rho,
+            _text(p.model_rho.doc),
+            self.model_noise,
+            _text(p.model_noise.doc, heading="Methods", top=8),
             self.max_steps._slider,
             _text(p.max_steps.doc),
             self.n_steps,
