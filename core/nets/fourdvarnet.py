@@ -115,7 +115,7 @@ class FourDVarNet(eqx.Module):
         self.system = system
         self.n_variables = n_variables
 
-    def _climatology(self) -> tuple[Float[Array, " n"], Float[Array, " n"]]:
+    def climatology(self) -> tuple[Float[Array, " n"], Float[Array, " n"]]:
         if self.system == "lorenz63":
             return jnp.asarray(_MEAN), jnp.asarray(_STD)
         return climatology(self.system, self.n_variables)
@@ -129,7 +129,7 @@ class FourDVarNet(eqx.Module):
         return 0.5 * (observation + background + jnp.sum(residual**2))
 
     def _step(self, z, hidden, cell, problem: Problem):
-        mean, std = self._climatology()
+        mean, std = self.climatology()
         x = mean + std * z
         gradient = jax.grad(self.cost)(x, problem) * std
         gradient = gradient / (jnp.sqrt(jnp.mean(gradient**2)) + 1e-6)
@@ -142,7 +142,7 @@ class FourDVarNet(eqx.Module):
     def _start(self, problem: Problem, first_guess: Float[Array, "T n"] | None = None):
         if first_guess is None:
             first_guess = interpolate_observations(problem.obs, problem.mask, problem.background_mean)
-        mean, std = self._climatology()
+        mean, std = self.climatology()
         z = (first_guess - mean) / std
         zeros = jnp.zeros((z.shape[0], self.hidden_dim))
         return z, zeros, zeros
@@ -164,7 +164,7 @@ class FourDVarNet(eqx.Module):
         z, hidden, cell = jax.lax.fori_loop(
             0, n_steps, lambda _, carry: self._step(*carry, problem), self._start(problem, first_guess)
         )
-        mean, std = self._climatology()
+        mean, std = self.climatology()
         return mean + std * z
 
     def first_states(self, problem: Problem, n_steps: Int[Array, ""] | int, max_steps: int = 20) -> Float[Array, "m n"]:
@@ -181,7 +181,7 @@ class FourDVarNet(eqx.Module):
         start = self._start(problem)
         _, firsts = jax.lax.scan(body, start, jnp.arange(max_steps))
         z = jnp.concatenate([start[0][:1], firsts], axis=0)
-        mean, std = self._climatology()
+        mean, std = self.climatology()
         return mean + std * z
 
 
@@ -190,5 +190,9 @@ def dynamical_residual(x: Float[Array, "T n"], problem: Problem) -> Float[Array,
     return jnp.concatenate([jnp.zeros_like(x[:1]), x[1:] - problem.forward.step(x[:-1])], axis=0)
 
 
-def normalised_mse(windows: Float[Array, "B T 3"], truth: Float[Array, "B T 3"]) -> Float[Array, ""]:
-    return jnp.mean(((windows - truth) / jnp.asarray(_STD)) ** 2)
+def normalised_mse(
+    windows: Float[Array, "B T n"], truth: Float[Array, "B T n"], std: Float[Array, " n"] | None = None
+) -> Float[Array, ""]:
+    """The mean squared error in units of the climatological std (`std`; None: Lorenz-63's)."""
+    std = jnp.asarray(_STD) if std is None else std
+    return jnp.mean(((windows - truth) / std) ** 2)
