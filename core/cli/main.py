@@ -31,6 +31,7 @@ from core.cli.budget import (
     windows_seconds,
 )
 from core.cli.parser import build_parser
+from core.cli.window_system import system_settings
 from core.nets.model_files import shipped_model_path
 
 
@@ -58,6 +59,10 @@ def cmd_reproduce(args) -> int:
     from core.studies.reproduce import reproduce
 
     check_obs_every(args.obs_every, args.window, "at most --window")
+    if args.preset is None:
+        args.preset = "seed" if args.system == "lorenz63" else "attractor"
+    settings = system_settings(args)
+    observed = _observed(args, settings)
     check_problems_memory("--n-problems", args.n_problems)
     check_budget(
         "reproduce", reproduce_seconds(args.n_problems, args.window, args.retrain), "--n-problems", args.allow_long
@@ -68,9 +73,10 @@ def cmd_reproduce(args) -> int:
         key=args.key,
         obs_every=args.obs_every,
         obs_noise=args.obs_noise,
-        observed=args.observed,
+        observed=observed,
         n_problems=args.n_problems,
         retrain=args.retrain,
+        system_settings=settings,
         log=(lambda msg: print(msg, file=sys.stderr)),
     )
     from core.cli.terminal import use_colour
@@ -87,6 +93,11 @@ def cmd_train(args) -> int:
     from core.nets.model_files import save_model
     from core.nets.training import REFERENCE_CONFIG, TrainingConfig, fit
 
+    settings = system_settings(args)
+    if args.observed_share is not None:
+        raise CliError("--observed-share: training draws its observed variables from --observed or --obs-spacing")
+    if args.observed is None:
+        args.observed = [_observed(args, settings) or tuple(range(settings.get("n_variables", 3)))]
     if len(set(args.observed)) != len(args.observed):
         raise CliError(
             f"--observed lists a choice twice: {' '.join(''.join('xyz'[i] for i in o) for o in args.observed)}"
@@ -123,6 +134,7 @@ def cmd_train(args) -> int:
         learning_rate=base.learning_rate if args.learning_rate is None else args.learning_rate,
         seed=args.seed,
         hyperparameters=hyper,
+        **_training_system(settings),
     )
     seconds = train_seconds(config.steps, batch_size, config.T_assim, hyper.get("hidden_dim"), args.reference)
     check_budget("train", seconds, "--steps or --batch-size", args.allow_long)
@@ -152,6 +164,7 @@ def cmd_evaluate(args) -> int:
 
     read_model_header(args.model)  # a missing or foreign file is refused before any estimate or work
     check_obs_every(args.obs_every, args.window, "at most --window")
+    settings = system_settings(args)
     check_problems_memory("--n-problems", args.n_problems)
     check_budget("evaluate", evaluate_seconds(args.n_problems, args.window), "--n-problems", args.allow_long)
     payload = evaluate_model(
@@ -160,10 +173,11 @@ def cmd_evaluate(args) -> int:
         preset=args.preset,
         obs_every=args.obs_every,
         obs_noise=args.obs_noise,
-        observed=args.observed,
+        observed=_observed(args, settings),
         n_problems=args.n_problems,
         n_steps=args.n_steps,
         key=args.key,
+        system_settings=settings,
     )
     emit(payload, args.json, format_evaluation(payload))
     return 0
@@ -174,11 +188,12 @@ def cmd_bench(args) -> int:
     from core.nets.model_files import load_model
     from core.studies.bench import format_bench, run_bench
 
+    settings = system_settings(args)
     check_memory("--batch-size", args.batch_size, bench_memory_bytes(args.batch_size))
     check_budget("bench", bench_seconds(args.batch_size, args.window), "--batch-size", args.allow_long)
     path = shipped_model_path("attractor")
-    model = load_model(path)[0] if path.exists() else None
-    payload = run_bench(model, batch_size=args.batch_size, window=args.window)
+    model = load_model(path)[0] if path.exists() and settings["system"] == "lorenz63" else None
+    payload = run_bench(model, batch_size=args.batch_size, window=args.window, system_settings=settings)
     emit(payload, args.json, format_bench(payload))
     return 0
 
@@ -186,7 +201,14 @@ def cmd_bench(args) -> int:
 def cmd_sweep(args) -> int:
     from core.studies.sweep import QUICK_PLAN, SweepPlan, format_sweep, sweep
 
-    plan = replace(QUICK_PLAN if args.quick else SweepPlan(), window=args.window)
+    settings = system_settings(args)
+    if settings["system"] != "lorenz63" or set(settings) - {"system", "dt", "model_rho", "model_noise"}:
+        raise CliError(
+            "sweep: its axes (densities, noises, x/y/z components) and shipped models are Lorenz-63's; it takes "
+            "--model-rho and --model-noise, not --system lorenz96, --obs-spacing or --observed-share"
+        )
+    mismatch = {k: v for k, v in settings.items() if k in ("model_rho", "model_noise")}
+    plan = replace(QUICK_PLAN if args.quick else SweepPlan(), window=args.window, mismatch=mismatch)
     if args.n_problems is not None:
         plan = replace(plan, n_problems=args.n_problems)
     if args.steps is not None:
@@ -236,7 +258,7 @@ def _not_shipped(configs: dict) -> dict:
             shipped = config_of(read_model_header(path)) if path.exists() else None
         except ModelFileError:
             shipped = None
-        data = lambda c: (c.obs_every, c.obs_noise, c.observed)
+        data = lambda c: (c.obs_every, c.obs_noise, c.observed, c.problem_settings())
         if shipped is None or data(shipped) != data(config):
             missing[name] = config
     return missing
@@ -247,6 +269,7 @@ def cmd_windows(args) -> int:
     from core.studies.windows import WINDOWS, format_windows, long_window_table
 
     windows = WINDOWS if args.windows is None else args.windows
+    settings = system_settings(args)
     check_problems_memory("--n-problems", args.n_problems)
     seconds = windows_seconds(args.n_problems, windows, timing=not args.no_timing)
     check_budget("windows", seconds, "--n-problems or --windows (or pass --no-timing)", args.allow_long)
@@ -255,10 +278,28 @@ def cmd_windows(args) -> int:
         windows=windows,
         key=args.key,
         timing=not args.no_timing,
+        system_settings=settings,
         log=lambda msg: print(msg, file=sys.stderr),
     )
     emit(payload, args.json, format_windows(payload, colour=use_colour()))
     return 0
+
+
+def _observed(args, settings: dict):
+    """--observed as given, xyz on Lorenz-63 when not given, None (all, or --obs-spacing's) on Lorenz-96."""
+    if settings["system"] != "lorenz63":
+        spacing = settings.get("obs_spacing", 1)
+        return tuple(range(0, settings["n_variables"], spacing)) if args.command == "train" else None
+    if args.observed is not None:
+        return args.observed
+    # Training has no operator but its observed choices: --obs-spacing becomes the variables it keeps.
+    return tuple(range(0, 3, settings.get("obs_spacing", 1))) if args.command == "train" else (0, 1, 2)
+
+
+def _training_system(settings: dict) -> dict:
+    """TrainingConfig's system and mismatch fields from the flags' settings."""
+    names = ("n_variables", "forcing", "model_rho", "model_forcing", "model_noise")
+    return {"system": settings["system"], **{name: settings[name] for name in names if name in settings}}
 
 
 COMMANDS = {

@@ -29,17 +29,21 @@ from core.cli.arguments import (
     problem_arguments,
     window_argument,
 )
+from core.cli.window_system import system_arguments
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="python -m core",
-        description="Lorenz-63 twin experiments: strong-constraint 4DVar against FourDVarNet.",
+        description="Lorenz-63 and Lorenz-96 twin experiments: 4DVar against FourDVarNet, with or without model error.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("reproduce", help="the reference notebook's table, for one key and over many problems")
     problem_arguments(p)
+    # Told apart from given flags: xyz and the seed preset on Lorenz-63, all variables and attractor on Lorenz-96.
+    p.set_defaults(observed=None, preset=None)
+    system_arguments(p)
     window_argument(p)
     checked(
         p,
@@ -81,9 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--observed",
         type=components,
         nargs="+",
-        default=[(0, 1, 2)],
-        help="observed components; several (e.g. xyz x) train on a mix (default: xyz)",
+        default=None,
+        help="lorenz63: observed components; several (e.g. xyz x) train on a mix (default: xyz)",
     )
+    system_arguments(p)
     checked(
         p, "--steps", TRAIN_STEPS, default=None, help="training steps, %(range)s (default: 600 ours, 200 --reference)"
     )
@@ -124,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     checked(p, "--obs-every", OBS_EVERY, default=5, help="test density, %(range)s and at most --window (default: 5)")
     checked(p, "--obs-noise", OBS_NOISE, default=0.5, help="test noise std, %(range)s (default: 0.5)")
-    p.add_argument("--observed", type=components, default=(0, 1, 2), help="test components (default: xyz)")
+    p.add_argument("--observed", type=components, default=None, help="lorenz63: test components (default: xyz)")
+    system_arguments(p)
     checked(p, "--n-problems", N_PROBLEMS, default=256, help="number of test problems, %(range)s (default: 256)")
     checked(
         p, "--n-steps", SOLVER_STEPS, default=None, help="solver steps K at inference, %(range)s (default: trained)"
@@ -148,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-dir", type=Path, default=None, help="save the models this sweep trains in DIR")
     p.add_argument("--force", action="store_true", help="with --save-dir: overwrite models already there")
     window_argument(p, "the test window (the models are trained on 50-step windows)")
+    system_arguments(p)
     allow_long_argument(p)
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -162,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     checked(p, "--key", KEY, default=2026, help="PRNG key of the test set, %(range)s (default: %(default)s)")
     p.add_argument("--no-timing", action="store_true", help="scores only, no timings (faster)")
+    system_arguments(p)
     allow_long_argument(p)
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -170,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
         p, "--batch-size", BENCH_BATCH, default=1024, help="batch size of the vmapped runs, %(range)s (default: 1024)"
     )
     window_argument(p)
+    system_arguments(p)
     allow_long_argument(p)
     p.add_argument("--json", action="store_true", help="print JSON")
 

@@ -5,7 +5,7 @@ The cost (the reference notebook's, tests/test_fourdvar.py), with a diagonal B a
     J(x0) = 1/2 |(x0 - xb) / sigma_b|^2 + 1/2 sum_t |mask_t (M_t(x0) - y_t) / sigma_o|^2
 
 It is a sum of squares, so the fast default hands its residual vector to a Gauss-Newton solve
-(forward-mode Jacobian: the control has only 3 numbers); BFGS minimises the scalar cost as the
+(forward-mode Jacobian: the control has only n numbers, 3 on Lorenz-63); BFGS minimises the scalar cost as the
 reference notebook does.
 
 On long windows J stops being convex: chaos folds the map x0 -> trajectory, and a solve started
@@ -43,15 +43,17 @@ MIN_OBS_STD = 1e-2
 class Analysis4DVar(eqx.Module):
     """The result of a strong-constraint 4DVar solve (fields gain a batch axis under vmap)."""
 
-    x0: Float[Array, "... 3"]
+    x0: Float[Array, "... n"]
     converged: Bool[Array, "..."]
     num_steps: Int[Array, "..."]
     cost: Float[Array, "..."]
     status: Int[Array, "..."]  # STATUS_CONVERGED, STATUS_MAX_STEPS, STATUS_FAILED or STATUS_WRONG_MINIMUM
 
 
-def residuals(x0: Float[Array, "3"], problem: Problem) -> Float[Array, " n"]:
-    """The whitened residuals r with J(x0) = 1/2 |r|^2: background first, then the observations."""
+def residuals(x0: Float[Array, " n"], problem: Problem) -> Float[Array, " r"]:
+    """The whitened residuals r with J(x0) = 1/2 |r|^2: background first (n of them), then the observations.
+
+    The trajectory runs the methods' model, `problem.forward`, which may differ from the truth's system."""
     trajectory = problem.forward.rollout(x0, problem.T_assim)
     obs_std = jnp.maximum(problem.obs_noise, MIN_OBS_STD)
     misfit = problem.mask * (trajectory - problem.obs) / obs_std
@@ -59,7 +61,7 @@ def residuals(x0: Float[Array, "3"], problem: Problem) -> Float[Array, " n"]:
     return jnp.concatenate([background, misfit.ravel()])
 
 
-def cost(x0: Float[Array, "3"], problem: Problem) -> Float[Array, ""]:
+def cost(x0: Float[Array, " n"], problem: Problem) -> Float[Array, ""]:
     """The strong-constraint 4DVar cost J(x0)."""
     r = residuals(x0, problem)
     return 0.5 * jnp.sum(r**2)
@@ -81,13 +83,15 @@ def _solver(name: str):
 CHI_SQUARE_Z = 4.75
 
 
-def observation_statistic(x0: Float[Array, "3"], problem: Problem) -> tuple[Float[Array, ""], Float[Array, ""]]:
+def observation_statistic(x0: Float[Array, " n"], problem: Problem) -> tuple[Float[Array, ""], Float[Array, ""]]:
     """Twice the observation term, 2 J_o(x0), and its degrees of freedom m (the observed values).
 
-    At the right minimum 2 J_o ~ chi-square(m - 3) (3 numbers fitted); the background term is left
-    out because a background that misses the truth (the seed preset's) adds to J without any fault.
+    At the right minimum 2 J_o lies between chi-square(m - n) (n numbers fitted, a weak background) and
+    chi-square(m) (a background that pins x0): m is the bound that never flags a right minimum, whatever
+    n. The n background residuals are left out because a background that misses the truth (the seed
+    preset's) adds to J without any fault.
     """
-    misfit = residuals(x0, problem)[3:]
+    misfit = residuals(x0, problem)[x0.shape[-1] :]
     return jnp.sum(misfit**2), jnp.sum(problem.mask)
 
 
@@ -102,7 +106,7 @@ def chi_square_limit(dof: Float[Array, "..."], z: float = CHI_SQUARE_Z) -> Float
     return k * (1.0 - 2.0 / (9.0 * k) + z * jnp.sqrt(2.0 / (9.0 * k))) ** 3 + 1.0
 
 
-def wrong_minimum(x0: Float[Array, "3"], problem: Problem) -> Bool[Array, ""]:
+def wrong_minimum(x0: Float[Array, " n"], problem: Problem) -> Bool[Array, ""]:
     """True where 2 J_o(x0) is far above what the observation noise explains."""
     statistic, dof = observation_statistic(x0, problem)
     return ~(statistic <= chi_square_limit(dof))
@@ -150,11 +154,11 @@ def _strong_4dvar(problem: Problem, solver: str, max_steps: int) -> Analysis4DVa
 
 
 # Quasi-static schedule. The first window (0.3 time units) and each stage's growth (0.2, about a
-# fifth of a Lyapunov time) keep the valley found so far inside the next stage's valley; a stage
-# ends when the step is below QS_STAGE_RTOL of |x0| (a warm start needs no more), the last one
-# at the Gauss-Newton solver's 1e-4.
-QS_FIRST_WINDOW = 30
-QS_GROWTH = 20
+# fifth of a Lorenz-63 Lyapunov time, a third of a Lorenz-96 one) keep the valley found so far inside
+# the next stage's valley; a stage ends when the step is below QS_STAGE_RTOL of |x0| (a warm start
+# needs no more), the last one at the Gauss-Newton solver's 1e-4. In steps: 30 and 20 at dt = 0.01.
+QS_FIRST_TIME = 0.3
+QS_GROWTH_TIME = 0.2
 QS_STAGE_RTOL = 1e-2
 QS_FINAL_RTOL = 1e-4
 
@@ -162,9 +166,9 @@ QS_FINAL_RTOL = 1e-4
 class QuasiStaticState(eqx.Module):
     """The carry of the quasi-static Levenberg-Marquardt iteration (fields batch under vmap)."""
 
-    x0: Float[Array, "3"]
-    res: Float[Array, " n"]  # all residuals at x0, every time included
-    jac: Float[Array, "n 3"]
+    x0: Float[Array, " n"]
+    res: Float[Array, " r"]  # all residuals at x0, every time included
+    jac: Float[Array, "r n"]
     length: Int[Array, ""]  # the current stage's window: residuals at times <= length count
     damping: Float[Array, ""]
     num_steps: Int[Array, ""]
@@ -182,16 +186,21 @@ def _residuals_and_jacobian(x0, problem):
     return res, jac
 
 
-def _stage_weights(length, problem: Problem) -> Float[Array, " n"]:
+def _stage_weights(length, problem: Problem) -> Float[Array, " r"]:
+    n = problem.obs.shape[-1]
     in_stage = (jnp.arange(problem.obs.shape[0]) <= length).astype(jnp.float32)
-    return jnp.concatenate([jnp.ones(3), jnp.repeat(in_stage, 3)])
+    return jnp.concatenate([jnp.ones(n), jnp.repeat(in_stage, n)])
+
+
+def _in_steps(time: float, dt: float) -> int:
+    return max(1, round(time / dt))
 
 
 def quasi_static_start(problem: Problem) -> QuasiStaticState:
     """The iteration's start: the background, on the first stage's window."""
     x0 = problem.background_mean
     res, jac = _residuals_and_jacobian(x0, problem)
-    length = jnp.minimum(QS_FIRST_WINDOW, window_end(problem))
+    length = jnp.minimum(_in_steps(QS_FIRST_TIME, problem.dt), window_end(problem))
     return QuasiStaticState(x0, res, jac, length, jnp.asarray(1e-3), jnp.asarray(0), jnp.asarray(False))
 
 
@@ -202,6 +211,7 @@ def quasi_static_iteration(state: QuasiStaticState, problem: Problem) -> QuasiSt
     (the landscape's iterate path) ends where the solver's while loop does.
     """
     weights = _stage_weights(state.length, problem)
+    growth = _in_steps(QS_GROWTH_TIME, problem.dt)
     res, jac = weights * state.res, weights[:, None] * state.jac
     normal = jac.T @ jac
     # Marquardt's scaling: damping relative to each component's own curvature.
@@ -221,7 +231,7 @@ def quasi_static_iteration(state: QuasiStaticState, problem: Problem) -> QuasiSt
         x0=x0,
         res=jnp.where(better, trial_res, state.res),
         jac=jnp.where(better, trial_jac, state.jac),
-        length=jnp.where(stage_done, jnp.minimum(state.length + QS_GROWTH, window_end(problem)), state.length),
+        length=jnp.where(stage_done, jnp.minimum(state.length + growth, window_end(problem)), state.length),
         damping=jnp.where(
             stage_done, 1e-3, jnp.where(better, jnp.maximum(state.damping * 0.3, 1e-6), state.damping * 10)
         ),

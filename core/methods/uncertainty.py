@@ -3,7 +3,7 @@
 The 4DVar cost is J(x0) = 1/2 |r(x0)|^2 with whitened residuals r (`fourdvar.residuals`). Near its
 minimum the posterior of x0 is Gaussian with covariance P0 = (G^T G)^{-1}, G = dr/dx0 (the Gauss-Newton
 Hessian, exact for a linear model). The tangent-linear model carries it to every time:
-P_t = M_t P0 M_t^T with M_t = dx_t/dx0 (forward mode, 3 directions), so the band is +-2 sqrt(diag P_t)
+P_t = M_t P0 M_t^T with M_t = dx_t/dx0 (forward mode, n directions: 3 on Lorenz-63), so the band is +-2 sqrt(diag P_t)
 over the window and the forecast.
 """
 
@@ -18,8 +18,8 @@ from core.methods.fourdvar import residuals, strong_4dvar
 from core.setups.problems import Problem, generate_problems
 
 
-def _posterior_covariance(x0: Float[Array, "3"], problem: Problem) -> Float[Array, "3 3"]:
-    jac = jax.jacfwd(residuals)(x0, problem)  # (n_residuals, 3)
+def _posterior_covariance(x0: Float[Array, " n"], problem: Problem) -> Float[Array, "n n"]:
+    jac = jax.jacfwd(residuals)(x0, problem)  # (n_residuals, n)
     return jnp.linalg.inv(jac.T @ jac)
 
 
@@ -27,13 +27,13 @@ def _tangent_linear_std(x0, cov0, problem: Problem):
     def rollout(x):
         return problem.forward.rollout(x, problem.T_total)
 
-    tlm = jax.jacfwd(rollout)(x0)  # (T_total + 1, 3, 3): M_t for every t
+    tlm = jax.jacfwd(rollout)(x0)  # (T_total + 1, n, n): M_t for every t
     cov_t = jnp.einsum("tij,jk,tlk->til", tlm, cov0, tlm)
     return jnp.sqrt(jnp.maximum(jnp.diagonal(cov_t, axis1=1, axis2=2), 0.0))
 
 
 @jax.jit
-def posterior_covariance(x0: Float[Array, "3"], problem: Problem) -> Float[Array, "3 3"]:
+def posterior_covariance(x0: Float[Array, " n"], problem: Problem) -> Float[Array, "n n"]:
     """The inverse Gauss-Newton Hessian of the strong-4DVar cost at `x0`: the posterior covariance of x0.
 
     Arguments:
@@ -41,13 +41,13 @@ def posterior_covariance(x0: Float[Array, "3"], problem: Problem) -> Float[Array
         problem: the problem it was solved on (its B, R, mask).
 
     Returns:
-        `(3, 3)` covariance.
+        `(n, n)` covariance.
     """
     return _posterior_covariance(x0, problem)
 
 
 @jax.jit
-def posterior_std(x0: Float[Array, "3"], problem: Problem) -> Float[Array, "T_total_plus_1 3"]:
+def posterior_std(x0: Float[Array, " n"], problem: Problem) -> Float[Array, "T_total_plus_1 n"]:
     """The posterior standard deviation of every state of the run, window and forecast.
 
     `posterior_covariance` carried by the tangent-linear model of the rollout from `x0`.
@@ -57,7 +57,7 @@ def posterior_std(x0: Float[Array, "3"], problem: Problem) -> Float[Array, "T_to
         problem: the problem.
 
     Returns:
-        `(T_total + 1, 3)` standard deviations, aligned with `problem.truth`.
+        `(T_total + 1, n)` standard deviations, aligned with `problem.truth`.
     """
     return _tangent_linear_std(x0, _posterior_covariance(x0, problem), problem)
 

@@ -20,6 +20,8 @@ from core._validate import check_choice, check_range
 from core.nets.fourdvarnet import FourDVarNet, normalised_mse
 from core.nets.fourdvarnet_reference import Batch1D, FourDVarNet1D, train_step
 from core.setups.problems import PRESETS, generate_problems, observed_mask
+from core.setups.window_systems import check_model_error, resolve_system
+from core.systems.lorenz96 import DT as LORENZ96_DT
 
 
 @dataclass(frozen=True)
@@ -47,15 +49,29 @@ class TrainingConfig:
     scheme: str | None = None
     # The scheme's own settings, e.g. {"rounds": 2} for "own_cycles" (core/nets/cycle_fourdvarnet.py).
     scheme_options: dict = field(default_factory=dict)
+    # The system and the model mismatch of the training problems (`generate_problems`' keywords): the
+    # defaults are today's Lorenz-63 with the true model; files written before these fields read so.
+    system: str = "lorenz63"
+    n_variables: int | None = None
+    forcing: float | None = None
+    model_rho: float | None = None
+    model_forcing: float | None = None
+    model_noise: float = 0.0
 
     def __post_init__(self):
         check_choice("architecture", self.architecture, tuple(ARCHITECTURES))
         check_choice("preset", self.preset, PRESETS)
+        resolve_system(self.system, self.preset, self.n_variables, self.forcing, self.model_rho, self.model_forcing)
+        check_model_error(self.forcing, self.model_rho, self.model_forcing, self.model_noise, 1.0)
+        if self.system != "lorenz63" and self.architecture != "fourdvarnet":
+            raise ValueError(
+                f"system {self.system!r} trains architecture 'fourdvarnet' only, not {self.architecture!r}"
+            )
         check_range("obs_every", list(self.obs_every), 1, 50, integer=True)
         check_range("obs_noise", list(self.obs_noise), 0.0, 100.0)
         check_range("T_assim", list(self.T_assim), 10, 300, integer=True)
         for components in self.observed:
-            observed_mask(components)
+            observed_mask(components, self.state_size)
         check_range("steps", self.steps, 0, 1_000_000, integer=True)
         check_range("batch_size", self.batch_size, 1, 100_000, integer=True)
         check_range("learning_rate", self.learning_rate, 1e-7, 1.0)
@@ -65,6 +81,20 @@ class TrainingConfig:
                 raise ValueError(f"scheme {self.scheme!r} trains architecture 'fourdvarnet', not {self.architecture!r}")
             if len(self.T_assim) != 1 or len(self.obs_noise) != 1:
                 raise ValueError(f"scheme {self.scheme!r} needs one T_assim (the cycle's window) and one obs_noise")
+
+    @property
+    def state_size(self) -> int:
+        return resolve_system(self.system, self.preset, self.n_variables, self.forcing, None, None)
+
+    def problem_settings(self) -> dict:
+        """The system and mismatch keywords of `generate_problems` (empty for today's Lorenz-63)."""
+        names = ("n_variables", "forcing", "model_rho", "model_forcing")
+        settings = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+        if self.model_noise:
+            settings["model_noise"] = self.model_noise
+        if self.system != "lorenz63":
+            settings |= {"system": self.system, "dt": LORENZ96_DT}
+        return settings
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -82,10 +112,19 @@ class TrainingConfig:
         """A short human description, e.g. 'attractor, obs every 5, noise 0.5, xyz'."""
         every = "/".join(str(e) for e in self.obs_every)
         noise = "/".join(f"{s:g}" for s in self.obs_noise)
-        comps = "/".join("".join("xyz"[c] for c in comp) for comp in self.observed)
+        if self.system == "lorenz63":
+            comps = "/".join("".join("xyz"[c] for c in comp) for comp in self.observed)
+        else:
+            comps = "/".join(f"{len(comp)} of {self.state_size} variables" for comp in self.observed)
         windows = "" if self.T_assim == (50,) else ", windows " + "/".join(str(t) for t in self.T_assim)
         scheme = "" if self.scheme is None else f", {self.scheme} backgrounds"
-        return f"{self.preset}, obs every {every}, noise {noise}, observed {comps}{windows}{scheme}"
+        system = "" if self.system == "lorenz63" else f"{self.system}, "
+        mismatch = "".join(
+            f", {name.removeprefix('model_')} {value:g}"
+            for name, value in (("model_rho", self.model_rho), ("model_forcing", self.model_forcing))
+            if value is not None
+        ) + (f", Q {self.model_noise:g}" if self.model_noise else "")
+        return f"{system}{self.preset}, obs every {every}, noise {noise}, observed {comps}{windows}{scheme}{mismatch}"
 
 
 @dataclass(frozen=True)
@@ -107,7 +146,7 @@ def _simulated_scheme(config: TrainingConfig):
     windows = config.T_assim
 
     def step(m, s, k, index):
-        settings = {"preset": config.preset, "T_assim": windows[index % len(windows)]}
+        settings = {"preset": config.preset, "T_assim": windows[index % len(windows)], **config.problem_settings()}
         return _simulated_step(m, s, k, choices, optimizer, settings)
 
     return optimizer, step
@@ -150,7 +189,9 @@ def build_model(config: TrainingConfig, key=None):
     """An untrained model of the config's architecture and hyper-parameters."""
     key = jax.random.PRNGKey(config.seed) if key is None else key
     architecture = ARCHITECTURES[config.architecture]
-    return architecture.model_class(**{**architecture.hyperparameters, **config.hyperparameters}, key=key)
+    # The system's size and climatology, only where it is not Lorenz-63 (older files keep their call).
+    system = {} if config.system == "lorenz63" else {"system": config.system, "n_variables": config.state_size}
+    return architecture.model_class(**{**architecture.hyperparameters, **config.hyperparameters}, **system, key=key)
 
 
 @dataclass
@@ -201,7 +242,7 @@ def _simulated_step_body(model, opt_state, key, choices, optimizer, settings):
 
     def loss_fn(m):
         windows = jax.vmap(m.analyse)(problems)
-        return normalised_mse(windows, problems.truth_window)
+        return normalised_mse(windows, problems.truth_window, m.climatology()[1])
 
     loss, grads = eqx.filter_value_and_grad(loss_fn)(model)
     updates, opt_state = optimizer.update(grads, opt_state, eqx.filter(model, eqx.is_array))
@@ -259,6 +300,7 @@ def training_batch_for(config: TrainingConfig) -> Batch1D:
         obs_noise=config.obs_noise[0],
         observed=config.observed[0],
         T_assim=config.T_assim[0],
+        **config.problem_settings(),
     )
     return Batch1D(input=problems.obs, mask=problems.mask, target=problems.truth_window)
 
@@ -267,7 +309,7 @@ def _choices(config: TrainingConfig):
     return (
         jnp.asarray(config.obs_every),
         jnp.asarray(config.obs_noise, jnp.float32),
-        jnp.stack([observed_mask(c) for c in config.observed]),
+        jnp.stack([observed_mask(c, config.state_size) for c in config.observed]),
     )
 
 
@@ -284,6 +326,7 @@ def vmap_signature(config: TrainingConfig) -> tuple:
         config.learning_rate,
         hyper,
         shapes,
+        tuple(sorted(config.problem_settings().items())),
     )
 
 
@@ -314,7 +357,12 @@ def fit_many(configs: Sequence[TrainingConfig]) -> list[tuple[object, TrainingRe
         split = jax.vmap(jax.random.split)(keys)  # each model's `key, step_key = split(key)`, as in `fit`
         keys, step_keys = split[:, 0], split[:, 1]
         models, opt_states, loss = _simulated_steps(
-            models, opt_states, step_keys, choices, optimizer, {"preset": first.preset, "T_assim": first.T_assim[0]}
+            models,
+            opt_states,
+            step_keys,
+            choices,
+            optimizer,
+            {"preset": first.preset, "T_assim": first.T_assim[0], **first.problem_settings()},
         )
         losses.append(np.asarray(loss))
         if step == 0:

@@ -8,6 +8,7 @@ import equinox as eqx
 import jax
 import optax
 
+from core.cli.window_system import describe_system
 from core.da.evaluation import Timing, evaluate, time_call
 from core.da.method import analyse
 from core.methods.learned import FourDVarNetMethod
@@ -43,15 +44,35 @@ def _measure(method, problem, problems) -> dict:
     }
 
 
-def run_bench(model=None, *, batch_size: int = 1024, preset: str = "seed", key: int = 42, window: int = 50) -> dict:
+def run_bench(
+    model=None,
+    *,
+    batch_size: int = 1024,
+    preset: str = "seed",
+    key: int = 42,
+    window: int = 50,
+    system_settings: dict | None = None,
+) -> dict:
     """Medians of warmed-up calls; compile time apart. `model`: our FourDVarNet (weights don't
-    change its speed; an untrained one is used if None). `window`: the window length in steps."""
-    results: dict = {"device": jax.devices()[0].device_kind, "batch_size": batch_size, "window": window}
+    change its speed; an untrained one is used if None). `window`: the window length in steps.
+    `system_settings`: the system and mismatch keywords (Lorenz-96 has the attractor preset only)."""
+    system_settings = dict(system_settings or {})
+    system = system_settings.get("system", "lorenz63")
+    preset = preset if system == "lorenz63" else "attractor"
+    results: dict = {
+        "device": jax.devices()[0].device_kind,
+        "batch_size": batch_size,
+        "window": window,
+        **describe_system(system_settings),
+    }
     # First, before anything else compiles the reference's training step.
     results["train_200_steps_s"] = reference_training_seconds()
-    problem = generate_problem(jax.random.PRNGKey(key), preset=preset, T_assim=window)
-    problems = generate_problems(jax.random.PRNGKey(key + 1), batch_size, preset=preset, T_assim=window)
-    model = build_model(TrainingConfig()) if model is None else model
+    problem = generate_problem(jax.random.PRNGKey(key), preset=preset, T_assim=window, **system_settings)
+    problems = generate_problems(
+        jax.random.PRNGKey(key + 1), batch_size, preset=preset, T_assim=window, **system_settings
+    )
+    n_variables = system_settings.get("n_variables")
+    model = build_model(TrainingConfig(system=system, n_variables=n_variables)) if model is None else model
     timed = {
         "strong_4dvar_bfgs": Strong4DVar("bfgs"),
         "strong_4dvar": Strong4DVar("gauss-newton"),

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import jax
 
 from core.cli.terminal import not_converged, pad_coloured, red
+from core.cli.window_system import describe_system
 from core.da.evaluation import evaluate
 from core.da.method import describe_status
 from core.da.registry import MethodContext, build_methods
@@ -25,8 +26,9 @@ def test_problems(key: int, n_problems: int, **settings):
     return generate_problems(jax.random.fold_in(jax.random.PRNGKey(key), 7), n_problems, **settings)
 
 
-def our_model(preset: str, settings: dict, retrain: bool, log: Callable[[str], None]):
-    """The shipped model for `preset` unless `retrain`; else train one on the test settings."""
+def our_model(preset: str, settings: dict, retrain: bool, log: Callable[[str], None], mismatch: dict | None = None):
+    """The shipped model for `preset` unless `retrain`; else train one on the test settings (with the
+    methods' model and the truth's noise of `mismatch`)."""
     path = shipped_model_path(preset)
     if path.exists() and not retrain:
         model, header = load_model(path, architecture="fourdvarnet")
@@ -38,6 +40,7 @@ def our_model(preset: str, settings: dict, retrain: bool, log: Callable[[str], N
         obs_noise=(settings["obs_noise"],),
         observed=(tuple(settings["observed"]),),
         T_assim=(settings.get("T_assim", 50),),
+        **{k: v for k, v in (mismatch or {}).items() if k in ("model_rho", "model_noise")},
     )
     log(f"training our FourDVarNet on {config.label()} ({config.steps} steps)...")
     model, report = fit(config)
@@ -54,13 +57,20 @@ def reproduce(
     n_problems=0,
     retrain=False,
     T_assim=50,
+    system_settings: dict | None = None,
     log: Callable[[str], None] = lambda _: None,
 ) -> dict:
     """Every registered method on the problem of `key`; with `n_problems`, also statistics over a
     test set. The learned methods use the reference FourDVarNet trained as the notebook did (built
-    for the window: n_time = T_assim + 1) and our shipped model (or one trained afresh with `retrain`)."""
+    for the window: n_time = T_assim + 1) and our shipped model (or one trained afresh with `retrain`).
+    `system_settings`: `generate_problem`'s system and mismatch keywords (`core.cli.window_system`);
+    on Lorenz-96 the learned methods, trained on Lorenz-63, are left out."""
+    system_settings = dict(system_settings or {})
     settings = dict(preset=preset, obs_every=obs_every, obs_noise=obs_noise, observed=observed, T_assim=T_assim)
+    settings |= system_settings
     problem = generate_problem(jax.random.PRNGKey(key), **settings)
+    if system_settings.get("system", "lorenz63") != "lorenz63":
+        return _reproduce_without_learned(problem, settings, key, n_problems, system_settings)
 
     reference_config = TrainingConfig(
         **{
@@ -75,7 +85,7 @@ def reproduce(
     )
     log("training the reference FourDVarNet as the notebook does (200 steps, 32 problems)...")
     reference_model, reference_report = fit(reference_config)
-    model, train_time_s = our_model(preset, settings, retrain, log)
+    model, train_time_s = our_model(preset, settings, retrain, log, system_settings)
     train_times = {"fourdvarnet_reference": reference_report.train_time_s, "fourdvarnet": train_time_s}
     methods = build_methods(MethodContext(model=model, reference_model=reference_model))
 
@@ -109,7 +119,44 @@ def reproduce(
         "obs_noise": obs_noise,
         "observed": "".join("xyz"[c] for c in observed),
         "window": T_assim,
+        **describe_system(system_settings),
         "methods": results,
+    }
+
+
+def _method_result(e) -> dict:
+    return {
+        "rmse_assim": float(e.rmse_assim),
+        "rmse_forecast": float(e.rmse_forecast),
+        "rmse_total": float(e.rmse_total),
+        "runtime_ms": e.runtime_ms,
+        "compile_ms": e.compile_ms,
+        "train_time_s": None,
+        "converged": bool(e.analysis.converged) if e.iterative else None,
+        "num_steps": int(e.analysis.num_steps) if e.iterative else None,
+        "status": describe_status(int(e.analysis.status)),
+        "predictability_time": None if math.isnan(e.predictability_time) else float(e.predictability_time),
+    }
+
+
+def _reproduce_without_learned(problem, settings: dict, key: int, n_problems: int, system_settings: dict) -> dict:
+    """`reproduce` on a system the learned methods were not trained on: the classical methods only."""
+    methods = build_methods(MethodContext(), learned=False)
+    results = {name: _method_result(evaluate(method, problem)) for name, method in methods.items()}
+    if n_problems:
+        problems = test_problems(key, n_problems, **settings)
+        for name, method in methods.items():
+            results[name]["batch"] = evaluate(method, problems, timing=None).statistics()
+    return {
+        "preset": settings["preset"],
+        "key": key,
+        "obs_every": settings["obs_every"],
+        "obs_noise": settings["obs_noise"],
+        "observed": "all" if settings["observed"] is None else ",".join(map(str, settings["observed"])),
+        "window": settings["T_assim"],
+        **describe_system(system_settings),
+        "methods": results,
+        "left_out": "the learned methods (trained on Lorenz-63)",
     }
 
 
@@ -171,14 +218,21 @@ def evaluate_model(
     n_steps=None,
     key=2026,
     T_assim=50,
+    system_settings: dict | None = None,
 ) -> dict:
     """A saved model and strong 4DVar on the same `n_problems` test problems of `T_assim` steps
-    (4DVar by Gauss-Newton up to 50 steps, quasi-static beyond, where Gauss-Newton fails)."""
+    (4DVar by Gauss-Newton up to 50 steps, quasi-static beyond, where Gauss-Newton fails).
+    `system_settings`: the system and mismatch keywords of the test problems; the model must have been
+    trained on that system (a mismatch it was not trained on is allowed: that is a test of it)."""
     model, header = load_model(path)
     config = config_of(header)
+    system_settings = dict(system_settings or {})
+    system = system_settings.get("system", "lorenz63")
+    if config.system != system:
+        raise ValueError(f"--system {system}: the model {str(path)!r} was trained on {config.system}")
     preset = preset or config.preset
     settings = dict(preset=preset, obs_every=obs_every, obs_noise=obs_noise, observed=observed, T_assim=T_assim)
-    problems = test_problems(key, n_problems, **settings)
+    problems = test_problems(key, n_problems, **settings, **system_settings)
     ours = evaluate(learned_method(model, n_steps), problems, timing=None).statistics()
     # Beyond the default window, Gauss-Newton from the background falls into wrong minima.
     solver = "gauss-newton" if T_assim <= 50 else "quasi-static"
@@ -189,9 +243,14 @@ def evaluate_model(
         "architecture": config.architecture,
         "test": {
             **settings,
-            "observed": "".join("xyz"[c] for c in observed),
+            "observed": "all"
+            if observed is None
+            else "".join("xyz"[c] for c in observed)
+            if system == "lorenz63"
+            else ",".join(map(str, observed)),
             "n_problems": n_problems,
             "key": key,
+            **describe_system(system_settings),
         },
         "model_stats": ours,
         "strong_4dvar_stats": {**theirs, "solver": solver},

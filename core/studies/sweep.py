@@ -43,10 +43,13 @@ class SweepPlan:
     key: int = 2026
     window: int = 50  # the test window; the models are trained on 50-step windows whatever it is
     hyperparameters: dict = field(default_factory=dict)
+    # The methods' model and the truth's noise (`--model-rho`, `--model-noise`): the test problems and
+    # the trainings share them (Lorenz-63 only: the sweep's axes and shipped models are Lorenz-63's).
+    mismatch: dict = field(default_factory=dict)
 
     def configs(self) -> dict[str, TrainingConfig]:
         """Model name -> its training config; names match the shipped files in assets/models."""
-        base = dict(preset=self.preset, steps=self.steps, hyperparameters=dict(self.hyperparameters))
+        base = dict(preset=self.preset, steps=self.steps, hyperparameters=dict(self.hyperparameters), **self.mismatch)
         named = {f"every{e}": TrainingConfig(obs_every=(e,), **base) for e in self.train_densities}
         named["mixed_every"] = TrainingConfig(obs_every=MIXED_DENSITIES, **base)
         named["mixed_components"] = TrainingConfig(observed=MIXED_COMPONENTS, **base)
@@ -70,10 +73,11 @@ def _shipped(name: str, config: TrainingConfig, directory: Path):
         return None
     model, header = load_model(path, architecture="fourdvarnet")
     shipped = config_of(header)
-    same_data = (shipped.obs_every, shipped.obs_noise, shipped.observed) == (
+    same_data = (shipped.obs_every, shipped.obs_noise, shipped.observed, shipped.problem_settings()) == (
         config.obs_every,
         config.obs_noise,
         config.observed,
+        config.problem_settings(),
     )
     return (model, shipped) if same_data else None
 
@@ -200,7 +204,9 @@ def evaluate_sweep(models: dict, plan: SweepPlan) -> list[dict]:
 
     def problems_with(**settings):
         # The same test set as `python -m core evaluate --key plan.key`, so their figures agree.
-        return test_problems(plan.key, plan.n_problems, preset=plan.preset, T_assim=plan.window, **settings)
+        return test_problems(
+            plan.key, plan.n_problems, preset=plan.preset, T_assim=plan.window, **plan.mismatch, **settings
+        )
 
     for every in [e for e in plan.test_densities if e <= plan.window]:
         problems = problems_with(obs_every=every)
