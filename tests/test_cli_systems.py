@@ -133,3 +133,11 @@ def test_a_lorenz96_run_says_its_system_and_gap_in_json(capsys):
     assert setup["system"] == "lorenz96" and setup["n_variables"] == 8
     assert setup["truth_parameters"] == {"forcing": 8.0} and setup["model_parameters"] == {"forcing": 7.0}
     assert setup["model_noise"] == 0.0
+
+
+def test_the_budget_knows_lorenz96_is_dearer(capsys, recorded):
+    # The same flags: Lorenz-63's table fits the budget (it reaches the work), Lorenz-96's 40 variables do not.
+    with pytest.raises(WorkStarted):
+        main(["windows"])
+    line = one_line_refusal(["windows", "--system", "lorenz96"], capsys)
+    assert "would take about" in line and "--allow-long" in line
