@@ -76,6 +76,7 @@ from core.methods.fourdvar import (
     wrong_minimum,
 )
 from core.methods.learned import FourDVarNetMethod, ReferenceFourDVarNetMethod, learned_method
+from core.methods.model_error_estimate import QEstimate, estimate_model_error, tune_model_error
 from core.methods.uncertainty import band_coverage, posterior_covariance, posterior_std
 from core.methods.variational import Strong4DVar
 from core.methods.weak4dvar import WeakAnalysis, weak_4dvar, weak_cost
@@ -100,4 +101,5 @@ from core.setups.sakov2012 import default_burn_in, sakov2012
 from core.setups.window_systems import SYSTEMS, attractor_size, climatology, make_system
 from core.studies.landscape import Landscape, cost_landscape, fourdvarnet_path, pad_problem, solver_path
 from core.studies.windows import long_window_problems, long_window_table, window_rmse
-from core.systems.lorenz import Lorenz63Forward, fixed_points, lorenz63_vector_field
+from core.systems.lorenz import AbstractSystem, Lorenz63Forward, fixed_points, lorenz63_vector_field
+from core.systems.lorenz96 import Lorenz96Forward, lorenz96_vector_field

@@ -94,7 +94,7 @@ def test_the_flags_reach_every_command_as_problem_settings(tmp_path, recorded):
         "model_noise": 0.2,
         "observed_share": 0.5,
     }
-    sized = [*lorenz96, "--n-variables", "12", "--observed-share", "0.5"]
+    sized = [*lorenz96, "--n-variables", "12", "--observed-share", "0.5", "--allow-long"]
     for command in (["reproduce"], ["windows"], ["bench"]):
         kwargs = _reaches([*command, *sized], recorded)
         assert kwargs["system_settings"] == expected, command
@@ -133,3 +133,12 @@ def test_a_lorenz96_run_says_its_system_and_gap_in_json(capsys):
     assert setup["system"] == "lorenz96" and setup["n_variables"] == 8
     assert setup["truth_parameters"] == {"forcing": 8.0} and setup["model_parameters"] == {"forcing": 7.0}
     assert setup["model_noise"] == 0.0
+
+
+def test_the_budget_knows_lorenz96_is_dearer(capsys, recorded):
+    # The same flags: Lorenz-63's table fits the budget (it reaches the work), Lorenz-96's 40 variables do not.
+    with pytest.raises(WorkStarted):
+        main(["windows"])
+    capsys.readouterr()
+    line = one_line_refusal(["windows", "--system", "lorenz96"], capsys)
+    assert "would take about" in line and "--allow-long" in line

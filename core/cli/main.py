@@ -65,7 +65,10 @@ def cmd_reproduce(args) -> int:
     observed = _observed(args, settings)
     check_problems_memory("--n-problems", args.n_problems)
     check_budget(
-        "reproduce", reproduce_seconds(args.n_problems, args.window, args.retrain), "--n-problems", args.allow_long
+        "reproduce",
+        reproduce_seconds(args.n_problems, args.window, args.retrain, settings.get("n_variables", 3)),
+        "--n-problems",
+        args.allow_long,
     )
     payload = reproduce(
         T_assim=args.window,
@@ -166,7 +169,8 @@ def cmd_evaluate(args) -> int:
     check_obs_every(args.obs_every, args.window, "at most --window")
     settings = system_settings(args)
     check_problems_memory("--n-problems", args.n_problems)
-    check_budget("evaluate", evaluate_seconds(args.n_problems, args.window), "--n-problems", args.allow_long)
+    seconds = evaluate_seconds(args.n_problems, args.window, settings.get("n_variables", 3))
+    check_budget("evaluate", seconds, "--n-problems", args.allow_long)
     payload = evaluate_model(
         args.model,
         T_assim=args.window,
@@ -190,7 +194,8 @@ def cmd_bench(args) -> int:
 
     settings = system_settings(args)
     check_memory("--batch-size", args.batch_size, bench_memory_bytes(args.batch_size))
-    check_budget("bench", bench_seconds(args.batch_size, args.window), "--batch-size", args.allow_long)
+    seconds = bench_seconds(args.batch_size, args.window, settings.get("n_variables", 3))
+    check_budget("bench", seconds, "--batch-size", args.allow_long)
     path = shipped_model_path("attractor")
     model = load_model(path)[0] if path.exists() and settings["system"] == "lorenz63" else None
     payload = run_bench(model, batch_size=args.batch_size, window=args.window, system_settings=settings)
@@ -271,7 +276,9 @@ def cmd_windows(args) -> int:
     windows = WINDOWS if args.windows is None else args.windows
     settings = system_settings(args)
     check_problems_memory("--n-problems", args.n_problems)
-    seconds = windows_seconds(args.n_problems, windows, timing=not args.no_timing)
+    seconds = windows_seconds(
+        args.n_problems, windows, timing=not args.no_timing, n_variables=settings.get("n_variables", 3)
+    )
     check_budget("windows", seconds, "--n-problems or --windows (or pass --no-timing)", args.allow_long)
     payload = long_window_table(
         n_problems=args.n_problems,
