@@ -19,6 +19,9 @@ def test_weak_4dvar_beats_strong_4dvar_under_a_clear_mismatch():
     # ...and weak 4DVar, which lets the trajectory leave the wrong model, wins much of it back.
     assert median["weak_q_tuned"] < 0.8 * median["strong_wrong_model"]
     assert median["weak_q_estimated"] < 0.8 * median["strong_wrong_model"]
+    # The FourDVarNet trained against rho 26 learned the correction; the one trained with the true model did not.
+    assert median["fourdvarnet_mismatch"] < 0.7 * median["fourdvarnet_perfect_model"]
+    assert median["fourdvarnet_mismatch"] < median["weak_q_tuned"]
     # The estimate met the criterion: the median 2 J_min / m at the chi-square law's median ratio.
     assert payload["estimate"]["ratio"] == pytest.approx(payload["estimate"]["target"], abs=0.05)
     assert payload["setup"]["truth"] == {"rho": 28.0} and payload["setup"]["model"] == {"rho": 26.0}
@@ -52,3 +55,5 @@ def test_the_readme_figure_meets_its_target():
     assert payload["ratio_weak_estimated_to_strong"] <= TARGET_RATIO
     rows = {row["method"]: row for row in payload["rows"]}
     assert np.isfinite(rows["weak_q_estimated"]["ms_per_window"])
+    assert payload["ratio_learned_to_weak_tuned"] <= payload["learned_target_ratio"]
+    assert payload["time_ratio_learned_to_weak_tuned"] <= payload["learned_target_time_ratio"]

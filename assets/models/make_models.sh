@@ -19,6 +19,11 @@ python3 -m core sweep --allow-long --retrain --steps 3000 --n-problems 256 --sav
 train fourdvarnet_attractor_long --preset attractor --init "$out/sweep/fourdvarnet_attractor_mixed_every.eqx" \
   --window 50,100,200,300 --obs-every 2,4,5,8,10,12,16,20 --obs-noise 0.5,1,1.4142 \
   --steps 3000 --batch-size 64 --learning-rate 1e-3
+# The model-error model: the long-window model fine-tuned on rho-28 truths while its cost uses the methods' rho 26
+# (100-step windows, x y z every 8 steps, noise sqrt 2: core/studies/model_error.py's set-up), on 2 shared CPU
+# cores (nice -n 10, load 7-10: 14 minutes).
+train fourdvarnet_attractor_long_model_rho26 --preset attractor --init "$out/fourdvarnet_attractor_long.eqx" \
+  --window 100 --obs-every 8 --obs-noise 1.4142 --model-rho 26 --steps 1000 --batch-size 64 --learning-rate 1e-3
 # The cycled FourDVarNet (`python -m core cycle --method fourdvarnet`, core/nets/cycle_training.py), on 2 shared CPU
 # cores (nice -n 10, about 11 minutes): windows of one sakov2012 observation cycle (25 steps, x y z observed
 # at the end with noise sqrt 2) whose background is the truth plus noise of a cycled analysis' spread
