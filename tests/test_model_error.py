@@ -138,3 +138,19 @@ def test_per_problem_mismatch_in_a_batch():
     problems = generate_problems(jax.random.PRNGKey(8), 3, model_rho=jnp.array([24.0, 28.0, 32.0]))
     np.testing.assert_array_equal(problems.forward.rho, [24.0, 28.0, 32.0])
     np.testing.assert_array_equal(problems.truth_model.rho, [28.0, 28.0, 28.0])
+
+
+def test_a_mixed_mismatch_training_draws_the_methods_rho_per_problem():
+    """A (low, high) range draws rho uniformly per training problem; a single value or none is left alone,
+    so trainings without a range draw their batches exactly as before."""
+    from core.nets.training import TrainingConfig, draw_mismatch
+
+    config = TrainingConfig(model_rho=(24.0, 32.0))
+    drawn = np.asarray(draw_mismatch(config.problem_settings(), jax.random.PRNGKey(3), 4096)["model_rho"])
+    assert 24.0 <= drawn.min() and drawn.max() <= 32.0
+    # Uniform on [24, 32]: mean 28, std 8 / sqrt(12) = 2.31 (sampling error of the mean ~0.04).
+    assert abs(drawn.mean() - 28.0) < 0.2 and abs(drawn.std() - 8 / np.sqrt(12)) < 0.1
+    assert draw_mismatch({"model_rho": 26.0}, jax.random.PRNGKey(3), 8) == {"model_rho": 26.0}
+    assert TrainingConfig.from_json(config.to_json()) == config and "rho 24-32" in config.label()
+    with pytest.raises(ValueError, match=r"model_rho as a range must be a pair \(low, high\) with low < high"):
+        TrainingConfig(model_rho=(32.0, 24.0))

@@ -99,6 +99,12 @@ def cmd_train(args) -> int:
     settings = system_settings(args)
     if args.observed_share is not None:
         raise CliError("--observed-share: training draws its observed variables from --observed or --obs-spacing")
+    if args.model_rho_range is not None:
+        if args.model_rho is not None or settings["system"] != "lorenz63":
+            raise CliError("--model-rho-range: give it instead of --model-rho, with --system lorenz63")
+        if len(args.model_rho_range) != 2:
+            raise CliError(f"--model-rho-range must be two numbers LOW,HIGH; got {len(args.model_rho_range)}")
+        settings["model_rho"] = tuple(sorted(args.model_rho_range))
     if args.observed is None:
         args.observed = [_observed(args, settings) or tuple(range(settings.get("n_variables", 3)))]
     if len(set(args.observed)) != len(args.observed):

@@ -13,6 +13,7 @@ from core.cli.arguments import (
     HIDDEN_DIM,
     KEY,
     LEARNING_RATE,
+    MODEL_RHO,
     N_PROBLEMS,
     OBS_EVERY,
     OBS_NOISE,
@@ -89,6 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="lorenz63: observed components; several (e.g. xyz x) train on a mix (default: xyz)",
     )
     system_arguments(p)
+    checked(
+        p,
+        "--model-rho-range",
+        replace(MODEL_RHO, most=2),
+        default=None,
+        help="lorenz63: LOW,HIGH, the methods' rho drawn uniformly per training problem (a mixed-mismatch model), "
+        "each %(range)s; instead of --model-rho",
+    )
     checked(
         p, "--steps", TRAIN_STEPS, default=None, help="training steps, %(range)s (default: 600 ours, 200 --reference)"
     )

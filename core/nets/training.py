@@ -54,8 +54,9 @@ class TrainingConfig:
     system: str = "lorenz63"
     n_variables: int | None = None
     forcing: float | None = None
-    model_rho: float | None = None
-    model_forcing: float | None = None
+    # A pair (low, high) draws the methods' parameter uniformly per training problem: a mixed-mismatch model.
+    model_rho: float | tuple[float, float] | None = None
+    model_forcing: float | tuple[float, float] | None = None
     model_noise: float = 0.0
 
     def __post_init__(self):
@@ -70,6 +71,12 @@ class TrainingConfig:
         check_range("obs_every", list(self.obs_every), 1, 50, integer=True)
         check_range("obs_noise", list(self.obs_noise), 0.0, 100.0)
         check_range("T_assim", list(self.T_assim), 10, 300, integer=True)
+        for name in ("model_rho", "model_forcing"):
+            value = getattr(self, name)
+            if isinstance(value, tuple) and (len(value) != 2 or not value[0] < value[1]):
+                raise ValueError(f"{name} as a range must be a pair (low, high) with low < high; got {value!r}")
+            if isinstance(value, tuple) and (self.architecture != "fourdvarnet" or self.scheme is not None):
+                raise ValueError(f"{name} as a range trains our FourDVarNet on simulated windows only")
         for components in self.observed:
             observed_mask(components, self.state_size)
         check_range("steps", self.steps, 0, 1_000_000, integer=True)
@@ -106,6 +113,9 @@ class TrainingConfig:
         data["obs_noise"] = tuple(data["obs_noise"])
         data["observed"] = tuple(tuple(c) for c in data["observed"])
         data["T_assim"] = tuple(data.get("T_assim", (50,)))  # files written before the field
+        for name in ("model_rho", "model_forcing"):
+            if isinstance(data.get(name), list):  # a range, as JSON writes a tuple
+                data[name] = tuple(data[name])
         return cls(**data)
 
     def label(self) -> str:
@@ -120,11 +130,15 @@ class TrainingConfig:
         scheme = "" if self.scheme is None else f", {self.scheme} backgrounds"
         system = "" if self.system == "lorenz63" else f"{self.system}, "
         mismatch = "".join(
-            f", {name.removeprefix('model_')} {value:g}"
+            f", {name.removeprefix('model_')} {_value_or_range(value)}"
             for name, value in (("model_rho", self.model_rho), ("model_forcing", self.model_forcing))
             if value is not None
         ) + (f", Q {self.model_noise:g}" if self.model_noise else "")
         return f"{system}{self.preset}, obs every {every}, noise {noise}, observed {comps}{windows}{scheme}{mismatch}"
+
+
+def _value_or_range(value) -> str:
+    return f"{value[0]:g}-{value[1]:g}" if isinstance(value, tuple) else f"{value:g}"
 
 
 @dataclass(frozen=True)
@@ -227,10 +241,22 @@ def _simulated_steps(models, opt_states, keys, choices, optimizer, settings):
     return eqx.filter_vmap(step)(models, opt_states, keys, every, noise, masks)
 
 
+def draw_mismatch(settings: dict, key, batch_size: int) -> dict:
+    """`settings` with each model parameter given as a range (low, high) drawn uniformly per problem."""
+    settings = dict(settings)
+    for name in ("model_rho", "model_forcing"):
+        if isinstance(settings.get(name), tuple):  # a mixed mismatch
+            low, high = settings[name]
+            # (a key folded off the step's, so that configs without a range draw exactly as before)
+            settings[name] = jax.random.uniform(jax.random.fold_in(key, 7), (batch_size,), minval=low, maxval=high)
+    return settings
+
+
 def _simulated_step_body(model, opt_state, key, choices, optimizer, settings):
     every_choices, noise_choices, mask_choices, batch_size = choices
     k_every, k_noise, k_obs, k_problems = jax.random.split(key, 4)
     pick = lambda k, options: options[jax.random.randint(k, (batch_size,), 0, options.shape[0])]
+    settings = draw_mismatch(settings, key, batch_size)
     problems = generate_problems(
         k_problems,
         batch_size,
