@@ -57,3 +57,18 @@ def test_the_readme_figure_meets_its_target():
     assert np.isfinite(rows["weak_q_estimated"]["ms_per_window"])
     assert payload["ratio_learned_to_weak_tuned"] <= payload["learned_target_ratio"]
     assert payload["time_ratio_learned_to_weak_tuned"] <= payload["learned_target_time_ratio"]
+
+
+@pytest.mark.slow
+@pytest.mark.ci  # ~1 min on 2 cores: weak 4DVar tuned at two rhos, three FourDVarNets
+def test_the_mixed_mismatch_model_keeps_up_with_weak_4dvar_where_the_specialist_does_not():
+    from core.studies.model_error_sweep import mismatch_sweep
+
+    payload = mismatch_sweep(rhos=(24.0, 31.0), n_problems=16, n_validation=8, grid=(1.0, 10.0, 30.0))
+    low, high = payload["rows"]
+    # Trained at rho 26, the specialist is lost at 31 (past the truth's 28: the error changes sign)...
+    assert high["fourdvarnet_rho26"]["median"] > 1.3 * high["weak_4dvar"]["median"]
+    # ...while the model trained over 24-32 stays near weak 4DVar on both sides of the truth.
+    assert (
+        low["ratio_mixed_to_weak"] <= payload["target_ratio"] and high["ratio_mixed_to_weak"] <= payload["target_ratio"]
+    )
