@@ -1,0 +1,107 @@
+"""Model error in the cycle: the truth runs the true system (plus its stochastic forcing), the methods
+forecast with their own (wrong) model; a new mismatch is data, not a recompile."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import numpy as np
+from support import count_compiles
+
+from core.da.cycle import cycle_scores, run_cycle, simulate
+from core.da.registry import build_cycled_method
+from core.methods.cycle_methods import CycledFreeRun
+from core.setups.sakov2008 import sakov2008
+from core.setups.sakov2012 import sakov2012
+
+
+def rk4_lorenz63(x: np.ndarray, rho: float, dt: float = 0.01) -> np.ndarray:
+    """One classical RK4 step of Lorenz-63 (sigma 10, beta 8/3) in float64, written out by hand."""
+
+    def f(s):
+        return np.array([10.0 * (s[1] - s[0]), s[0] * (rho - s[2]) - s[1], s[0] * s[1] - 8.0 / 3.0 * s[2]])
+
+    k1 = f(x)
+    k2 = f(x + 0.5 * dt * k1)
+    k3 = f(x + 0.5 * dt * k2)
+    k4 = f(x + dt * k3)
+    return x + dt / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
+
+
+# float32 rounding of one step of states of size ~40 (a few ulps), far below one step's mismatch
+# (dt x (28 - 26) ~ 0.02 |x|, i.e. ~0.1 for |x| ~ 5).
+STEP_ATOL = 1e-3
+
+
+def test_truth_steps_with_the_true_rho_and_the_methods_forecast_with_theirs():
+    setup = sakov2012(obs_every=1, n_cycles=12, model_rho=26.0)
+    truth = np.asarray(simulate(setup, jax.random.PRNGKey(0)).truth, np.float64)
+    by_hand_true = np.array([rk4_lorenz63(x, 28.0) for x in truth[:-1]])
+    by_hand_wrong = np.array([rk4_lorenz63(x, 26.0) for x in truth[:-1]])
+    np.testing.assert_allclose(truth[1:], by_hand_true, atol=STEP_ATOL)
+    assert np.max(np.abs(truth[1:] - by_hand_wrong)) > 20 * STEP_ATOL
+
+    # The free run's forecasts: the methods' model (rho 26) from the initial mean, step after step.
+    record = run_cycle(CycledFreeRun(), setup, simulate(setup, jax.random.PRNGKey(0)), jax.random.PRNGKey(1))
+    forecasts = np.asarray(record.forecast_mean, np.float64)
+    x, expected = np.asarray(setup.x0_mean, np.float64), []
+    for _ in range(len(forecasts)):
+        x = rk4_lorenz63(x, 26.0)
+        expected.append(x)
+    np.testing.assert_allclose(forecasts, np.array(expected), atol=len(forecasts) * STEP_ATOL)
+
+
+def test_a_new_mismatch_or_model_noise_reuses_the_compiled_code():
+    key = jax.random.PRNGKey(0)
+    method = build_cycled_method("enkf_sqrt")
+    first = sakov2012(n_cycles=30, model_rho=26.0)
+    run_cycle(method, first, simulate(first, key), key)
+    others = [
+        sakov2012(n_cycles=30, model_rho=24.0, model_noise=0.5),
+        sakov2012(n_cycles=30),
+        sakov2012(n_cycles=30, model_noise=2.0),
+    ]
+    l96 = [sakov2008(n_cycles=20, model_forcing=7.0), sakov2008(n_cycles=20, model_forcing=9.0, model_noise=0.1)]
+    run_cycle(method, l96[0], simulate(l96[0], key), key)
+    with count_compiles() as compiles:
+        for setup in others + l96[1:]:
+            run_cycle(method, setup, simulate(setup, key), key)
+    assert compiles.n == 0
+
+
+def test_model_noise_increments_have_variance_q_dt():
+    q, dt, n_cycles = 4.0, 0.01, 3000
+    setup = sakov2012(obs_every=1, n_cycles=n_cycles, model_noise=q)
+    truth = simulate(setup, jax.random.PRNGKey(7))
+    states = np.asarray(truth.truth)
+    increments = states[1:] - np.asarray(jax.vmap(setup.truth_model.step)(truth.truth[:-1]))
+    samples = increments.ravel()
+    expected = q * dt
+    # The sample variance of m Gaussian draws has relative std sqrt(2 / m): allow 5 of them.
+    assert abs(np.var(samples) / expected - 1.0) < 5 * math.sqrt(2.0 / samples.size)
+    assert abs(np.mean(samples)) < 5 * math.sqrt(expected / samples.size)
+    # Independent in time: lag-1 correlation within 5 / sqrt(m) of zero.
+    lagged = np.corrcoef(increments[1:, 0], increments[:-1, 0])[0, 1]
+    assert abs(lagged) < 5 / math.sqrt(len(increments))
+
+
+def test_model_noise_leaves_the_initial_state_and_observation_noise_keys_alone():
+    """The noise draws from keys of its own: the same key gives the same x0 and the same obs errors."""
+    key = jax.random.PRNGKey(11)
+    plain, noisy = sakov2012(obs_every=5, n_cycles=40), sakov2012(obs_every=5, n_cycles=40, model_noise=1.0)
+    a, b = simulate(plain, key), simulate(noisy, key)
+    np.testing.assert_allclose(np.asarray(a.obs - a.truth), np.asarray(b.obs - b.truth), atol=1e-5)
+    assert np.max(np.abs(np.asarray(a.truth - b.truth))) > 0.1  # and the truths differ
+
+
+def test_a_wrong_rho_makes_the_enkf_at_fixed_inflation_worse():
+    key, method_key = jax.random.PRNGKey(3), jax.random.PRNGKey(4)
+    method = build_cycled_method("enkf_sqrt")  # inflation 1.02, as tuned without model error
+    scores = {}
+    for rho in (None, 26.0):
+        setup = sakov2012(n_cycles=400, model_rho=rho)
+        truth = simulate(setup, key)
+        scores[rho] = cycle_scores(run_cycle(method, setup, truth, method_key), truth, burn_in=64)
+    ok, wrong = scores[None], scores[26.0]
+    assert wrong["rmse_a"] - ok["rmse_a"] > 3 * math.hypot(ok["rmse_a_stderr"], wrong["rmse_a_stderr"])
