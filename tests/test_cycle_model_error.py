@@ -3,12 +3,15 @@ forecast with their own (wrong) model; a new mismatch is data, not a recompile."
 
 from __future__ import annotations
 
+import json
 import math
 
 import jax
 import numpy as np
-from support import count_compiles
+import pytest
+from support import count_compiles, replace_cli_work
 
+from core.cli.main import main
 from core.da.cycle import cycle_scores, run_cycle, simulate
 from core.da.registry import build_cycled_method
 from core.methods.cycle_methods import CycledFreeRun
@@ -105,3 +108,60 @@ def test_a_wrong_rho_makes_the_enkf_at_fixed_inflation_worse():
         scores[rho] = cycle_scores(run_cycle(method, setup, truth, method_key), truth, burn_in=64)
     ok, wrong = scores[None], scores[26.0]
     assert wrong["rmse_a"] - ok["rmse_a"] > 3 * math.hypot(ok["rmse_a_stderr"], wrong["rmse_a_stderr"])
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line: `python -m core cycle --model-rho / --model-forcing / --model-noise`.
+
+
+class WorkStarted(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    "argv, flag, says",
+    [
+        (["--system", "lorenz96", "--model-rho", "26"], "--model-rho", "use --model-forcing"),
+        (["--model-forcing", "7"], "--model-forcing", "use --model-rho"),
+        (["--model-rho", "0.1"], "--model-rho", "between 0.5 and 100"),
+        (["--model-noise", "-1"], "--model-noise", "between 0 and 100"),
+    ],
+)
+def test_cycle_refuses_the_other_systems_model_flag_in_one_line(argv, flag, says, monkeypatch, capsys):
+    def started(*args, **kwargs):
+        raise WorkStarted
+
+    replace_cli_work(monkeypatch, started)
+    assert main(["cycle", "--method", "oi", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and flag in err and says in err, err
+
+
+def cycle_json(argv, capsys) -> dict:
+    assert main(["cycle", "--method", "enkf_sqrt", "--n-cycles", "150", "--burn-in", "40", "--json", *argv]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_cycle_json_reports_the_mismatch_and_runs_it(capsys):
+    plain = cycle_json([], capsys)
+    wrong = cycle_json(["--model-rho", "26", "--model-noise", "0.5"], capsys)
+    assert (plain["setup"]["model_rho"], plain["setup"]["truth_rho"], plain["setup"]["model_noise"]) == (28, 28, 0)
+    assert (wrong["setup"]["model_rho"], wrong["setup"]["truth_rho"], wrong["setup"]["model_noise"]) == (26, 28, 0.5)
+    # DAPPER's documented score holds only without model error.
+    assert plain["methods"]["enkf_sqrt"]["documented_rmse_a"] == 0.60
+    assert "documented_rmse_a" not in wrong["methods"]["enkf_sqrt"]
+    # The mismatch reaches the run: the same keys score differently, and equal the library's own run.
+    setup = sakov2012(n_cycles=150, model_rho=26.0, model_noise=0.5)
+    truth = simulate(setup, jax.random.PRNGKey(0))
+    record = run_cycle(build_cycled_method("enkf_sqrt"), setup, truth, jax.random.PRNGKey(1))
+    expected = cycle_scores(record, truth, burn_in=40)["rmse_a"]
+    assert wrong["methods"]["enkf_sqrt"]["rmse_a"] == pytest.approx(expected, rel=1e-6)
+    assert wrong["methods"]["enkf_sqrt"]["rmse_a"] != pytest.approx(plain["methods"]["enkf_sqrt"]["rmse_a"], rel=1e-3)
+
+
+def test_cycle_json_lorenz96_names_the_forcing(capsys):
+    argv = ["--system", "lorenz96", "--model-forcing", "7", "--ensemble-size", "12", "--n-cycles", "60"]
+    assert main(["cycle", "--method", "enkf_sqrt", *argv, "--burn-in", "20", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert (payload["setup"]["model_forcing"], payload["setup"]["truth_forcing"]) == (7, 8)
+    assert "model_rho" not in payload["setup"]
