@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 
+import equinox as eqx
 import jax
 import numpy as np
 import pytest
@@ -15,8 +16,12 @@ from core.cli.main import main
 from core.da.cycle import cycle_scores, run_cycle, simulate
 from core.da.registry import build_cycled_method
 from core.methods.cycle_methods import CycledFreeRun
+from core.nets.cycle_fourdvarnet import WINDOW_STEPS, CycledFourDVarNet
+from core.nets.cycle_training import cycled_training_batch, cycled_window_loss
+from core.nets.fourdvarnet import FourDVarNet, dynamical_residual
 from core.setups.sakov2008 import sakov2008
 from core.setups.sakov2012 import sakov2012
+from core.systems.lorenz import Lorenz63Forward
 
 
 def rk4_lorenz63(x: np.ndarray, rho: float, dt: float = 0.01) -> np.ndarray:
@@ -165,3 +170,55 @@ def test_cycle_json_lorenz96_names_the_forcing(capsys):
     payload = json.loads(capsys.readouterr().out)
     assert (payload["setup"]["model_forcing"], payload["setup"]["truth_forcing"]) == (7, 8)
     assert "model_rho" not in payload["setup"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The cycled FourDVarNet under model error: its cost and first guess use the methods' model.
+
+
+def small_net(key=0):
+    return FourDVarNet(hidden_dim=4, kernel_size=3, n_solver_steps=2, key=jax.random.PRNGKey(key))
+
+
+def test_training_windows_have_true_truths_and_the_methods_model_in_their_cost():
+    key, truth_model = jax.random.PRNGKey(2), Lorenz63Forward(dt=0.01)
+    wrong = Lorenz63Forward(dt=0.01, rho=26.0)
+    plain = cycled_training_batch(key, 4, WINDOW_STEPS, math.sqrt(2.0))
+    mismatched = cycled_training_batch(key, 4, WINDOW_STEPS, math.sqrt(2.0), truth_model=truth_model, model=wrong)
+    np.testing.assert_array_equal(np.asarray(plain[2]), np.asarray(mismatched[2]))  # the same true truths
+    truths = mismatched[2]
+    # The cost's dynamical residual of the true truth: ~0 under the true model, the one-step gap under rho 26.
+    residual_plain = jax.vmap(dynamical_residual)(truths, plain[0])
+    residual_wrong = jax.vmap(dynamical_residual)(truths, mismatched[0])
+    gap = truths[:, 1:] - jax.vmap(wrong.step)(truths[:, :-1])
+    assert float(np.max(np.abs(residual_plain))) < STEP_ATOL
+    np.testing.assert_allclose(np.asarray(residual_wrong[:, 1:]), np.asarray(gap), atol=STEP_ATOL)
+    assert float(np.max(np.abs(gap))) > 20 * STEP_ATOL
+    # First guesses: the methods' model's forecast of the background.
+    np.testing.assert_allclose(
+        np.asarray(mismatched[1]), np.asarray(jax.vmap(wrong.rollout, (0, None))(mismatched[1][:, 0], 25)), atol=1e-4
+    )
+    # So a net gets another gradient against the mismatch than without, on the same truths.
+    net = small_net()
+    grad_plain = eqx.filter_grad(cycled_window_loss)(net, *plain)
+    grad_wrong = eqx.filter_grad(cycled_window_loss)(net, *mismatched)
+    flat = [
+        np.concatenate([np.ravel(g) for g in jax.tree_util.tree_leaves(eqx.filter(t, eqx.is_array))])
+        for t in (grad_plain, grad_wrong)
+    ]
+    assert np.linalg.norm(flat[0] - flat[1]) > 1e-3 * np.linalg.norm(flat[0])
+
+
+def test_the_cycled_fourdvarnet_forecasts_and_solves_with_the_methods_model():
+    setup = sakov2012(n_cycles=3, model_rho=26.0)
+    truth = simulate(setup, jax.random.PRNGKey(0))
+    record = run_cycle(CycledFourDVarNet(small_net(), n_steps=0), setup, truth, jax.random.PRNGKey(1))
+    # K = 0: the analysis is the first guess, the methods' model's forecast of the initial mean.
+    expected = Lorenz63Forward(dt=0.01, rho=26.0).advance(setup.x0_mean, 25)
+    np.testing.assert_allclose(np.asarray(record.forecast_mean[0]), np.asarray(expected), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(record.analysis_mean[0]), np.asarray(expected), rtol=1e-5, atol=1e-4)
+    # The window's model (its cost, its carried spread) is the methods' too: the forecast spread is
+    # the rho-26 tangent-linear model's M' diag(s^2) M'^T at the initial mean.
+    tlm = np.asarray(jax.jacfwd(lambda x: Lorenz63Forward(dt=0.01, rho=26.0).advance(x, 25))(setup.x0_mean))
+    spread = np.sqrt(np.diag(tlm @ tlm.T) * float(setup.x0_std) ** 2)
+    np.testing.assert_allclose(np.asarray(record.forecast_spread[0]), spread, rtol=1e-3)

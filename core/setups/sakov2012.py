@@ -29,6 +29,10 @@ _CLIM_SHIFT = np.array([0.0, 0.0, 23.5], np.float32)
 # tuning; docs/dapper_sakov2012.py runs DAPPER itself on the same set-up (its own copy: DAPPER's venv
 # has no JAX). Strong 4DVar has no DAPPER counterpart here (its Var4D fails on this set-up).
 EXPECTED_RMSE_A = {"oi": 1.25, "var3d": 1.04, "enkf_sqrt": 0.60, "enkf_perturbed": 0.65, "ienks": 0.31}
+# Model error's ranges (as the CLI's MODEL_RHO and MODEL_NOISE): a rho that keeps Lorenz-63 bounded,
+# and the truth's additive noise as a variance per unit time.
+MODEL_RHO_RANGE = (0.5, 100.0)
+MODEL_NOISE_RANGE = (0.0, 100.0)
 # No method needs another tuning than the registry's defaults (they are this set-up's).
 TUNING: dict[str, dict[str, float]] = {}
 
@@ -68,8 +72,8 @@ def sakov2012(
     check_range("n_cycles", n_cycles, 2, 1_000_000, integer=True)
     check_range("dt", dt, 0.001, 0.1)
     if model_rho is not None:
-        check_range("model_rho", model_rho, 0.5, 100.0)
-    check_range("model_noise", model_noise, 0.0, 100.0)
+        check_range("model_rho", model_rho, *MODEL_RHO_RANGE)
+    check_range("model_noise", model_noise, *MODEL_NOISE_RANGE)
     truth_model = Lorenz63Forward(dt=dt)
     return CycleSetup(
         model=truth_model if model_rho is None else Lorenz63Forward(dt=dt, rho=float(model_rho)),
