@@ -15,7 +15,7 @@ from support import count_compiles, replace_cli_work
 from core.cli.main import main
 from core.da.cycle import cycle_scores, run_cycle, simulate
 from core.da.registry import build_cycled_method
-from core.methods.cycle_methods import CycledFreeRun
+from core.methods.cycle_methods import CycledFreeRun, CycledStrong4DVar, CycledWeak4DVar
 from core.nets.cycle_fourdvarnet import WINDOW_STEPS, CycledFourDVarNet
 from core.nets.cycle_training import cycled_training_batch, cycled_window_loss
 from core.nets.fourdvarnet import FourDVarNet, dynamical_residual
@@ -222,3 +222,60 @@ def test_the_cycled_fourdvarnet_forecasts_and_solves_with_the_methods_model():
     tlm = np.asarray(jax.jacfwd(lambda x: Lorenz63Forward(dt=0.01, rho=26.0).advance(x, 25))(setup.x0_mean))
     spread = np.sqrt(np.diag(tlm @ tlm.T) * float(setup.x0_std) ** 2)
     np.testing.assert_allclose(np.asarray(record.forecast_spread[0]), spread, rtol=1e-3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cycled weak-constraint 4DVar.
+
+
+def as_float64(tree):
+    return jax.tree_util.tree_map(
+        lambda a: a.astype(np.float64) if eqx.is_array(a) and np.issubdtype(a.dtype, np.floating) else a, tree
+    )
+
+
+def test_weak_4dvar_with_q_to_zero_is_strong_4dvar():
+    """In float64 (q -> 0 weighs the model by 1 / (q n dt): float32 loses the digits that tell them apart)."""
+    with jax.enable_x64(True):
+        setup = as_float64(sakov2012(n_cycles=60, model_rho=26.0))
+        truth = as_float64(simulate(sakov2012(n_cycles=60, model_rho=26.0), jax.random.PRNGKey(5)))
+        strong = as_float64(CycledStrong4DVar(b_scale=0.02))
+        weak = as_float64(CycledWeak4DVar(b_scale=0.02, q=1e-9))
+        looser = as_float64(CycledWeak4DVar(b_scale=0.02, q=1.0))
+        key = jax.random.PRNGKey(1)
+        a_strong = np.asarray(run_cycle(strong, setup, truth, key).analysis_mean)
+        a_weak = np.asarray(run_cycle(weak, setup, truth, key).analysis_mean)
+        a_loose = np.asarray(run_cycle(looser, setup, truth, key).analysis_mean)
+    # Both run 10 Gauss-Newton iterations to the same minimum; their stopping error is far below 1e-4.
+    np.testing.assert_allclose(a_weak, a_strong, atol=1e-4)
+    assert np.max(np.abs(a_loose - a_strong)) > 0.1  # a q that matters moves the analyses
+
+
+def test_weak_4dvar_first_gauss_newton_step_is_the_kalman_update_with_model_error():
+    """One iteration from (x_b, M(x_b)) is the Kalman analysis with P_f = M' B M'^T + q n dt I."""
+    setup = sakov2012(n_cycles=3, observed=(0, 2), obs_noise=1.3, model_rho=26.0)
+    truth = simulate(setup, jax.random.PRNGKey(4))
+    b_scale, q = 0.01, 3.0
+    record = run_cycle(CycledWeak4DVar(b_scale, q, n_iterations=1), setup, truth, jax.random.PRNGKey(0))
+    xb = setup.x0_mean
+    tlm = np.asarray(jax.jacfwd(lambda x: setup.model.advance(x, 25))(xb), np.float64)
+    xf = np.asarray(setup.model.advance(xb, 25), np.float64)
+    pf = tlm @ (b_scale * np.asarray(truth.clim_cov, np.float64)) @ tlm.T + q * 25 * 0.01 * np.eye(3)
+    h = np.eye(3)[[0, 2]]
+    gain = pf @ h.T @ np.linalg.inv(h @ pf @ h.T + 1.3**2 * np.eye(2))
+    expected = xf + gain @ (np.asarray(truth.obs[0], np.float64)[[0, 2]] - h @ xf)
+    np.testing.assert_allclose(np.asarray(record.analysis_mean[0]), expected, atol=2e-3)
+    np.testing.assert_allclose(np.asarray(record.forecast_spread[0]), np.sqrt(np.diag(pf)), rtol=1e-3)
+    posterior = (np.eye(3) - gain @ h) @ pf
+    np.testing.assert_allclose(np.asarray(record.analysis_spread[0]), np.sqrt(np.diag(posterior)), rtol=1e-2)
+
+
+def test_weak_4dvar_runs_through_the_cycle_command(capsys):
+    argv = ["cycle", "--method", "weak_4dvar", "--model-error-q", "3", "--model-rho", "26", "--n-cycles", "100"]
+    assert main([*argv, "--burn-in", "30", "--json"]) == 0
+    entry = json.loads(capsys.readouterr().out)["methods"]["weak_4dvar"]
+    assert entry["model_error_q"] == 3 and entry["b_scale"] == 0.005 and not entry["diverged"]
+    setup = sakov2012(n_cycles=100, model_rho=26.0)
+    truth = simulate(setup, jax.random.PRNGKey(0))
+    record = run_cycle(CycledWeak4DVar(0.005, 3.0), setup, truth, jax.random.PRNGKey(1))
+    assert entry["rmse_a"] == pytest.approx(cycle_scores(record, truth, burn_in=30)["rmse_a"], rel=1e-6)

@@ -26,6 +26,7 @@ from core.cli.arguments import (
     KEY,
     LAG,
     LOCALISATION_RADIUS,
+    MODEL_ERROR_Q,
     N_CYCLES,
     OBS_EVERY,
     OBS_NOISE,
@@ -51,7 +52,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the `cycle` subcommand to `python -m core`'s subparsers."""
     p = subparsers.add_parser(
         "cycle",
-        help="cycled DA (OI, 3DVar, 4DVar, EnKF, LETKF, iEnKS, FourDVarNet) on DAPPER's set-ups, scored as DAPPER",
+        help="cycled DA (OI, 3DVar, strong and weak 4DVar, EnKF, LETKF, iEnKS, FourDVarNet) on DAPPER's set-ups, "
+        "scored as DAPPER",
     )
     p.add_argument(
         "--method",
@@ -126,8 +128,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--b-scale",
         B_SCALE,
         default=None,
-        help="static B of var3d and strong_4dvar, times the climatological covariance, %(range)s (default: "
+        help="static B of var3d, strong_4dvar and weak_4dvar, times the climatological covariance, %(range)s (default: "
         "the set-up's tuning, else " + _tuned("b_scale") + ")",
+    )
+    checked(
+        p,
+        "--model-error-q",
+        MODEL_ERROR_Q,
+        default=None,
+        help="weak_4dvar's model-error variance per unit time, %(range)s (default: " + _tuned("model_error_q") + ")",
     )
     model_error_arguments(p)
     checked(
