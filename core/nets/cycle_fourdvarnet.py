@@ -24,6 +24,8 @@ learns the correction; `MISMATCH_MODEL_PATH` is such a net.
 
 from __future__ import annotations
 
+import math
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -35,7 +37,8 @@ from core.da.registry import register_method
 from core.nets.fourdvarnet import FourDVarNet
 from core.nets.model_files import SHIPPED_MODELS, load_model
 from core.setups.problems import Problem
-from core.systems.lorenz import AbstractSystem, Lorenz63Forward
+from core.setups.sakov2012 import MODEL_NOISE_RANGE, MODEL_RHO_RANGE
+from core.systems.lorenz import RHO, AbstractSystem, Lorenz63Forward
 
 CYCLED_MODEL_PATH = SHIPPED_MODELS / "cycled" / "fourdvarnet_cycled.eqx"
 # Trained on truths of rho 28 against a cost whose model has rho 26 (make_models.sh says how).
@@ -167,6 +170,38 @@ class CycledFourDVarNet(AbstractCycledMethod):
             window[-1], setup.obs_every != self.window_steps, "fourdvarnet needs obs_every == its window_steps"
         )
         return (analysis, spread), (first_guess[-1], forecast_std, analysis, spread)
+
+
+# The set-up's model error, as `TrainingConfig.scheme_options` names it: the methods' rho and the
+# truth's model noise (variance per unit time). The defaults are no model error.
+MODEL_ERROR_OPTIONS = {"model_rho": RHO, "model_noise": 0.0}
+
+
+def model_error_systems(options: dict, dt: float = 0.01) -> tuple[Lorenz63Forward, Lorenz63Forward, float]:
+    """`(truth's system, methods' model, model noise)` from a scheme's options (missing keys: no error)."""
+    options = {**MODEL_ERROR_OPTIONS, **options}
+    check_range("model_rho", options["model_rho"], *MODEL_RHO_RANGE)
+    check_range("model_noise", options["model_noise"], *MODEL_NOISE_RANGE)
+    return (
+        Lorenz63Forward(dt=dt),
+        Lorenz63Forward(dt=dt, rho=float(options["model_rho"])),
+        float(options["model_noise"]),
+    )
+
+
+def noisy_rollout(system: AbstractSystem, x0: Float[Array, " n"], n_steps: int, model_noise: float, key):
+    """The truth's trajectory `(n_steps + 1, n)`: each step M(x) + sqrt(Q dt) N(0, I) (Q = `model_noise`;
+    0: the plain rollout, no key used)."""
+    if model_noise == 0:
+        return system.rollout(x0, n_steps)
+    noise_std = math.sqrt(model_noise * system.dt)
+
+    def body(x, k):
+        x = system.step(x) + noise_std * jax.random.normal(k, x.shape, x.dtype)
+        return x, x
+
+    _, states = jax.lax.scan(body, x0, jax.random.split(key, n_steps))
+    return jnp.concatenate([x0[None], states])
 
 
 def load_cycled_model(path=CYCLED_MODEL_PATH) -> FourDVarNet:

@@ -22,10 +22,13 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from core._validate import check_range
 from core.nets.cycle_fourdvarnet import (
     CYCLED_MODEL_PATH,
+    MODEL_ERROR_OPTIONS,
     OWN_CYCLES_OPTIONS,
     TRAINING_SPREAD_RANGE,
     WINDOW_STEPS,
     CycledFourDVarNet,
+    model_error_systems,
+    noisy_rollout,
     window_problem,
 )
 from core.nets.fourdvarnet import FourDVarNet, normalised_mse
@@ -34,38 +37,6 @@ from core.nets.training import TrainingConfig, fit, optimizer_for
 from core.setups.problems import ATTRACTOR_SPIN_UP_STEPS, CLIMATOLOGY_MEAN, CLIMATOLOGY_STD, Problem
 from core.setups.sakov2012 import MODEL_NOISE_RANGE, MODEL_RHO_RANGE
 from core.systems.lorenz import RHO, AbstractSystem, Lorenz63Forward
-
-# The set-up's model error, as `TrainingConfig.scheme_options` names it: the methods' rho and the
-# truth's model noise (variance per unit time). The defaults are no model error.
-MODEL_ERROR_OPTIONS = {"model_rho": RHO, "model_noise": 0.0}
-
-
-def model_error_systems(options: dict, dt: float = 0.01) -> tuple[Lorenz63Forward, Lorenz63Forward, float]:
-    """`(truth's system, methods' model, model noise)` from a scheme's options (missing keys: no error)."""
-    options = {**MODEL_ERROR_OPTIONS, **options}
-    check_range("model_rho", options["model_rho"], *MODEL_RHO_RANGE)
-    check_range("model_noise", options["model_noise"], *MODEL_NOISE_RANGE)
-    return (
-        Lorenz63Forward(dt=dt),
-        Lorenz63Forward(dt=dt, rho=float(options["model_rho"])),
-        float(options["model_noise"]),
-    )
-
-
-def noisy_rollout(system: AbstractSystem, x0: Float[Array, " n"], n_steps: int, model_noise: float, key):
-    """The truth's trajectory `(n_steps + 1, n)`: each step M(x) + sqrt(Q dt) N(0, I) (Q = `model_noise`;
-    0: the plain rollout, no key used)."""
-    if model_noise == 0:
-        return system.rollout(x0, n_steps)
-    noise_std = math.sqrt(model_noise * system.dt)
-
-    def body(x, k):
-        x = system.step(x) + noise_std * jax.random.normal(k, x.shape, x.dtype)
-        return x, x
-
-    _, states = jax.lax.scan(body, x0, jax.random.split(key, n_steps))
-    return jnp.concatenate([x0[None], states])
-
 
 # ---------------------------------------------------------------------------------------------
 # Training on windows drawn as a cycle's.
