@@ -50,7 +50,16 @@ def toy_cycled():
 
 def test_the_registry_builds_each_cycled_method_with_its_tuning():
     entries = core.registered_methods("cycled")
-    assert list(entries)[:7] == ["oi", "var3d", "strong_4dvar", "enkf_perturbed", "enkf_sqrt", "letkf", "ienks"]
+    assert list(entries)[:8] == [
+        "oi",
+        "var3d",
+        "strong_4dvar",
+        "weak_4dvar",
+        "enkf_perturbed",
+        "enkf_sqrt",
+        "letkf",
+        "ienks",
+    ]
     # DAPPER's sakov2012 tuning (mods/Lorenz63/sakov2012.py) reaches the built methods.
     assert float(core.build_cycled_method("enkf_sqrt").inflation) == pytest.approx(1.02)
     assert float(core.build_cycled_method("enkf_perturbed").inflation) == pytest.approx(1.04)
@@ -61,6 +70,7 @@ def test_the_registry_builds_each_cycled_method_with_its_tuning():
     assert core.cycled_parameters("var3d", inflation=2.0) == {"b_scale": 0.1}
     # Window and cycled twins share a name; the kind tells them apart, and each keeps one colour.
     assert entries["strong_4dvar"].colour == core.registered_methods()["strong_4dvar"].colour
+    assert entries["weak_4dvar"].colour == core.registered_methods()["weak_4dvar"].colour
     with pytest.raises(ValueError, match="method"):
         core.build_cycled_method("free_run")
 

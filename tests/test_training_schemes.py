@@ -80,9 +80,9 @@ def test_own_cycles_scheme_renews_its_windows_from_the_current_model(monkeypatch
     renewals = []
     real = cycle_training.cycled_windows
 
-    def recording(model, key, n_truths, n_cycles):
+    def recording(model, key, n_truths, n_cycles, **model_error):
         renewals.append((_weights(model), n_truths, n_cycles))
-        return real(model, key, n_truths, n_cycles)
+        return real(model, key, n_truths, n_cycles, **model_error)
 
     monkeypatch.setattr(cycle_training, "cycled_windows", recording)
     trained, report = fit(config, model=start)

@@ -97,6 +97,9 @@ LOCALISATION_RADIUS = Quantity(0.1, 1000.0, integer=False)  # DAPPER's loc_rad, 
 MODEL_RHO = Quantity(0.5, 100.0, integer=False)
 MODEL_FORCING = FORCING
 MODEL_NOISE = Quantity(0.0, 100.0, integer=False)
+# Weak 4DVar's assumed model-error variance per unit time (core/methods/weak4dvar.py's Q_MIN .. Q_MAX,
+# from a q small enough to be strong 4DVar in float32 to one that swamps any attractor).
+MODEL_ERROR_Q = Quantity(1e-6, 1e4, integer=False)
 
 
 class CliError(Exception):

@@ -26,6 +26,7 @@ from core.cli.arguments import (
     KEY,
     LAG,
     LOCALISATION_RADIUS,
+    MODEL_ERROR_Q,
     N_CYCLES,
     OBS_EVERY,
     OBS_NOISE,
@@ -34,6 +35,7 @@ from core.cli.arguments import (
     allow_long_argument,
     checked,
     components,
+    model_error_arguments,
 )
 from core.cli.budget import check_budget, cycle_flags_to_lower, cycle_seconds
 from core.da.registry import CYCLED_METHOD_NAMES, CYCLED_PARAMETERS, cycled_parameters, registered_methods
@@ -50,7 +52,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the `cycle` subcommand to `python -m core`'s subparsers."""
     p = subparsers.add_parser(
         "cycle",
-        help="cycled DA (OI, 3DVar, 4DVar, EnKF, LETKF, iEnKS, FourDVarNet) on DAPPER's set-ups, scored as DAPPER",
+        help="cycled DA (OI, 3DVar, strong and weak 4DVar, EnKF, LETKF, iEnKS, FourDVarNet) on DAPPER's set-ups, "
+        "scored as DAPPER",
     )
     p.add_argument(
         "--method",
@@ -125,9 +128,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--b-scale",
         B_SCALE,
         default=None,
-        help="static B of var3d and strong_4dvar, times the climatological covariance, %(range)s (default: "
+        help="static B of var3d, strong_4dvar and weak_4dvar, times the climatological covariance, %(range)s (default: "
         "the set-up's tuning, else " + _tuned("b_scale") + ")",
     )
+    checked(
+        p,
+        "--model-error-q",
+        MODEL_ERROR_Q,
+        default=None,
+        help="weak_4dvar's model-error variance per unit time, %(range)s (default: " + _tuned("model_error_q") + ")",
+    )
+    model_error_arguments(p)
     checked(
         p, "--n-cycles", N_CYCLES, default=1001, help="number of analyses, %(range)s (default: 1001, DAPPER's Ko=1000)"
     )
@@ -154,6 +165,12 @@ def resolve(args) -> None:
         raise CliError(f"--setup {args.setup} is a {spec.system} set-up; got --system {args.system}")
     if args.forcing is not None and args.system != "lorenz96":
         raise CliError(f"--forcing is Lorenz-96's F; got --system {args.system}")
+    for flag, parameter in (("--model-rho", "model_rho"), ("--model-forcing", "model_forcing")):
+        if getattr(args, parameter) is not None and parameter != spec.model_parameter:
+            raise CliError(
+                f"{flag} is the methods' {'rho (Lorenz-63)' if parameter == 'model_rho' else 'F (Lorenz-96)'}; "
+                f"with --system {args.system} use --{spec.model_parameter.replace('_', '-')}"
+            )
     if args.observed is not None and args.system != "lorenz63":
         raise CliError(f"--observed names Lorenz-63's x, y, z; use --obs-spacing with --system {args.system}")
     args.dt = spec.dt if args.dt is None else args.dt
@@ -172,6 +189,14 @@ def resolve(args) -> None:
         name: (default if getattr(args, name) is None else getattr(args, name))
         for name, default in spec.parameters.items()
     }
+    # Model error: the methods' value of the mismatched parameter (the truth's when not given), Q.
+    truth_value = spec.truth_value(**args.system_parameters)
+    args.truth_value = truth_value
+    args.model_value = (
+        truth_value if getattr(args, spec.model_parameter) is None else getattr(args, spec.model_parameter)
+    )
+    args.model_noise = 0.0 if args.model_noise is None else args.model_noise
+    args.mismatch = args.model_value != truth_value or args.model_noise > 0
 
 
 def method_overrides(args, name: str) -> dict:
@@ -220,7 +245,9 @@ def run_comparison(args, burn_in: int) -> dict:
         observed=args.observed_indices,
         n_cycles=args.n_cycles,
         dt=args.dt,
+        model_noise=args.model_noise,
         **args.system_parameters,
+        **{spec.model_parameter: args.model_value},
     )
     truth = simulate(setup, jax.random.PRNGKey(args.key))
     described = {"system": args.system, "dt": args.dt, **args.system_parameters}
@@ -234,6 +261,9 @@ def run_comparison(args, burn_in: int) -> dict:
             "obs_every": args.obs_every,
             "obs_noise": args.obs_noise,
             **described,
+            spec.model_parameter: args.model_value,
+            spec.model_parameter.replace("model_", "truth_"): args.truth_value,
+            "model_noise": args.model_noise,
             "n_cycles": args.n_cycles,
             "burn_in": burn_in,
             "key": args.key,
@@ -262,7 +292,8 @@ def _departs_from_setup(args, spec, name: str, overrides: dict) -> bool:
         spec.dt,
         spec.n_variables,
     )
-    return plan or overrides != dict(spec.tuning.get(name, {})) or args.system_parameters != dict(spec.parameters)
+    tuning = overrides != dict(spec.tuning.get(name, {}))
+    return plan or tuning or args.system_parameters != dict(spec.parameters) or args.mismatch
 
 
 def format_table(payload: dict) -> str:
@@ -271,7 +302,7 @@ def format_table(payload: dict) -> str:
     lines = [
         f"{s['name']} ({s['system']}): obs every {s['obs_every']} steps of {s['dt']:g}, "
         f"noise std {s['obs_noise']:.3g}, observed {observed}, "
-        f"{s['n_cycles']} cycles, burn-in {s['burn_in']}, key {s['key']}",
+        f"{s['n_cycles']} cycles, burn-in {s['burn_in']}, key {s['key']}" + _model_error_note(s),
         f"{'method':16s} {'rmse_a':>14s} {'rmse_f':>8s} {'spread_a':>9s} {'spread/err':>10s} {'ms/cycle':>9s}",
     ]
     for name, r in payload["methods"].items():
@@ -282,6 +313,15 @@ def format_table(payload: dict) -> str:
             + ("  DIVERGED" if r["diverged"] else "")
         )
     return "\n".join(lines)
+
+
+def _model_error_note(setup: dict) -> str:
+    """`; methods' rho 26 (truth 28), truth's model noise Q 0.5` when the run has model error."""
+    parameter = "model_rho" if "model_rho" in setup else "model_forcing"
+    name = "rho" if parameter == "model_rho" else "F"
+    truth = setup[parameter.replace("model_", "truth_")]
+    note = f"; methods' {name} {setup[parameter]:g} (truth {truth:g})" if setup[parameter] != truth else ""
+    return note + (f"; truth's model noise Q {setup['model_noise']:g}" if setup["model_noise"] > 0 else "")
 
 
 def _finite_or_none(value):

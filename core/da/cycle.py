@@ -9,8 +9,12 @@ A cycle run is three steps, each jitted once at module level:
 
 Time runs as DAPPER's `Chronology`: the truth starts at t = 0, observation `k` (k = 0 .. n_cycles - 1)
 is at step `(k + 1) * obs_every`, and the first forecast starts from the initial ensemble at t = 0.
-Everything a slider moves (`obs_every`, the noise, the observed components, inflation, lag) is an
-array, so a new value reuses the compiled code; the number of cycles and the ensemble size are shapes.
+Everything a slider moves (`obs_every`, the noise, the observed components, inflation, lag, the
+methods' model's rho or F, the truth's model noise) is an array, so a new value reuses the compiled
+code; the number of cycles and the ensemble size are shapes.
+
+Model error: the truth runs `setup.truth_model` (plus additive noise of variance `model_noise` per unit
+time), every method forecasts with `setup.model`. Without a mismatch the two are the same system.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ class CycleSetup(eqx.Module):
     """A cycled twin experiment: the model, the observations, the initial ensemble, as data.
 
     Fields:
-        model: the system that makes the truth and that the methods forecast with (Lorenz-63, Lorenz-96).
+        model: the system the methods forecast with (Lorenz-63, Lorenz-96): `forward`.
         obs_every: model steps between observations (traced).
         obs_noise: observation-error standard deviation (traced); R = obs_noise^2 I.
         observed: 0/1 mask of the observed variables, `(n,)` (traced).
@@ -39,6 +43,10 @@ class CycleSetup(eqx.Module):
         clim_shift: a value near the climatological mean, subtracted before the truth's climatology
             sums so that float32 keeps them accurate.
         n_cycles: number of analyses (static: a shape).
+        truth_model: the system that makes the truth; None (the default): `model` itself. Its parameters
+            (rho, F) are arrays, so a new mismatch reuses the compiled code.
+        model_noise: Q, the variance per unit time of the truth's additive model noise (traced; 0: none).
+            The truth steps x_{k+1} = M_true(x_k) + sqrt(Q dt) xi_k; the methods' model has no noise.
     """
 
     model: AbstractSystem
@@ -49,6 +57,12 @@ class CycleSetup(eqx.Module):
     x0_std: Float[Array, ""]
     clim_shift: Float[Array, " n"]
     n_cycles: int = eqx.field(static=True)
+    truth_model: AbstractSystem | None = None
+    model_noise: Float[Array, ""] = eqx.field(default=0.0, converter=lambda q: jnp.asarray(q, jnp.float32))
+
+    def __post_init__(self):
+        if self.truth_model is None:
+            self.truth_model = self.model
 
     @property
     def forward(self) -> AbstractSystem:
@@ -81,6 +95,11 @@ class CycleTruth(eqx.Module):
     clim_cov: Float[Array, "n n"]
 
 
+# The model noise's keys are folded out of the truth's key, so that the keys of x0 and of the observations
+# (and so every run without noise) are those of a run without model noise.
+_MODEL_NOISE_STREAM = 1
+
+
 def forecast(forward: AbstractSystem, states: Float[Array, "... n"], n_steps) -> Float[Array, "... n"]:
     """M^n applied to every state (members along leading axes); `n_steps` may be traced."""
     return jax.lax.fori_loop(0, n_steps, lambda _, s: forward.step(s), states)
@@ -88,11 +107,14 @@ def forecast(forward: AbstractSystem, states: Float[Array, "... n"], n_steps) ->
 
 @eqx.filter_jit
 def simulate(setup: CycleSetup, key: PRNGKeyArray) -> CycleTruth:
-    """The true run from x0 ~ N(x0_mean, x0_std^2 I) and noisy observations of it.
+    """The true run of `setup.truth_model` from x0 ~ N(x0_mean, x0_std^2 I) and noisy observations of it.
+
+    Each model step adds sqrt(Q dt) N(0, I) with Q = `setup.model_noise` (skipped when Q = 0).
 
     Arguments:
         setup: the experiment.
-        key: split into the initial-state key and one observation-noise key per cycle.
+        key: split into the initial-state key and one observation-noise key per cycle; the model noise
+            draws from `fold_in(key, 1)`, one key per cycle and step.
 
     Returns:
         A `CycleTruth`; unobserved components of `obs` are 0.
@@ -100,12 +122,19 @@ def simulate(setup: CycleSetup, key: PRNGKeyArray) -> CycleTruth:
     key_x0, key_obs = jax.random.split(key)
     n = setup.n_variables
     x0 = setup.x0_mean + setup.x0_std * jax.random.normal(key_x0, (n,))
-    forward, shift = setup.forward, setup.clim_shift
+    truth_model, shift = setup.truth_model, setup.clim_shift
+    noise_std = jnp.sqrt(setup.model_noise * truth_model.dt)
 
-    def one_cycle(state, key_k):
-        def body(_, carry):
+    def one_cycle(state, keys_k):
+        key_k, noise_key_k = keys_k
+
+        def noisy(x, j):
+            return x + noise_std * jax.random.normal(jax.random.fold_in(noise_key_k, j), x.shape, x.dtype)
+
+        def body(j, carry):
             x, s, ss = carry
-            x = forward.step(x)
+            x = truth_model.step(x)
+            x = jax.lax.cond(setup.model_noise > 0, noisy, lambda x, _: x, x, j)
             d = x - shift
             return x, s + d, ss + jnp.outer(d, d)
 
@@ -115,7 +144,8 @@ def simulate(setup: CycleSetup, key: PRNGKeyArray) -> CycleTruth:
         return x, (x, y, s, ss)
 
     keys = jax.random.split(key_obs, setup.n_cycles)
-    _, (truth, obs, sums, squares) = jax.lax.scan(one_cycle, x0, keys)
+    noise_keys = jax.random.split(jax.random.fold_in(key, _MODEL_NOISE_STREAM), setup.n_cycles)
+    _, (truth, obs, sums, squares) = jax.lax.scan(one_cycle, x0, (keys, noise_keys))
     # DAPPER's xx holds the initial state too: K + 1 states in all.
     n_states = setup.n_cycles * setup.obs_every + 1
     d0 = x0 - shift

@@ -19,7 +19,7 @@ KINDS = ("window", "cycled")
 # DAPPER's grouping of methods (da_methods/baseline.py, variational.py, ensemble.py), plus ours.
 FAMILIES = ("baseline", "variational", "ensemble", "learned", "other")
 # The tuning parameters a cycled method may take, as the CLI's flags and the JSON name them.
-CYCLED_PARAMETERS = ("ensemble_size", "inflation", "lag", "b_scale", "localisation_radius")
+CYCLED_PARAMETERS = ("ensemble_size", "inflation", "lag", "b_scale", "localisation_radius", "model_error_q")
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,8 @@ def cycled_parameters(name: str, **overrides: float | int | None) -> dict[str, f
 
 def build_cycled_method(name: str, **overrides: float | int | None):
     """The cycled method `name` with its tuned parameters, each overridden by a value that is not None
-    (`ensemble_size`, `inflation`, `lag`, `b_scale`, `localisation_radius`; see `cycled_parameters`).
+    (`ensemble_size`, `inflation`, `lag`, `b_scale`, `localisation_radius`, `model_error_q`; see
+    `cycled_parameters`).
 
     Raises:
         ValueError: unknown name, or a parameter out of the method's range (the message names it).

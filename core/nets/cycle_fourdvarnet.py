@@ -16,9 +16,15 @@ attractor, x_b = truth_0 + s * noise with s drawn per component over the spreads
 the observation at the window's end only: `fit` runs it as the training scheme "cycled" (a config's
 `scheme`; "own_cycles" fine-tunes on the model's own cycles; core/nets/cycle_training.py).
 `python -m core.nets.cycle_training --out PATH` trains one.
+
+Model error: the window's cost and the first guess use the methods' model (`setup.model`, e.g. rho 26),
+so a net trained on truths of the true system (rho 28) against that cost (`--model-rho 26` in training)
+learns the correction; `MISMATCH_MODEL_PATH` is such a net.
 """
 
 from __future__ import annotations
+
+import math
 
 import equinox as eqx
 import jax
@@ -31,8 +37,12 @@ from core.da.registry import register_method
 from core.nets.fourdvarnet import FourDVarNet
 from core.nets.model_files import SHIPPED_MODELS, load_model
 from core.setups.problems import Problem
+from core.setups.sakov2012 import MODEL_NOISE_RANGE, MODEL_RHO_RANGE
+from core.systems.lorenz import RHO, AbstractSystem, Lorenz63Forward
 
 CYCLED_MODEL_PATH = SHIPPED_MODELS / "cycled" / "fourdvarnet_cycled.eqx"
+# Trained on truths of rho 28 against a cost whose model has rho 26 (make_models.sh says how).
+MISMATCH_MODEL_PATH = SHIPPED_MODELS / "cycled" / "fourdvarnet_cycled_truth_rho28_model_rho26.eqx"
 WINDOW_STEPS = 25  # sakov2012's observation spacing: the window is one observation cycle
 # Per-component background std drawn log-uniformly in training: the spreads a cycled analysis carries.
 TRAINING_SPREAD_RANGE = (0.1, 1.5)
@@ -43,6 +53,21 @@ SPREAD_CLIP = (0.02, 10.0)
 OWN_CYCLES_OPTIONS = {"rounds": 2, "n_truths": 32, "n_cycles": 400}
 
 
+class CycleWindow(Problem):
+    """A cycle's window: a `Problem` whose model (`forward`, the FourDVarNet cost's M) is the methods' own,
+    which may differ from the truth's system (rho 26 against 28). `model`'s parameters are arrays:
+    a new mismatch reuses the compiled code.
+
+    (A subclass of the window `Problem` until window problems carry their own model.)
+    """
+
+    model: AbstractSystem
+
+    @property
+    def forward(self) -> AbstractSystem:
+        return self.model
+
+
 def window_problem(
     background_mean: Float[Array, "3"],
     background_std: Float[Array, "3"],
@@ -51,14 +76,17 @@ def window_problem(
     obs_noise,
     window_steps: int,
     dt: float = 0.01,
-) -> Problem:
+    model: AbstractSystem | None = None,
+) -> CycleWindow:
     """The window of one cycle as a FourDVarNet problem: the observation `y` at its last state only.
 
-    The truth is unknown in a cycle: `truth` is zeros (the solver never reads it).
+    The truth is unknown in a cycle: `truth` is zeros (the solver never reads it). `model` is the
+    methods' model (None: Lorenz-63 with the classical parameters at `dt`).
     """
     last = jnp.zeros((window_steps + 1, 1)).at[-1].set(1.0)
     mask = last * observed[None, :]
-    return Problem(
+    return CycleWindow(
+        model=Lorenz63Forward(dt=dt) if model is None else model,
         truth=jnp.zeros((window_steps + 1, 3)),
         obs=mask * y[None, :],
         mask=mask,
@@ -122,7 +150,14 @@ class CycledFourDVarNet(AbstractCycledMethod):
     def cycle(self, state, y, index, setup: CycleSetup, truth, key):
         background_mean, background_std = state
         problem = window_problem(
-            background_mean, background_std, y, setup.observed, setup.obs_noise, self.window_steps, setup.dt
+            background_mean,
+            background_std,
+            y,
+            setup.observed,
+            setup.obs_noise,
+            self.window_steps,
+            setup.dt,
+            setup.model,
         )
         first_guess = setup.forward.rollout(background_mean, self.window_steps)
         window = self.model.analyse(problem, self.n_steps, first_guess=first_guess)
@@ -135,6 +170,38 @@ class CycledFourDVarNet(AbstractCycledMethod):
             window[-1], setup.obs_every != self.window_steps, "fourdvarnet needs obs_every == its window_steps"
         )
         return (analysis, spread), (first_guess[-1], forecast_std, analysis, spread)
+
+
+# The set-up's model error, as `TrainingConfig.scheme_options` names it: the methods' rho and the
+# truth's model noise (variance per unit time). The defaults are no model error.
+MODEL_ERROR_OPTIONS = {"model_rho": RHO, "model_noise": 0.0}
+
+
+def model_error_systems(options: dict, dt: float = 0.01) -> tuple[Lorenz63Forward, Lorenz63Forward, float]:
+    """`(truth's system, methods' model, model noise)` from a scheme's options (missing keys: no error)."""
+    options = {**MODEL_ERROR_OPTIONS, **options}
+    check_range("model_rho", options["model_rho"], *MODEL_RHO_RANGE)
+    check_range("model_noise", options["model_noise"], *MODEL_NOISE_RANGE)
+    return (
+        Lorenz63Forward(dt=dt),
+        Lorenz63Forward(dt=dt, rho=float(options["model_rho"])),
+        float(options["model_noise"]),
+    )
+
+
+def noisy_rollout(system: AbstractSystem, x0: Float[Array, " n"], n_steps: int, model_noise: float, key):
+    """The truth's trajectory `(n_steps + 1, n)`: each step M(x) + sqrt(Q dt) N(0, I) (Q = `model_noise`;
+    0: the plain rollout, no key used)."""
+    if model_noise == 0:
+        return system.rollout(x0, n_steps)
+    noise_std = math.sqrt(model_noise * system.dt)
+
+    def body(x, k):
+        x = system.step(x) + noise_std * jax.random.normal(k, x.shape, x.dtype)
+        return x, x
+
+    _, states = jax.lax.scan(body, x0, jax.random.split(key, n_steps))
+    return jnp.concatenate([x0[None], states])
 
 
 def load_cycled_model(path=CYCLED_MODEL_PATH) -> FourDVarNet:

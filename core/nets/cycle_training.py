@@ -1,5 +1,10 @@
 """Training the cycled FourDVarNet (core/nets/cycle_fourdvarnet.py): windows drawn as a cycle's, the
-training schemes `fit` drives ("cycled", "own_cycles"), and `python -m core.nets.cycle_training`."""
+training schemes `fit` drives ("cycled", "own_cycles"), and `python -m core.nets.cycle_training`.
+
+Model error (`scheme_options` `model_rho`, `model_noise`): the training truths run the true system
+(rho 28, plus additive noise of variance `model_noise` per unit time), while each window's cost and
+first guess use the methods' model (rho `model_rho`): the net learns to correct the wrong model.
+"""
 
 from __future__ import annotations
 
@@ -17,50 +22,67 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from core._validate import check_range
 from core.nets.cycle_fourdvarnet import (
     CYCLED_MODEL_PATH,
+    MODEL_ERROR_OPTIONS,
     OWN_CYCLES_OPTIONS,
     TRAINING_SPREAD_RANGE,
     WINDOW_STEPS,
     CycledFourDVarNet,
+    model_error_systems,
+    noisy_rollout,
     window_problem,
 )
 from core.nets.fourdvarnet import FourDVarNet, normalised_mse
 from core.nets.model_files import load_model, save_model
 from core.nets.training import TrainingConfig, fit, optimizer_for
 from core.setups.problems import ATTRACTOR_SPIN_UP_STEPS, CLIMATOLOGY_MEAN, CLIMATOLOGY_STD, Problem
-from core.systems.lorenz import Lorenz63Forward
+from core.setups.sakov2012 import MODEL_NOISE_RANGE, MODEL_RHO_RANGE
+from core.systems.lorenz import RHO, AbstractSystem, Lorenz63Forward
 
 # ---------------------------------------------------------------------------------------------
 # Training on windows drawn as a cycle's.
 
 
 def cycled_training_batch(
-    key: PRNGKeyArray, batch_size: int, window_steps: int, obs_noise: float, spread_range=TRAINING_SPREAD_RANGE
+    key: PRNGKeyArray,
+    batch_size: int,
+    window_steps: int,
+    obs_noise: float,
+    spread_range=TRAINING_SPREAD_RANGE,
+    truth_model: AbstractSystem | None = None,
+    model: AbstractSystem | None = None,
+    model_noise: float = 0.0,
 ):
     """`(problems, first_guesses, truths)`: windows whose background is a cycled analysis, not the climatology.
 
-    Truth from the climatology spun up onto the attractor; background std s log-uniform in `spread_range`
-    per component and problem; x_b = truth_0 + s * N(0, 1); x, y, z observed at the last state only.
+    Truth from the climatology spun up onto the attractor by `truth_model` (None: Lorenz-63 at dt 0.01),
+    with its model noise; background std s log-uniform in `spread_range` per component and problem;
+    x_b = truth_0 + s * N(0, 1); x, y, z observed at the last state only. The problems' cost and the
+    first guesses use `model`, the methods' model (None: the truth's).
     """
-    forward = Lorenz63Forward(dt=0.01)
+    forward = Lorenz63Forward(dt=0.01) if truth_model is None else truth_model
+    model = forward if model is None else model
     mean, std = jnp.array(CLIMATOLOGY_MEAN), jnp.array(CLIMATOLOGY_STD)
 
     def one(k):
         k_truth, k_spread, k_background, k_obs = jax.random.split(k, 4)
         start = forward.advance(mean + std * jax.random.normal(k_truth, (3,)), ATTRACTOR_SPIN_UP_STEPS)
-        truth = forward.rollout(start, window_steps)
+        truth = noisy_rollout(forward, start, window_steps, model_noise, jax.random.fold_in(k, 1))
         low, high = math.log(spread_range[0]), math.log(spread_range[1])
         spread = jnp.exp(jax.random.uniform(k_spread, (3,), minval=low, maxval=high))
         background = truth[0] + spread * jax.random.normal(k_background, (3,))
         y = truth[-1] + obs_noise * jax.random.normal(k_obs, (3,))
-        problem = window_problem(background, spread, y, jnp.ones(3), obs_noise, window_steps)
-        return problem, forward.rollout(background, window_steps), truth
+        problem = window_problem(background, spread, y, jnp.ones(3), obs_noise, window_steps, model=model)
+        return problem, model.rollout(background, window_steps), truth
 
     return jax.vmap(one)(jax.random.split(key, batch_size))
 
 
 @eqx.filter_jit
-def _training_step(model, opt_state, key, optimizer, batch_size, window_steps, obs_noise):
-    problems, first_guesses, truths = cycled_training_batch(key, batch_size, window_steps, obs_noise)
+def _training_step(model, opt_state, key, optimizer, batch_size, window_steps, obs_noise, systems):
+    truth_model, methods_model, model_noise = systems
+    problems, first_guesses, truths = cycled_training_batch(
+        key, batch_size, window_steps, obs_noise, truth_model=truth_model, model=methods_model, model_noise=model_noise
+    )
     return _window_step(model, opt_state, optimizer, problems, first_guesses, truths)
 
 
@@ -81,12 +103,14 @@ def _window_step(model, opt_state, optimizer, problems, first_guesses, truths):
 def cycled_scheme(config: TrainingConfig):
     """The "cycled" training scheme (`TrainingConfig(scheme="cycled")`, run by `fit`): each step a fresh
     `cycled_training_batch` of `batch_size` windows of `T_assim` steps, observed at the end with noise
-    `obs_noise` (the cycle's window and noise: `cycled_config` makes such a config)."""
+    `obs_noise` (the cycle's window and noise: `cycled_config` makes such a config); `scheme_options`
+    `model_rho` and `model_noise` set the model error (`MODEL_ERROR_OPTIONS`)."""
     optimizer = optimizer_for(config.learning_rate, config.steps)
     window_steps, obs_noise = config.T_assim[0], config.obs_noise[0]
+    systems = model_error_systems(config.scheme_options)
 
     def step(model, opt_state, key, _index):
-        return _training_step(model, opt_state, key, optimizer, config.batch_size, window_steps, obs_noise)
+        return _training_step(model, opt_state, key, optimizer, config.batch_size, window_steps, obs_noise, systems)
 
     return optimizer, step
 
@@ -109,9 +133,12 @@ def cycled_config(
     )
 
 
-def cycled_windows(model: FourDVarNet, key: PRNGKeyArray, n_truths: int, n_cycles: int, burn_in: int = 20):
-    """Windows as the cycle itself makes them: run `model` through `n_truths` sakov2012 cycles (vmapped)
-    and keep, for every cycle after `burn_in`, the carried background, the observation and the true start.
+def cycled_windows(
+    model: FourDVarNet, key: PRNGKeyArray, n_truths: int, n_cycles: int, burn_in: int = 20, model_rho: float = RHO
+):
+    """Windows as the cycle itself makes them: run `model` through `n_truths` sakov2012 cycles (vmapped,
+    the methods' model's rho `model_rho`) and keep, for every cycle after `burn_in`, the carried
+    background, the observation and the true start.
 
     Returns:
         `(background_mean, background_std, obs, truth_start)`, each `(n_truths * (n_cycles - burn_in - 1), 3)`.
@@ -119,7 +146,7 @@ def cycled_windows(model: FourDVarNet, key: PRNGKeyArray, n_truths: int, n_cycle
     from core.da.cycle import run_cycle, simulate
     from core.setups.sakov2012 import sakov2012
 
-    setup = sakov2012(n_cycles=n_cycles)
+    setup = sakov2012(n_cycles=n_cycles, model_rho=model_rho)
     method = CycledFourDVarNet(model)
 
     def one(k):
@@ -134,15 +161,16 @@ def cycled_windows(model: FourDVarNet, key: PRNGKeyArray, n_truths: int, n_cycle
 
 
 @eqx.filter_jit
-def _cycled_windows_step(model, opt_state, key, optimizer, data, batch_size, window_steps, obs_noise):
-    """One Adam step on `batch_size` windows drawn from `cycled_windows` data."""
-    forward = Lorenz63Forward(dt=0.01)
+def _cycled_windows_step(model, opt_state, key, optimizer, data, batch_size, window_steps, obs_noise, systems):
+    """One Adam step on `batch_size` windows drawn from `cycled_windows` data (`systems`: the truth's
+    system and the methods' model)."""
+    forward, methods_model = systems
     index = jax.random.randint(key, (batch_size,), 0, data[0].shape[0])
     mean, spread, obs, start = (d[index] for d in data)
 
     def one(m, s, y, x):
-        problem = window_problem(m, s, y, jnp.ones(3), obs_noise, window_steps)
-        return problem, forward.rollout(m, window_steps), forward.rollout(x, window_steps)
+        problem = window_problem(m, s, y, jnp.ones(3), obs_noise, window_steps, model=methods_model)
+        return problem, methods_model.rollout(m, window_steps), forward.rollout(x, window_steps)
 
     problems, first_guesses, truths = jax.vmap(one)(mean, spread, obs, start)
     return _window_step(model, opt_state, optimizer, problems, first_guesses, truths)
@@ -151,8 +179,11 @@ def _cycled_windows_step(model, opt_state, key, optimizer, data, batch_size, win
 def own_cycles_scheme(config: TrainingConfig):
     """The "own_cycles" scheme (fine-tuning, `fit(config, model=trained)`): `rounds` times over the
     `steps`, run the cycle with the model as it is then (`cycled_windows`, `n_truths` x `n_cycles`) and
-    train on `batch_size` of those windows per step until the next round (`OWN_CYCLES_OPTIONS`)."""
-    options = {**OWN_CYCLES_OPTIONS, **config.scheme_options}
+    train on `batch_size` of those windows per step until the next round (`OWN_CYCLES_OPTIONS`; its
+    `model_rho` as the "cycled" scheme's; a truth with model noise is not replayed here: refused)."""
+    options = {**OWN_CYCLES_OPTIONS, **MODEL_ERROR_OPTIONS, **config.scheme_options}
+    check_range("model_noise (own_cycles replays noiseless truths)", options["model_noise"], 0.0, 0.0)
+    truth_model, methods_model, _ = model_error_systems(options)
     check_range("rounds", options["rounds"], 1, max(config.steps, 1), integer=True)
     # The windows come from sakov2012's cycle: its observation spacing is the window.
     check_range("T_assim", config.T_assim[0], WINDOW_STEPS, WINDOW_STEPS, integer=True)
@@ -164,9 +195,19 @@ def own_cycles_scheme(config: TrainingConfig):
     def step(model, opt_state, key, index):
         if index % steps_per_round == 0:  # a new round: the windows of the model's own cycles, as it is now
             data_key, key = jax.random.split(key)
-            windows["data"] = cycled_windows(model, data_key, options["n_truths"], options["n_cycles"])
+            windows["data"] = cycled_windows(
+                model, data_key, options["n_truths"], options["n_cycles"], model_rho=options["model_rho"]
+            )
         return _cycled_windows_step(
-            model, opt_state, key, optimizer, windows["data"], config.batch_size, window_steps, obs_noise
+            model,
+            opt_state,
+            key,
+            optimizer,
+            windows["data"],
+            config.batch_size,
+            window_steps,
+            obs_noise,
+            (truth_model, methods_model),
         )
 
     return optimizer, step
@@ -199,28 +240,70 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--init", type=Path, default=None, help="fine-tune this model on its own cycled backgrounds instead"
     )
+    parser.add_argument(
+        "--start-from",
+        type=Path,
+        default=None,
+        help="start from this model's weights and train on the same windows as from scratch (e.g. the shipped "
+        "model, under a --model-rho mismatch)",
+    )
     parser.add_argument("--rounds", type=int, default=2, help="cycle runs that renew the fine-tuning data (default: 2)")
+    parser.add_argument(
+        "--model-rho",
+        type=float,
+        default=RHO,
+        help="rho of the methods' model in the windows' cost, {:g} .. {:g}; the truths keep 28 (default: 28, "
+        "no model error)".format(*MODEL_RHO_RANGE),
+    )
+    parser.add_argument(
+        "--model-noise",
+        type=float,
+        default=0.0,
+        help="the truths' additive model noise, a variance per unit time, {:g} .. {:g} (default: 0)".format(
+            *MODEL_NOISE_RANGE
+        ),
+    )
     args = parser.parse_args(argv)
     try:
         check_range("--steps", args.steps, 1, 1_000_000, integer=True)
         check_range("--batch-size", args.batch_size, 1, 100_000, integer=True)
         check_range("--learning-rate", args.learning_rate, 1e-7, 1.0)
         check_range("--rounds", args.rounds, 1, args.steps, integer=True)
+        check_range("--model-rho", args.model_rho, *MODEL_RHO_RANGE)
+        check_range("--model-noise", args.model_noise, *MODEL_NOISE_RANGE)
+        if args.init is not None and args.start_from is not None:
+            raise ValueError("--init and --start-from both name a starting model: give one")
+        if args.init is not None and args.model_noise > 0:
+            raise ValueError("--model-noise trains from scratch only (--init replays noiseless truths)")
         if args.out.exists() and not args.force:
             raise ValueError(f"--out {args.out} exists; pass --force to replace it")
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     settings = dict(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed)
-    if args.init is None:
-        config = cycled_config(**settings)
+    model_error = {"model_rho": args.model_rho, "model_noise": args.model_noise}
+    model_error = {} if model_error == MODEL_ERROR_OPTIONS else model_error  # no model error: as before
+    stage = "windows with a cycled-like background (truth + log-uniform spread noise)"
+    if model_error:
+        stage += f"; truths of rho {RHO:g} (model noise {args.model_noise:g}), the cost's model rho {args.model_rho:g}"
+    if args.init is None and args.start_from is None:
+        config = cycled_config(**settings, scheme_options=model_error)
         model, report = fit(config, callback=_progress_printer(args.steps))
         seconds = report.train_time_s
-        stage = "windows with a cycled-like background (truth + log-uniform spread noise)"
+    elif args.start_from is not None:
+        model, header = load_model(args.start_from, architecture="fourdvarnet")
+        hyperparameters = TrainingConfig.from_json(header["config"]).hyperparameters
+        config = cycled_config(**settings, scheme_options=model_error, hyperparameters=hyperparameters)
+        model, report = fit(config, model=model, callback=_progress_printer(args.steps))
+        seconds = report.train_time_s + header.get("info", {}).get("train_time_s", 0.0)
+        stage = (
+            f"{args.start_from.name} ({header.get('info', {}).get('training', '')}), then {args.steps} steps on "
+            + stage
+        )
     else:
         model, header = load_model(args.init, architecture="fourdvarnet")
         hyperparameters = TrainingConfig.from_json(header["config"]).hyperparameters
-        scheme_options = {"rounds": args.rounds}
+        scheme_options = {"rounds": args.rounds, **model_error}
         config = cycled_config(
             **settings, scheme="own_cycles", scheme_options=scheme_options, hyperparameters=hyperparameters
         )
@@ -236,6 +319,9 @@ def main(argv=None) -> int:
         "first_guess": "forecast of the background",
         "final_loss": float(np.mean(losses[-100:])),
         "train_time_s": seconds,
+        "truth_rho": RHO,
+        "model_rho": args.model_rho,
+        "model_noise": args.model_noise,
     }
     save_model(args.out, model, config, info=info, overwrite=args.force)
     print(f"saved {args.out} (loss {info['final_loss']:.5f}, {seconds:.0f} s)")

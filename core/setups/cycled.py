@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from core.setups import sakov2008, sakov2012
+from core.systems.lorenz import RHO
 from core.systems.lorenz96 import FORCING, N_VARIABLES
 
 SYSTEMS = ("lorenz63", "lorenz96")
@@ -24,11 +25,15 @@ class CycledSetupSpec:
     Fields:
         name: as `--setup` spells it.
         system: one of `SYSTEMS`.
-        build: `(obs_every, obs_noise, observed, n_cycles, dt, **system parameters) -> CycleSetup`.
+        build: `(obs_every, obs_noise, observed, n_cycles, dt, model_noise, **system parameters,
+            **{model_parameter: value}) -> CycleSetup`.
         burn_in: `(obs_every, dt) -> leading cycles DAPPER leaves out of its scores`.
         obs_every, obs_noise, dt: the set-up's values.
         n_variables: the state's size.
         parameters: the system's parameters the build takes, with their values (Lorenz-96's forcing).
+        model_parameter: the build's argument for the methods' own value of the system parameter that
+            model error changes (`model_rho`, `model_forcing`), as the CLI's flag names it.
+        truth_value: `(system parameters) -> the truth's value of that parameter` (rho 28, or F).
         tuning: per method, the registry parameters under which `expected_rmse_a` holds.
         expected_rmse_a: DAPPER's documented rmse.a per method.
         expected_obs_every: where a method's documented score holds at another spacing than the set-up's.
@@ -45,6 +50,8 @@ class CycledSetupSpec:
     parameters: Mapping[str, float]
     tuning: Mapping[str, Mapping[str, float]]
     expected_rmse_a: Mapping[str, float]
+    model_parameter: str
+    truth_value: Callable[..., float]
     expected_obs_every: Mapping[str, int] = field(default_factory=dict)
 
     def documented_obs_every(self, method: str) -> int:
@@ -75,6 +82,8 @@ CYCLED_SETUPS = {
         parameters={},
         tuning=sakov2012.TUNING,
         expected_rmse_a=sakov2012.EXPECTED_RMSE_A,
+        model_parameter="model_rho",
+        truth_value=lambda: RHO,
     ),
     "sakov2008": CycledSetupSpec(
         name="sakov2008",
@@ -88,6 +97,8 @@ CYCLED_SETUPS = {
         parameters={"forcing": FORCING},
         tuning=_sakov2008_tuning(),
         expected_rmse_a={m: rmse for m, (rmse, _) in sakov2008.EXPECTED_RMSE_A.items()},
+        model_parameter="model_forcing",
+        truth_value=lambda forcing: forcing,
         expected_obs_every={m: s["obs_every"] for m, (_, s) in sakov2008.EXPECTED_RMSE_A.items() if "obs_every" in s},
     ),
 }

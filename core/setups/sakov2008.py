@@ -40,8 +40,10 @@ def sakov2008(
     forcing: float = FORCING,
     n_variables: int = N_VARIABLES,
     dt: float = DT,
+    model_forcing: float | None = None,
+    model_noise: float = 0.0,
 ) -> CycleSetup:
-    """The sakov2008 set-up as a `CycleSetup`.
+    """The sakov2008 set-up as a `CycleSetup`; `model_forcing` and `model_noise` make model error.
 
     Arguments:
         obs_every: model steps between observations, 1 .. 1000 (1 in sakov2008).
@@ -51,6 +53,8 @@ def sakov2008(
         forcing: F, -100 .. 100.
         n_variables: 4 .. 1000.
         dt: the model step, 0.001 .. 0.2 (a new value compiles once).
+        model_forcing: F of the methods' model, -100 .. 100; None: the truth's `forcing` (no mismatch).
+        model_noise: the truth's additive model noise Q, a variance per unit time, 0 .. 100.
 
     Raises:
         ValueError: a parameter is out of range; the message names it.
@@ -61,9 +65,16 @@ def sakov2008(
     check_range("forcing", forcing, -100.0, 100.0)
     check_range("n_variables", n_variables, 4, 1000, integer=True)
     check_range("dt", dt, 0.001, 0.2)
+    if model_forcing is not None:
+        check_range("model_forcing", model_forcing, -100.0, 100.0)
+    check_range("model_noise", model_noise, 0.0, 100.0)
     mask = jnp.ones(n_variables) if observed is None else observed_mask(observed, n_variables)
+    truth_model = Lorenz96Forward(dt=dt, forcing=float(forcing))
+    methods_forcing = forcing if model_forcing is None else model_forcing
     return CycleSetup(
-        model=Lorenz96Forward(dt=dt, forcing=forcing),
+        model=Lorenz96Forward(dt=dt, forcing=float(methods_forcing)),
+        truth_model=truth_model,
+        model_noise=model_noise,
         obs_every=jnp.asarray(obs_every, jnp.int32),
         obs_noise=jnp.asarray(obs_noise, jnp.float32),
         observed=mask,

@@ -29,6 +29,10 @@ _CLIM_SHIFT = np.array([0.0, 0.0, 23.5], np.float32)
 # tuning; docs/dapper_sakov2012.py runs DAPPER itself on the same set-up (its own copy: DAPPER's venv
 # has no JAX). Strong 4DVar has no DAPPER counterpart here (its Var4D fails on this set-up).
 EXPECTED_RMSE_A = {"oi": 1.25, "var3d": 1.04, "enkf_sqrt": 0.60, "enkf_perturbed": 0.65, "ienks": 0.31}
+# Model error's ranges (as the CLI's MODEL_RHO and MODEL_NOISE): a rho that keeps Lorenz-63 bounded,
+# and the truth's additive noise as a variance per unit time.
+MODEL_RHO_RANGE = (0.5, 100.0)
+MODEL_NOISE_RANGE = (0.0, 100.0)
 # No method needs another tuning than the registry's defaults (they are this set-up's).
 TUNING: dict[str, dict[str, float]] = {}
 
@@ -40,10 +44,13 @@ def sakov2012(
     observed=(0, 1, 2),
     n_cycles: int = 1001,
     dt: float = DT,
+    model_rho: float | None = None,
+    model_noise: float = 0.0,
 ) -> CycleSetup:
     """DAPPER's `mods/Lorenz63/sakov2012.py`: dt 0.01, RK4, x y z observed every 25 steps, R = 2 I.
 
-    DAPPER's `Ko = 1000` means 1001 analyses, hence the default `n_cycles`.
+    DAPPER's `Ko = 1000` means 1001 analyses, hence the default `n_cycles`. The truth runs rho = 28;
+    `model_rho` and `model_noise` make model error (the methods' rho, the truth's stochastic forcing).
 
     Arguments:
         obs_every: model steps between observations, 1 .. 1000.
@@ -51,6 +58,8 @@ def sakov2012(
         observed: observed components, e.g. (0, 1, 2) or (0,); or a 0/1 mask.
         n_cycles: number of analyses, 2 .. 1_000_000.
         dt: the model step, 0.001 .. 0.1 (a new value compiles once).
+        model_rho: rho of the methods' model, 0.5 .. 100; None: the truth's 28 (no mismatch).
+        model_noise: the truth's additive model noise Q, a variance per unit time, 0 .. 100.
 
     Returns:
         A `CycleSetup`.
@@ -62,8 +71,14 @@ def sakov2012(
     check_range("obs_noise", obs_noise, 0.01, 100.0)
     check_range("n_cycles", n_cycles, 2, 1_000_000, integer=True)
     check_range("dt", dt, 0.001, 0.1)
+    if model_rho is not None:
+        check_range("model_rho", model_rho, *MODEL_RHO_RANGE)
+    check_range("model_noise", model_noise, *MODEL_NOISE_RANGE)
+    truth_model = Lorenz63Forward(dt=dt)
     return CycleSetup(
-        model=Lorenz63Forward(dt=dt),
+        model=truth_model if model_rho is None else Lorenz63Forward(dt=dt, rho=float(model_rho)),
+        truth_model=truth_model,
+        model_noise=model_noise,
         obs_every=jnp.asarray(obs_every, jnp.int32),
         obs_noise=jnp.asarray(obs_noise, jnp.float32),
         observed=observed_mask(observed),
