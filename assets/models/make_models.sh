@@ -24,6 +24,10 @@ train fourdvarnet_attractor_long --preset attractor --init "$out/sweep/fourdvarn
 # cores (nice -n 10, load 7-10: 14 minutes).
 train fourdvarnet_attractor_long_model_rho26 --preset attractor --init "$out/fourdvarnet_attractor_long.eqx" \
   --window 100 --obs-every 8 --obs-noise 1.4142 --model-rho 26 --steps 1000 --batch-size 64 --learning-rate 1e-3
+# The mixed-mismatch model: the same, with the methods' rho drawn uniformly in [24, 32] per training window
+# (core/studies/model_error_sweep.py scores it at rho 24, 25, ..., 32; 2 shared CPU cores: 8.5 minutes).
+train fourdvarnet_attractor_long_model_rho24_32 --preset attractor --init "$out/fourdvarnet_attractor_long.eqx" \
+  --window 100 --obs-every 8 --obs-noise 1.4142 --model-rho-range 24,32 --steps 1000 --batch-size 64 --learning-rate 1e-3
 # The cycled FourDVarNet (`python -m core cycle --method fourdvarnet`, core/nets/cycle_training.py), on 2 shared CPU
 # cores (nice -n 10, about 11 minutes): windows of one sakov2012 observation cycle (25 steps, x y z observed
 # at the end with noise sqrt 2) whose background is the truth plus noise of a cycled analysis' spread
