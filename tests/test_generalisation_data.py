@@ -132,3 +132,26 @@ def test_the_mixed_models_verdict_comes_from_its_worst_cell():
     assert "is not within 1.5x" in data.mixed_summary(payload) and "1.90x at every 10" in data.mixed_summary(payload)
     payload["rows"] = [r for r in payload["rows"] if r["model"] != "mixed_every"]
     assert data.mixed_summary(payload) == ""
+
+
+def test_the_model_error_axis_reads_the_rho_sweep_with_weak_4dvar_as_its_reference():
+    import json
+    import math
+
+    from dashboard.data.generalisation_data import MISMATCH_PATH, REFERENCE, ResultsError, mismatch_curves
+
+    payload = json.loads(MISMATCH_PATH.read_text())
+    curves, labels = mismatch_curves(payload)
+    assert labels[REFERENCE].startswith("weak 4DVar") and "weak_4dvar" not in curves
+    rows = sorted(payload["rows"], key=lambda r: r["model_rho"])
+    assert curves[REFERENCE]["x"] == [r["model_rho"] for r in rows] == sorted(curves[REFERENCE]["x"])
+    # The curves are the study's medians: the mixed model over weak 4DVar is the README's ratio at each rho.
+    for i, row in enumerate(rows):
+        ratio = curves["fourdvarnet_mixed"]["median"][i] / curves[REFERENCE]["median"][i]
+        assert math.isclose(ratio, row["ratio_mixed_to_weak"], rel_tol=1e-9)
+    broken = json.loads(MISMATCH_PATH.read_text())
+    broken["rows"][3]["weak_4dvar"]["median"] = float("nan")
+    with pytest.raises(ResultsError, match="not a finite number at weak_4dvar"):
+        mismatch_curves(broken)
+    with pytest.raises(ResultsError, match="no rows"):
+        mismatch_curves({"rows": []})

@@ -15,6 +15,7 @@ import os
 import threading
 from pathlib import Path
 
+from core.nets.model_files import SHIPPED_MODELS
 from core.studies.sweep import SHIPPED
 from dashboard.training.models import sweep_model_key
 
@@ -275,3 +276,54 @@ def mixed_summary(payload: dict) -> str:
         f"The mixed-density model is {verdict} 1.5x of strong 4DVar at every test density from 2 to 20 "
         f"(its worst: {worst['ratio_to_4dvar']:.2f}x at every {worst['test_obs_every']})."
     )
+
+
+# The model-error axis: `python -m core.studies.model_error_sweep --json` (the methods' rho against the truth's 28),
+# shipped beside the models; weak 4DVar (q tuned per rho) is its reference, drawn where strong 4DVar is above.
+MISMATCH_PATH = SHIPPED_MODELS / "model_error_sweep.json"
+MISMATCH_REFERENCE = "weak_4dvar"
+
+
+def mismatch_curves(payload) -> tuple[dict[str, dict[str, list]], dict[str, str]]:
+    """(name -> {x, median, p10, p90} along the methods' rho, name -> label) from the rho sweep's payload;
+    the reference (weak 4DVar) under the key `REFERENCE`, so that the curve plot draws it as its baseline.
+
+    Raises:
+        ResultsError: not a rho sweep's payload, or a number that is not finite.
+    """
+    rows = payload.get("rows") if isinstance(payload, dict) else None
+    labels = payload.get("labels") if isinstance(payload, dict) else None
+    if not isinstance(rows, list) or not rows or not isinstance(labels, dict) or MISMATCH_REFERENCE not in labels:
+        raise ResultsError(
+            "The model-error results hold no rows (expected `python -m core.studies.model_error_sweep`)."
+        )
+    curves: dict[str, dict[str, list]] = {}
+    for name in labels:
+        curve = {"x": [], "median": [], "p10": [], "p90": []}
+        for row in sorted(rows, key=lambda r: r.get("model_rho", 0) if isinstance(r, dict) else 0):
+            cell = row.get(name) if isinstance(row, dict) else None
+            if cell is None:
+                continue
+            values = [
+                row.get("model_rho"),
+                *(cell.get(k) if isinstance(cell, dict) else None for k in ("median", "p10", "p90")),
+            ]
+            if not all(_finite(v) for v in values):
+                raise ResultsError(f"The model-error results have a value that is not a finite number at {name}.")
+            for key, value in zip(("x", "median", "p10", "p90"), values, strict=True):
+                curve[key].append(float(value))
+        if curve["x"]:
+            curves[REFERENCE if name == MISMATCH_REFERENCE else name] = curve
+    names = {REFERENCE if n == MISMATCH_REFERENCE else n: str(label) for n, label in labels.items()}
+    return curves, names
+
+
+def load_mismatch(path: Path | str = MISMATCH_PATH) -> tuple[dict, dict]:
+    """`mismatch_curves` of the JSON at `path`. Raises `ResultsError` (a message for the page)."""
+    try:
+        payload = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultsError(
+            f"No model-error results could be read from {Path(path).name} ({exc.__class__.__name__})."
+        ) from None
+    return mismatch_curves(payload)

@@ -37,6 +37,10 @@ MODEL_COLORS = {
     "every20": "#e377c2",
     "mixed_every": method_colors()["fourdvarnet"],
     "mixed_components": "#17becf",
+    # The model-error axis (assets/models/model_error_sweep.json): the mixed-mismatch model wears the purple.
+    "fourdvarnet_mixed": method_colors()["fourdvarnet"],
+    "fourdvarnet_rho26": "#ff7f0e",
+    "fourdvarnet_perfect_model": "#8c564b",
 }
 EXTRA_COLORS = ("#bcbd22", "#7f7f7f", "#9edae5", "#c49c94", "#f7b6d2", "#98df8a")
 # Diverging, blue = better than 4DVar, white = as good, red = worse; 21 bins, 1 in the middle one.
@@ -46,6 +50,7 @@ AXES = {  # axis -> (x-axis label, plot title); the same keys as `generalisation
     "density": ("tested at: observe every N steps", "median RMSE in the window vs test density"),
     "noise": ("tested at: observation noise (std)", "... vs test noise (obs every 5)"),
     "components": ("tested with: observed components", "... vs observed components (obs every 5)"),
+    "mismatch": ("tested at: the methods' rho (the truth's: 28)", "model error: median RMSE vs the methods' rho"),
 }
 TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
 HEATMAP_WIDTH = 600  # side by side with a curve plot in the ~1300 px beside the sidebar
@@ -137,8 +142,16 @@ def heatmap_figure(data: dict):
     return fig, source, rect
 
 
-def curve_figure(curves: dict, axis: str, colors: dict, labels: dict, width: int = CURVE_WIDTH):
-    """Median rmse_assim per model along `axis`, log y; 4DVar blue with its p10-p90 band."""
+def curve_figure(
+    curves: dict,
+    axis: str,
+    colors: dict,
+    labels: dict,
+    width: int = CURVE_WIDTH,
+    reference: str = "strong 4DVar (reference)",
+    reference_color: str | None = None,
+):
+    """Median rmse_assim per model along `axis`, log y; the reference (4DVar) with its p10-p90 band."""
     x_label, title = AXES[axis]
     categorical = axis == "components"
     tests = list(dict.fromkeys(x for c in curves.values() for x in c["x"]))
@@ -180,8 +193,8 @@ def curve_figure(curves: dict, axis: str, colors: dict, labels: dict, width: int
             data["x"] = [x * math.exp(0.12 * offset) if axis == "noise" else x + 0.8 * offset for x in c["x"]]
         source = ColumnDataSource(data)
         x = dodge("x", 0.5 * offset, range=fig.x_range) if categorical else "x"
-        color = method_colors()[REFERENCE] if name == REFERENCE else colors[name]
-        legend = "strong 4DVar (reference)" if name == REFERENCE else labels.get(name, name)
+        color = (reference_color or method_colors()[REFERENCE]) if name == REFERENCE else colors[name]
+        legend = reference if name == REFERENCE else labels.get(name, name)
         if name == REFERENCE:
             fig.varea(x=x, y1="p10", y2="p90", source=source, fill_color=color, fill_alpha=0.13, legend_label=legend)
         else:
