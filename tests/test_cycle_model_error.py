@@ -186,6 +186,7 @@ def small_net(key=0):
     return FourDVarNet(hidden_dim=4, kernel_size=3, n_solver_steps=2, key=jax.random.PRNGKey(key))
 
 
+@pytest.mark.slow  # a FourDVarNet's gradient compiles: ~50 s on the 2 shared cores
 def test_training_windows_have_true_truths_and_the_methods_model_in_their_cost():
     key, truth_model = jax.random.PRNGKey(2), Lorenz63Forward(dt=0.01)
     wrong = Lorenz63Forward(dt=0.01, rho=26.0)
