@@ -114,8 +114,8 @@ class ExperimentState(SettingsState):
         default=0.0,
         bounds=(0.0, 5.0),
         step=0.1,
-        label="The truth's model noise (variance per time unit)",
-        doc="Random kicks the truth gets and no method's model knows about (0: none).",
+        label="The truth's model noise Q",
+        doc="Random kicks the truth gets, a variance per time unit, that no method's model knows about (0: none).",
     )
 
     experiment = param.Parameter(default=None, precedence=RESULT, doc="The latest solved experiment (read only).")
