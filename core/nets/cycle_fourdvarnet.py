@@ -53,21 +53,6 @@ SPREAD_CLIP = (0.02, 10.0)
 OWN_CYCLES_OPTIONS = {"rounds": 2, "n_truths": 32, "n_cycles": 400}
 
 
-class CycleWindow(Problem):
-    """A cycle's window: a `Problem` whose model (`forward`, the FourDVarNet cost's M) is the methods' own,
-    which may differ from the truth's system (rho 26 against 28). `model`'s parameters are arrays:
-    a new mismatch reuses the compiled code.
-
-    (A subclass of the window `Problem` until window problems carry their own model.)
-    """
-
-    model: AbstractSystem
-
-    @property
-    def forward(self) -> AbstractSystem:
-        return self.model
-
-
 def window_problem(
     background_mean: Float[Array, "3"],
     background_std: Float[Array, "3"],
@@ -77,7 +62,7 @@ def window_problem(
     window_steps: int,
     dt: float = 0.01,
     model: AbstractSystem | None = None,
-) -> CycleWindow:
+) -> Problem:
     """The window of one cycle as a FourDVarNet problem: the observation `y` at its last state only.
 
     The truth is unknown in a cycle: `truth` is zeros (the solver never reads it). `model` is the
@@ -85,7 +70,7 @@ def window_problem(
     """
     last = jnp.zeros((window_steps + 1, 1)).at[-1].set(1.0)
     mask = last * observed[None, :]
-    return CycleWindow(
+    return Problem(
         model=Lorenz63Forward(dt=dt) if model is None else model,
         truth=jnp.zeros((window_steps + 1, 3)),
         obs=mask * y[None, :],
