@@ -55,7 +55,7 @@ from core.da.scoring import (
     scores,
 )
 from core.methods.baseline import FreeRun, OptimalInterpolation, optimal_interpolation
-from core.methods.cycle_methods import CycledFreeRun, CycledOI, CycledStrong4DVar, CycledVar3D
+from core.methods.cycle_methods import CycledFreeRun, CycledOI, CycledStrong4DVar, CycledVar3D, CycledWeak4DVar
 from core.methods.ensemble import (
     LETKF,
     EnKFPerturbed,
