@@ -112,9 +112,11 @@ def test_the_rest_of_the_warm_up_covers_every_window_cap_and_the_landscape():
     for window in compute.WINDOWS:
         assert f"landscape paths, window {window}" in names
         if window != compute.DEFAULT_WINDOW:
-            assert any(f"window={window})" in n and "preset='seed'" in n for n in names)
+            assert any(f"window={window}," in n and "preset='seed'" in n for n in names)
     for cap in compute.ITERATION_CAPS:
         assert any(f"max_steps={cap}," in n for n in names)
+    # Every method a student may tick in "Shown" (weak 4DVar among them) is compiled too.
+    assert any(f"methods={compute.solved_methods()!r}" in n for n in names)
     assert warmup.TRAINING_UNIT == names[-1]
 
 
