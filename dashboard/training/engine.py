@@ -118,6 +118,7 @@ class LocalEngine(Engine):
 
 
 _CURRENT: Engine | None = None
+_CURRENT_PID: int | None = None  # the process that connected it: a forked server process connects again
 _CURRENT_LOCK = threading.Lock()
 
 
@@ -131,32 +132,35 @@ def connect(address: str | None) -> Engine:
 
 
 def current() -> Engine:
-    """This process's engine, chosen once from the server's arguments (`configured_address`)."""
-    global _CURRENT
+    """This process's engine, chosen once from the server's arguments (`configured_address`) and
+    connected on first use in each process (a client's threads do not survive `--num-procs`' fork)."""
+    global _CURRENT, _CURRENT_PID
     with _CURRENT_LOCK:
-        if _CURRENT is None:
-            _CURRENT = connect(configured_address())
+        if _CURRENT is None or _CURRENT_PID != os.getpid():
+            _CURRENT, _CURRENT_PID = connect(configured_address()), os.getpid()
         return _CURRENT
 
 
 def use(engine: Engine | None) -> None:
     """Make `engine` this process's (None: choose again from the arguments at the next `current()`)."""
-    global _CURRENT
+    global _CURRENT, _CURRENT_PID
     with _CURRENT_LOCK:
-        _CURRENT = engine
+        _CURRENT, _CURRENT_PID = engine, os.getpid()
 
 
 def check_at_start() -> None:
-    """At a server's start (`serving.py`): connect to the configured engine now, or stop the server
-    with one line naming the flag (not a traceback on every page)."""
+    """At a server's start (`serving.py`): the configured engine answers, or the server stops with one
+    line naming the flag (not a traceback on every page). Connects nothing: each process does on first use."""
+    address = configured_address()
+    if not address:
+        return
     try:
-        engine = current()
+        address = check_address(address)
     except EngineError as exc:
         log.error("%s", exc)
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    if engine.shared:
-        log.info("the class's shared state is the engine at %s", engine.address)
+    log.info("the class's shared state is the engine at %s", address)
 
 
 def main(argv=None) -> int:
