@@ -157,9 +157,12 @@ def check_at_start() -> None:
     try:
         address = check_address(address)
     except EngineError as exc:
-        log.error("%s", exc)
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        print(f"error: {exc}", file=sys.stderr)  # (one line; the log would say it a second time)
+        # A process forked by `--num-procs` (Tornado's `task_id`) ends with status 0: Tornado restarts a
+        # child that fails, and would say this line a hundred times; once every child ends, so does the server.
+        from tornado.process import task_id
+
+        raise SystemExit(0 if task_id() is not None else 2) from None
     log.info("the class's shared state is the engine at %s", address)
 
 
