@@ -7,7 +7,9 @@ Start the server with a token (an environment variable, or the app's own argumen
 
 The teacher opens `http://<server>/app?teacher=s3cret`; every setting they change is written to a
 small file in the user's cache folder (`TeacherChannel`), so that every server process
-(`--num-procs 2`) sees it. Each student page polls that file once a second (a `stat`, cheap) and,
+(`--num-procs 2`) sees it; with an engine that several servers share (`--engine`,
+dashboard/training/engine.py), in the engine's value of the same name, so that every server's
+students see it. Each student page polls that file once a second (a `stat`, cheap) and,
 while its "Follow the teacher" switch is on (the default), takes the teacher's settings; a student
 who switches it off explores alone, and switches it on again to catch up. Without a token the
 feature is off and `?teacher=...` does nothing. The token is compared in constant time, exactly as

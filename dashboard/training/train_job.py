@@ -18,7 +18,7 @@ import time
 
 import core
 from core.io.paths import REPOSITORY
-from dashboard.training import engine
+from dashboard.training import engine as engines
 from dashboard.training.jobs import BackgroundJob
 from dashboard.training.models import registry
 from dashboard.training.train_queue import TrainingQueue
@@ -46,8 +46,16 @@ class TrainingJob(BackgroundJob):
     queue = TrainingQueue()
     live: list = []  # this process's trainings not yet done (queued or running)
 
-    def __init__(self, config: core.TrainingConfig, name: str = "model", owner: str = "", start_from: str = "scratch"):
+    def __init__(
+        self,
+        config: core.TrainingConfig,
+        name: str = "model",
+        owner: str = "",
+        start_from: str = "scratch",
+        engine: engines.Engine | None = None,
+    ):
         self.config = config
+        self.engine = engine or engines.current()  # where it runs (`engine.py`): this server's unless given
         self.request = TrainRequest(config=config, name=name, owner=owner, start_from=start_from)
         self.steps: list[int] = []
         self.losses: list[float] = []
@@ -67,7 +75,7 @@ class TrainingJob(BackgroundJob):
     def start(cls, *args, **kwargs) -> TrainingJob:
         """Start a training (it queues behind any other on the server, or on the engine's workers)."""
         job = cls(*args, **kwargs)
-        if not engine.current().shared:
+        if not job.engine.shared:
             # The ticket is taken here, in the pressing thread: the queue's order is the order of the presses.
             job.ticket = cls.queue.join(cls.queue.estimate_s(job.config.steps, job.config.batch_size))
         with cls.lock:
@@ -103,7 +111,7 @@ class TrainingJob(BackgroundJob):
             process.terminate()
 
     def work(self):
-        engine.current().run_training(self)
+        self.engine.run_training(self)
 
     def run_locally(self):
         """The single machine's way (`engine.LocalEngine`): the file queue, then a niced worker process."""

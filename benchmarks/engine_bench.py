@@ -1,0 +1,108 @@
+"""N trainings pressed at once: the single machine's queue against an engine with 2 workers.
+
+    python -m benchmarks.engine_bench [--trainings 4] [--workers 2] [--steps 800] [--json]
+
+Each side starts N `TrainingJob`s of the Train tab's default (batch 16, `--steps` from scratch) at
+once, as N students pressing Train, and times from the presses until every model is saved (verdict
+included). The local side is today's: the file queue, one niced worker process at a time. The engine
+side is a scheduler and `--workers` single-threaded worker processes (`LocalCluster`, allowed-failures
+0, as `python -m dashboard.training.engine` starts them); half the trainings are pressed through one
+client and half through another, as on two servers. Both sides share one fresh cache folder and its
+JAX cache, warmed first by one training that is not timed, so neither pays the compile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+
+
+def _uptime() -> str:
+    return "load average {:.2f}, {:.2f}, {:.2f}".format(*os.getloadavg())
+
+
+def _press(n: int, steps: int, tag: str) -> float:
+    from dashboard.training.train_job import TrainingJob
+
+    config = _config(steps)
+    began = time.perf_counter()
+    jobs = [TrainingJob.start(config, f"{tag} {i}", f"{i:032x}") for i in range(n)]
+    for job in jobs:
+        job.thread.join()
+    failed = [job.error for job in jobs if job.error]
+    if failed:
+        raise RuntimeError(f"{len(failed)} training(s) failed: {failed[0]}")
+    return time.perf_counter() - began
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.engine_bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--trainings", type=int, default=4, help="trainings pressed at once (1..16)")
+    parser.add_argument("--workers", type=int, default=2, help="the engine's workers (1..8)")
+    parser.add_argument("--steps", type=int, default=800, help="steps of each training (1..10000)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args(argv)
+    for name, value, high in (("--trainings", args.trainings, 16), ("--workers", args.workers, 8)):
+        if not 1 <= value <= high:
+            parser.error(f"{name} must be between 1 and {high}; got {value}")
+    if not 1 <= args.steps <= 10_000:
+        parser.error(f"--steps must be between 1 and 10000; got {args.steps}")
+    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="l63-engine-bench-")  # (the workers inherit it)
+
+    from distributed import LocalCluster
+
+    from dashboard.training.dask_engine import ALLOWED_FAILURES, DaskEngine
+
+    results = {"trainings": args.trainings, "workers": args.workers, "steps": args.steps}
+    _press(1, args.steps, "warm")  # compiles into the shared JAX cache: not timed
+    results["load_before_local"] = _uptime()
+    results["local_s"] = _press(args.trainings, args.steps, "local")
+    results["load_after_local"] = _uptime()
+    with LocalCluster(
+        n_workers=args.workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        scheduler_kwargs={"allowed_failures": ALLOWED_FAILURES},
+    ) as cluster:
+        server_a, server_b = DaskEngine(cluster.scheduler_address), DaskEngine(cluster.scheduler_address)
+        first = args.trainings // 2
+        results["load_before_engine"] = _uptime()
+        began = time.perf_counter()
+        from dashboard.training.train_job import TrainingJob
+
+        jobs = [
+            TrainingJob.start(
+                _config(args.steps), f"engine {i}", f"{i:032x}", engine=server_a if i < first else server_b
+            )
+            for i in range(args.trainings)
+        ]
+        for job in jobs:
+            job.thread.join()
+        results["engine_s"] = time.perf_counter() - began
+        results["load_after_engine"] = _uptime()
+        failed = [job.error for job in jobs if job.error]
+        if failed:
+            raise RuntimeError(f"{len(failed)} training(s) failed on the engine: {failed[0]}")
+        server_a.close()
+        server_b.close()
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for key, value in results.items():
+            print(f"{key:20s} {value:.1f}" if isinstance(value, float) else f"{key:20s} {value}")
+    return 0
+
+
+def _config(steps: int):
+    import core
+    from dashboard.training.train_worker import DEFAULT_BATCH_SIZE, LEARNING_RATES
+
+    return core.TrainingConfig(steps=steps, batch_size=DEFAULT_BATCH_SIZE, learning_rate=LEARNING_RATES["scratch"])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
