@@ -290,3 +290,73 @@ def test_a_worker_killed_mid_training_loses_no_other_students_model_and_its_stud
     assert published_before <= published  # every model finished before is still there
     assert MODEL_PREFIX + survivor.entry.key.removeprefix("user/") in published
     assert not any("killed-one" in name for name in published)
+
+
+def test_the_engine_command_refuses_bad_arguments_naming_them(capsys):
+    for argv, said in (
+        (["--workers", "99"], "--workers must be between 0 and 64; got 99"),
+        (["--port", "0"], "--port must be between 1 and 65535; got 0"),
+        (["--no-scheduler"], "--no-scheduler needs --scheduler tcp://HOST:PORT"),
+    ):
+        with pytest.raises(SystemExit) as stopped:
+            engine.main(argv)
+        assert stopped.value.code == 2 and said in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.ci
+def test_the_engine_command_starts_a_scheduler_and_single_threaded_workers_that_import_this_code(tmp_path):
+    """`python -m dashboard.training.engine` (docs/classroom.md): what the servers and the tests rely on."""
+    import subprocess
+
+    from distributed import Client
+
+    from benchmarks.local_server import free_port
+    from dashboard.training.dask_engine import ALLOWED_FAILURES
+
+    port = free_port()
+    log_path = tmp_path / "engine.log"
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    env.pop("PYTHONPATH", None)  # the command makes the repository importable in its workers itself
+    with open(log_path, "w") as log:
+        command = [sys.executable, "-m", "dashboard.training.engine", "--workers", "2", "--port", str(port)]
+        proc = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        address = f"tcp://127.0.0.1:{port}"
+        wait_until(lambda: f"engine: {address} with 2" in log_path.read_text() or proc.poll() is not None, 120, "it")
+        assert proc.poll() is None, log_path.read_text()[-2000:]
+        with Client(address, timeout=10) as client:
+            workers = client.scheduler_info()["workers"].values()
+            assert sorted(w["nthreads"] for w in workers) == [1, 1]
+            imported = client.run(lambda: __import__("dashboard").__file__)
+            assert {Path(f).resolve().parents[1] for f in imported.values()} == {ROOT}
+            assert client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.allowed_failures) == ALLOWED_FAILURES
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_n_workers_take_n_trainings_and_the_others_wait_in_order_of_arrival():
+    """`DaskEngine.place` over what the scheduler says each worker holds (its public `processing()`)."""
+    from types import SimpleNamespace
+
+    from dashboard.training.dask_engine import TRAIN_PREFIX, DaskEngine
+
+    keys = [f"{TRAIN_PREFIX}{t:020d}-00000000" for t in (5, 1, 4, 2, 3)]  # arrival times 1..5, listed shuffled
+    shared = DaskEngine.__new__(DaskEngine)  # (no scheduler: only its answer matters here)
+    shared.client = SimpleNamespace(
+        processing=lambda: {"w1": (keys[1], keys[2], "other-task", keys[0]), "w2": (keys[3], keys[4])}
+    )
+    by_arrival = sorted(keys)
+    places = [shared.place(key, estimate_s=30.0) for key in by_arrival]
+    assert [(p.position, p.length) for p in places[:2]] == [(1, 1), (1, 1)]  # the two workers' own
+    assert [(p.position, p.length) for p in places[2:]] == [(1, 3), (2, 3), (3, 3)]  # queued: all busy
+    assert [p.wait_s for p in places] == [0.0, 0.0, 30.0, 30.0, 60.0]  # a worker frees per estimate, two at a time
+    late = shared.place(f"{TRAIN_PREFIX}{6:020d}-00000000", estimate_s=30.0)  # not on a worker yet: behind all
+    assert (late.position, late.length, late.wait_s) == (4, 4, 60.0)

@@ -297,7 +297,8 @@ def serve_engine(n_workers: int, host: str, port: int, scheduler: str | None = N
             address = server.address
         else:
             server, address = None, scheduler
-        nannies = [Nanny(address, nthreads=1, host=host if host != "0.0.0.0" else None) for _ in range(n_workers)]
+        listen = host if host != "0.0.0.0" else None
+        nannies = [Nanny(address, nthreads=1, host=listen, dashboard_address=":0") for _ in range(n_workers)]
         await asyncio.gather(*(nanny.start() for nanny in nannies))
         print(f"engine: {address} with {n_workers} training worker(s); point each server at it with --engine {address}")
         try:
