@@ -117,6 +117,7 @@ class DaskEngine(Engine):
         self._values: dict[str, SharedValue] = {}
         self._lock = threading.Lock()
         self._synced: set[str] = set()  # published models already in this server's folder (or refused)
+        self._unreachable = False
 
     def close(self) -> None:
         self.client.close()
@@ -229,7 +230,15 @@ class DaskEngine(Engine):
 
     def sync_models(self, registry) -> bool:
         stored = False
-        for dataset in self.client.list_datasets():
+        try:
+            datasets = self.client.list_datasets()
+        except OSError as exc:  # the engine is unreachable: said once until it answers again
+            if not self._unreachable:
+                log.warning("the engine does not answer (%s): models trained elsewhere wait for it", exc)
+            self._unreachable = True
+            return False
+        self._unreachable = False
+        for dataset in datasets:
             name = str(dataset)
             if not name.startswith(MODEL_PREFIX) or name[len(MODEL_PREFIX) :] in self._synced:
                 continue
