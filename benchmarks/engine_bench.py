@@ -43,6 +43,7 @@ def main(argv=None) -> int:
     parser.add_argument("--trainings", type=int, default=4, help="trainings pressed at once (1..16)")
     parser.add_argument("--workers", type=int, default=2, help="the engine's workers (1..8)")
     parser.add_argument("--steps", type=int, default=800, help="steps of each training (1..10000)")
+    parser.add_argument("--engine-first", action="store_true", help="time the engine before the local queue")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
     for name, value, high in (("--trainings", args.trainings, 16), ("--workers", args.workers, 8)):
@@ -52,15 +53,28 @@ def main(argv=None) -> int:
         parser.error(f"--steps must be between 1 and 10000; got {args.steps}")
     os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="l63-engine-bench-")  # (the workers inherit it)
 
+    results = {"trainings": args.trainings, "workers": args.workers, "steps": args.steps}
+    _press(1, args.steps, "warm")  # compiles into the shared JAX cache: not timed
+    sides = [("local", lambda: _press(args.trainings, args.steps, "local")), ("engine", lambda: _on_engine(args))]
+    for side, timed in reversed(sides) if args.engine_first else sides:
+        results[f"load_before_{side}"] = _uptime()
+        results[f"{side}_s"] = timed()
+        results[f"load_after_{side}"] = _uptime()
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for key, value in results.items():
+            print(f"{key:20s} {value:.1f}" if isinstance(value, float) else f"{key:20s} {value}")
+    return 0
+
+
+def _on_engine(args) -> float:
+    """The trainings on a scheduler and `args.workers` workers, pressed half through each of two clients."""
     from distributed import LocalCluster
 
     from dashboard.training.dask_engine import ALLOWED_FAILURES, DaskEngine
+    from dashboard.training.train_job import TrainingJob
 
-    results = {"trainings": args.trainings, "workers": args.workers, "steps": args.steps}
-    _press(1, args.steps, "warm")  # compiles into the shared JAX cache: not timed
-    results["load_before_local"] = _uptime()
-    results["local_s"] = _press(args.trainings, args.steps, "local")
-    results["load_after_local"] = _uptime()
     with LocalCluster(
         n_workers=args.workers,
         threads_per_worker=1,
@@ -69,32 +83,23 @@ def main(argv=None) -> int:
         scheduler_kwargs={"allowed_failures": ALLOWED_FAILURES},
     ) as cluster:
         server_a, server_b = DaskEngine(cluster.scheduler_address), DaskEngine(cluster.scheduler_address)
-        first = args.trainings // 2
-        results["load_before_engine"] = _uptime()
-        began = time.perf_counter()
-        from dashboard.training.train_job import TrainingJob
-
-        jobs = [
-            TrainingJob.start(
-                _config(args.steps), f"engine {i}", f"{i:032x}", engine=server_a if i < first else server_b
-            )
-            for i in range(args.trainings)
-        ]
-        for job in jobs:
-            job.thread.join()
-        results["engine_s"] = time.perf_counter() - began
-        results["load_after_engine"] = _uptime()
-        failed = [job.error for job in jobs if job.error]
-        if failed:
-            raise RuntimeError(f"{len(failed)} training(s) failed on the engine: {failed[0]}")
-        server_a.close()
-        server_b.close()
-    if args.json:
-        print(json.dumps(results, indent=2))
-    else:
-        for key, value in results.items():
-            print(f"{key:20s} {value:.1f}" if isinstance(value, float) else f"{key:20s} {value}")
-    return 0
+        try:
+            began = time.perf_counter()
+            servers = [server_a if i < args.trainings // 2 else server_b for i in range(args.trainings)]
+            jobs = [
+                TrainingJob.start(_config(args.steps), f"engine {i}", f"{i:032x}", engine=server)
+                for i, server in enumerate(servers)
+            ]
+            for job in jobs:
+                job.thread.join()
+            seconds = time.perf_counter() - began
+        finally:
+            server_a.close()
+            server_b.close()
+    failed = [job.error for job in jobs if job.error]
+    if failed:
+        raise RuntimeError(f"{len(failed)} training(s) failed on the engine: {failed[0]}")
+    return seconds
 
 
 def _config(steps: int):

@@ -294,8 +294,16 @@ def train_task(request_json: str, key: str) -> dict:
 
 def serve_engine(n_workers: int, host: str, port: int, scheduler: str | None = None) -> None:
     """A scheduler (unless `scheduler` is given) and `n_workers` single-threaded workers, each in its
-    own process under a nanny (restarted if it dies), with this repository importable; until Ctrl-C."""
+    own process under a nanny (restarted if it dies), with this repository importable; until Ctrl-C.
+
+    The whole engine runs at the training worker's lower priority (`train_worker.NICE`): on a machine
+    that also serves pages, the pages keep the CPU, as with the single machine's niced trainings.
+    """
     from distributed import Nanny, Scheduler
+
+    from dashboard.training.train_worker import NICE
+
+    os.nice(NICE)  # (inherited by the workers' processes)
 
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPOSITORY), os.environ.get("PYTHONPATH")) if p)
 
