@@ -68,20 +68,45 @@ def main(argv=None) -> int:
     return 0
 
 
-def _on_engine(args) -> float:
-    """The trainings on a scheduler and `args.workers` workers, pressed half through each of two clients."""
+def _niced_cluster(n_workers: int):
+    """A `LocalCluster` whose worker processes run at the local training worker's niceness (as the engine
+    command's do): started from a thread of its own that lowers its priority first (on Linux a thread's
+    niceness, which the cluster's threads and processes started from it inherit), so that both sides of
+    the comparison yield alike to the machine's other jobs."""
+    import threading
+
     from distributed import LocalCluster
 
-    from dashboard.training.dask_engine import ALLOWED_FAILURES, DaskEngine
-    from dashboard.training.train_job import TrainingJob
+    from dashboard.training.dask_engine import ALLOWED_FAILURES
+    from dashboard.training.train_worker import NICE
 
-    with LocalCluster(
-        n_workers=args.workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        scheduler_kwargs={"allowed_failures": ALLOWED_FAILURES},
-    ) as cluster:
+    made = []
+
+    def start():
+        os.nice(NICE)
+        made.append(
+            LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                scheduler_kwargs={"allowed_failures": ALLOWED_FAILURES},
+            )
+        )
+
+    thread = threading.Thread(target=start)
+    thread.start()
+    thread.join()
+    return made[0]
+
+
+def _on_engine(args) -> float:
+    """The trainings on a scheduler and `args.workers` workers, pressed half through each of two clients."""
+    from dashboard.training.dask_engine import DaskEngine
+    from dashboard.training.train_job import TrainingJob
+    from dashboard.training.train_worker import NICE
+
+    with _niced_cluster(args.workers) as cluster:
         server_a, server_b = DaskEngine(cluster.scheduler_address), DaskEngine(cluster.scheduler_address)
         try:
             began = time.perf_counter()
@@ -93,6 +118,9 @@ def _on_engine(args) -> float:
             for job in jobs:
                 job.thread.join()
             seconds = time.perf_counter() - began
+            niceness = set(server_a.client.run(os.nice, 0).values())
+            if niceness != {os.nice(0) + NICE}:
+                raise RuntimeError(f"the workers ran at niceness {niceness}, not the local worker's")
         finally:
             server_a.close()
             server_b.close()
