@@ -90,6 +90,7 @@ def _niced_cluster(n_workers: int):
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
+                worker_dashboard_address=":0",  # (the workers' metrics on free ports: no warning)
                 scheduler_kwargs={"allowed_failures": ALLOWED_FAILURES},
             )
         )

@@ -124,6 +124,7 @@ def class_engine(tmp_path_factory):
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
+            worker_dashboard_address=":0",  # (the workers' metrics on free ports: no warning)
             scheduler_kwargs={"allowed_failures": ALLOWED_FAILURES},
         )
     finally:
