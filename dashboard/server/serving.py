@@ -59,8 +59,13 @@ def configure_server() -> None:
     """Guard every request (Host/Origin allowlist) and reuse the page's HTML across sessions (idempotent).
 
     Session reuse starts only once the full page can be built: a light page's session must never
-    be the one whose HTML is reused (it would be served to every later student).
+    be the one whose HTML is reused (it would be served to every later student). With `--engine`
+    (or `L63_ENGINE`), connect to the engine that the class's servers share, or stop with one line
+    naming the flag (`engine.check_at_start`).
     """
+    from dashboard.training import engine  # (no Dask, no JAX: light)
+
+    engine.check_at_start()
     guard.install()
     if PAGE_READY.is_set():
         # For the whole process: `pn.config.reuse_sessions = True` made inside a session (this may

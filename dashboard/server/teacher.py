@@ -7,7 +7,9 @@ Start the server with a token (an environment variable, or the app's own argumen
 
 The teacher opens `http://<server>/app?teacher=s3cret`; every setting they change is written to a
 small file in the user's cache folder (`TeacherChannel`), so that every server process
-(`--num-procs 2`) sees it. Each student page polls that file once a second (a `stat`, cheap) and,
+(`--num-procs 2`) sees it; with an engine that several servers share (`--engine`,
+dashboard/training/engine.py), in the engine's value of the same name, so that every server's
+students see it. Each student page polls that file once a second (a `stat`, cheap) and,
 while its "Follow the teacher" switch is on (the default), takes the teacher's settings; a student
 who switches it off explores alone, and switches it on again to catch up. Without a token the
 feature is off and `?teacher=...` does nothing. The token is compared in constant time, exactly as
@@ -106,34 +108,66 @@ def _check_push(raw) -> Push:
 
 
 class TeacherChannel:
-    """The teacher's latest settings, shared by every server process through one small JSON file.
+    """The teacher's latest settings, shared by every server process through one small JSON file, or,
+    with an engine that several servers share (`--engine`, dashboard/training/engine.py), through the
+    engine's value of the same name.
 
     The file is named after a hash of the token (two servers with different tokens do not mix) and
     replaced atomically; it is read through the shared-file reader (`core.io.shared_files`): a size cap,
     its schema, and a process-wide cache on its modification time. A file that is not the teacher's
-    (junk, a JSON list, a version of NaN) is said once in the log and read as no push at all.
+    (junk, a JSON list, a version of NaN) is said once in the log and read as no push at all; so is an
+    engine's value (checked by the same `_check_push`).
+
+    Arguments:
+        token: the teacher's token.
+        folder: the file's folder (default: the user's cache).
+        engine: where the class's state lives (default: this server's, `engine.current()`).
     """
 
-    def __init__(self, token: str, folder: Path | None = None):
+    def __init__(self, token: str, folder: Path | None = None, engine=None):
         digest = hashlib.sha256(token.encode()).hexdigest()[:16]
         self.path = (folder or _cache_dir()) / f"teacher-{digest}.json"
+        if engine is None:
+            from dashboard.training import engine as engines
+
+            engine = engines.current()
+        self.shared = engine.teacher_value(f"teacher-{digest}")  # None: the file
 
     def publish(self, settings: dict) -> int:
         """Write the teacher's settings; returns their version (it increases with every push of a generation)."""
         current = self.read()
         generation = current.generation if current and current.generation else secrets.token_hex(8)
         version = current.version + 1 if current and current.generation and current.version < MAX_VERSION else 1
+        push = {"generation": generation, "version": version, "settings": settings}
+        if self.shared is not None:
+            self.shared.set(push)
+            return version
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomically(self.path, {"generation": generation, "version": version, "settings": settings})
+        write_json_atomically(self.path, push)
         return version
 
     def read(self) -> Push | None:
-        """The teacher's latest push, or None when there is none (or the file is not usable)."""
+        """The teacher's latest push, or None when there is none (or the file or value is not usable)."""
+        if self.shared is not None:
+            raw = self.shared.get()
+            if raw is None:
+                return None
+            try:
+                return _check_push(raw)
+            except (ValueError, TypeError) as exc:
+                said = repr(raw)[:4096]
+                with _REFUSALS_LOCK:  # once per value, not once per read or per page
+                    first = _VALUES_REFUSED.get(self.shared.name) != said
+                    _VALUES_REFUSED[self.shared.name] = said
+                if first:
+                    log.warning("the engine's teacher's settings are not usable (read as no push): %s", exc)
+                return None
         return read_json_or(
             self.path, _check_push, None, max_bytes=TEACHER_FILE_MAX_BYTES, what="teacher's settings file", logger=log
         )
 
 
+_VALUES_REFUSED: dict[str, str] = {}  # engine value name -> the last unusable value said in the log
 _REFUSALS_SAID: dict[Path, tuple[str, int] | None] = {}  # channel file -> the last push whose refusal was logged
 _REFUSALS_LOCK = threading.Lock()
 

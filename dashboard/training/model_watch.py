@@ -1,6 +1,8 @@
 """The model list of every live page, kept current by one thread per server process.
 
-Models trained in another session or server process appear as files (`models.registry`); this
+Models trained in another session or server process appear as files (`models.registry`); with an
+engine that several servers share (`engine.py`), models trained for another server's students are
+first copied from the engine into this server's folder (`Engine.sync_models`). This
 module's watcher looks for them every few seconds and asks each live page whose list is out of
 date to refresh it (on that page's own event loop turn). It lives in an imported module because
 `panel serve` runs the app script once per session.
@@ -12,6 +14,7 @@ import logging
 import threading
 import weakref
 
+from dashboard.training import engine
 from dashboard.training.models import registry
 
 log = logging.getLogger(__name__)
@@ -70,6 +73,8 @@ class ModelListWatcher:
     def _run(self) -> None:
         while not self._stop.wait(self.period_s):
             try:
+                if engine.current().sync_models(registry):
+                    registry.refresh()
                 registry.maybe_refresh()
                 generation = registry.generation
                 with self._lock:

@@ -3,7 +3,9 @@
 The Train tab starts one `TrainingJob` per press of its button; the job's thread waits for its turn in
 the server-wide queue, then runs `python -m dashboard.training.train_worker` at a lower priority and reads its
 progress (steps and losses), then its verdict and the saved model's key. Cancelling leaves the queue
-or ends the worker; nothing is saved then.
+or ends the worker; nothing is saved then. With an engine that several servers share (`--engine`,
+`engine.py`), the engine runs it instead (`dask_engine.py`: a task on one of its workers), and the job
+reads the same progress and outcome from there.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 
 import core
 from core.io.paths import REPOSITORY
+from dashboard.training import engine as engines
 from dashboard.training.jobs import BackgroundJob
 from dashboard.training.models import registry
 from dashboard.training.train_queue import TrainingQueue
@@ -43,8 +46,16 @@ class TrainingJob(BackgroundJob):
     queue = TrainingQueue()
     live: list = []  # this process's trainings not yet done (queued or running)
 
-    def __init__(self, config: core.TrainingConfig, name: str = "model", owner: str = "", start_from: str = "scratch"):
+    def __init__(
+        self,
+        config: core.TrainingConfig,
+        name: str = "model",
+        owner: str = "",
+        start_from: str = "scratch",
+        engine: engines.Engine | None = None,
+    ):
         self.config = config
+        self.engine = engine or engines.current()  # where it runs (`engine.py`): this server's unless given
         self.request = TrainRequest(config=config, name=name, owner=owner, start_from=start_from)
         self.steps: list[int] = []
         self.losses: list[float] = []
@@ -56,14 +67,17 @@ class TrainingJob(BackgroundJob):
         self.timings: dict = {}
         self.process: subprocess.Popen | None = None
         self.ticket: str | None = None  # its place in the queue (`start`)
+        self.engine_key: str | None = None  # its task on a shared engine (`dask_engine.py`)
+        self.worker_pid: int | None = None  # the engine's worker process that runs it
         super().__init__()
 
     @classmethod
     def start(cls, *args, **kwargs) -> TrainingJob:
-        """Start a training (it queues behind any other on the server)."""
+        """Start a training (it queues behind any other on the server, or on the engine's workers)."""
         job = cls(*args, **kwargs)
-        # The ticket is taken here, in the pressing thread: the queue's order is the order of the presses.
-        job.ticket = cls.queue.join(cls.queue.estimate_s(job.config.steps, job.config.batch_size))
+        if not job.engine.shared:
+            # The ticket is taken here, in the pressing thread: the queue's order is the order of the presses.
+            job.ticket = cls.queue.join(cls.queue.estimate_s(job.config.steps, job.config.batch_size))
         with cls.lock:
             cls.live = [j for j in cls.live if not j.done] + [job]
         job.thread.start()
@@ -97,6 +111,10 @@ class TrainingJob(BackgroundJob):
             process.terminate()
 
     def work(self):
+        self.engine.run_training(self)
+
+    def run_locally(self):
+        """The single machine's way (`engine.LocalEngine`): the file queue, then a niced worker process."""
         queue = self.queue
         ticket = self.ticket
         if ticket is None:  # built without `start`
