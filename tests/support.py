@@ -203,3 +203,12 @@ def known_payload() -> dict:
         rows.append(sweep_row("components", "strong_4dvar", 1.0, 0.2, observed=observed))
         rows += [sweep_row("components", m, 2.0, 0.2, t, o, observed=observed) for (m, t, o) in KNOWN]
     return {"n_problems": 16, "preset": PRESET, "rows": rows}
+
+
+def rk4_by_hand(f, x, dt):
+    """One classical RK4 step of `f`, written out apart from `core.systems` (the reference it is checked against)."""
+    k1 = f(x)
+    k2 = f(x + 0.5 * dt * k1)
+    k3 = f(x + 0.5 * dt * k2)
+    k4 = f(x + dt * k3)
+    return x + dt / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)

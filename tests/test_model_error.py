@@ -5,20 +5,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from support import count_compiles
+from support import count_compiles, rk4_by_hand
 
 from core import Lorenz63Forward, generate_problem, generate_problems
 from core.setups.window_systems import L96_CLIMATOLOGY_MEAN, L96_CLIMATOLOGY_STD
 from core.systems.lorenz import lorenz63_vector_field
 from core.systems.lorenz96 import Lorenz96Forward, lorenz96_vector_field
-
-
-def rk4_by_hand(f, x, dt):
-    k1 = f(x)
-    k2 = f(x + 0.5 * dt * k1)
-    k3 = f(x + 0.5 * dt * k2)
-    k4 = f(x + dt * k3)
-    return x + dt / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
 
 
 def test_lorenz63_methods_model_differs_from_the_truth_by_rho_only():

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from support import rk4_by_hand
 
 import core
 from core.methods.fourdvar import observation_statistic, strong_4dvar
@@ -59,14 +60,6 @@ def test_every_method_forecasts_with_the_methods_model_on_lorenz96(name):
     truths = rk4_by_hand(lambda x: lorenz96_vector_field(x, 8.0), forecast[:-1], 0.05)
     np.testing.assert_allclose(forecast[1:], methods, atol=1e-3)
     assert np.max(np.abs(truths - forecast[1:])) > 0.02
-
-
-def rk4_by_hand(f, x, dt):
-    k1 = f(x)
-    k2 = f(x + 0.5 * dt * k1)
-    k3 = f(x + 0.5 * dt * k2)
-    k4 = f(x + dt * k3)
-    return x + dt / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
 
 
 def test_fourdvarnet_takes_its_size_from_the_system():
