@@ -97,8 +97,6 @@ def cmd_train(args) -> int:
     from core.nets.training import REFERENCE_CONFIG, TrainingConfig, fit
 
     settings = system_settings(args)
-    if args.observed_share is not None:
-        raise CliError("--observed-share: training draws its observed variables from --observed or --obs-spacing")
     if args.model_rho_range is not None:
         if args.model_rho is not None or settings["system"] != "lorenz63":
             raise CliError("--model-rho-range: give it instead of --model-rho, with --system lorenz63")
@@ -311,7 +309,7 @@ def _observed(args, settings: dict):
 
 def _training_system(settings: dict) -> dict:
     """TrainingConfig's system and mismatch fields from the flags' settings."""
-    names = ("n_variables", "forcing", "model_rho", "model_forcing", "model_noise")
+    names = ("n_variables", "forcing", "model_rho", "model_forcing", "model_noise", "observed_share")
     return {"system": settings["system"], **{name: settings[name] for name in names if name in settings}}
 
 

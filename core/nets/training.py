@@ -58,12 +58,15 @@ class TrainingConfig:
     model_rho: float | tuple[float, float] | None = None
     model_forcing: float | tuple[float, float] | None = None
     model_noise: float = 0.0
+    # At each observation time each observed variable is kept with this probability (a random share per
+    # problem and time, as the 4DVarNet authors' Lorenz-96 set-up); 1 keeps them all, as before.
+    observed_share: float = 1.0
 
     def __post_init__(self):
         check_choice("architecture", self.architecture, tuple(ARCHITECTURES))
         check_choice("preset", self.preset, PRESETS)
         resolve_system(self.system, self.preset, self.n_variables, self.forcing, self.model_rho, self.model_forcing)
-        check_model_error(self.forcing, self.model_rho, self.model_forcing, self.model_noise, 1.0)
+        check_model_error(self.forcing, self.model_rho, self.model_forcing, self.model_noise, self.observed_share)
         if self.system != "lorenz63" and self.architecture != "fourdvarnet":
             raise ValueError(
                 f"system {self.system!r} trains architecture 'fourdvarnet' only, not {self.architecture!r}"
@@ -99,6 +102,8 @@ class TrainingConfig:
         settings = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
         if self.model_noise:
             settings["model_noise"] = self.model_noise
+        if self.observed_share != 1.0:
+            settings["observed_share"] = self.observed_share
         if self.system != "lorenz63":
             settings |= {"system": self.system, "dt": LORENZ96_DT}
         return settings
@@ -126,6 +131,8 @@ class TrainingConfig:
             comps = "/".join("".join("xyz"[c] for c in comp) for comp in self.observed)
         else:
             comps = "/".join(f"{len(comp)} of {self.state_size} variables" for comp in self.observed)
+        if self.observed_share != 1.0:
+            comps += f" (a random {self.observed_share:.0%} of them each time)"
         windows = "" if self.T_assim == (50,) else ", windows " + "/".join(str(t) for t in self.T_assim)
         scheme = "" if self.scheme is None else f", {self.scheme} backgrounds"
         system = "" if self.system == "lorenz63" else f"{self.system}, "
