@@ -21,7 +21,7 @@ import sys
 import jax
 import numpy as np
 
-from core.cli.arguments import json_default
+from core.cli.arguments import KEY, N_PROBLEMS, checked, json_default
 from core.da.method import STATUS_WRONG_MINIMUM, AbstractMethod, analyse_batch
 from core.methods.learned import FourDVarNetMethod
 from core.methods.model_error_estimate import TUNING_GRID, estimate_model_error, tune_model_error
@@ -194,9 +194,9 @@ def format_table(payload: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core.studies.model_error", description=__doc__.split("\n")[0])
     parser.add_argument("--system", choices=tuple(SETUPS), default="lorenz63")
-    parser.add_argument("--n-problems", type=int, default=256)
-    parser.add_argument("--n-validation", type=int, default=64)
-    parser.add_argument("--key", type=int, default=2026)
+    checked(parser, "--n-problems", N_PROBLEMS, default=256, help="test problems, %(range)s")
+    checked(parser, "--n-validation", N_PROBLEMS, default=64, help="problems that tune and estimate q, %(range)s")
+    checked(parser, "--key", KEY, default=2026, help="PRNG key, %(range)s")
     parser.add_argument("--no-timing", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
