@@ -118,7 +118,11 @@ def test_a_wrong_rho_makes_the_enkf_at_fixed_inflation_worse():
         truth = simulate(setup, key)
         scores[rho] = cycle_scores(run_cycle(method, setup, truth, method_key), truth, burn_in=64)
     ok, wrong = scores[None], scores[26.0]
-    assert wrong["rmse_a"] - ok["rmse_a"] > 3 * math.hypot(ok["rmse_a_stderr"], wrong["rmse_a_stderr"])
+    # Beyond the perfect model's own spread. The wrong model's stderr is no yardstick: a filter that
+    # loses the truth for a while gives a long correlated excursion, as large on one CPU as it is absent
+    # on another. Even at its best inflation the EnKF with rho 26 scores 0.97 against 0.59 (docs/cycle.md).
+    assert wrong["rmse_a"] > ok["rmse_a"] + 3 * ok["rmse_a_stderr"]
+    assert wrong["rmse_a"] > 1.3 * ok["rmse_a"]
 
 
 # ---------------------------------------------------------------------------------------------
