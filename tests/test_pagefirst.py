@@ -161,3 +161,14 @@ def test_one_server_process_at_a_time_through_a_warm_up_step(own_cache):
     release.set()
     a.join(10.0), b.join(10.0)
     assert order == ["first in", "first out", "second in"]
+
+
+@pytest.mark.parametrize(
+    ("chosen", "wanted"), [(None, True), ("all", True), ("first-page", False), ("First-Page ", False), ("bogus", True)]
+)
+def test_l63_warm_up_first_page_turns_the_background_warm_up_off(monkeypatch, chosen, wanted):
+    if chosen is None:
+        monkeypatch.delenv(warmup.WARM_UP_ENV, raising=False)
+    else:
+        monkeypatch.setenv(warmup.WARM_UP_ENV, chosen)
+    assert warmup.warm_rest_wanted() is wanted

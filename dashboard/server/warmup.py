@@ -33,6 +33,7 @@ from __future__ import annotations
 import fcntl
 import itertools
 import logging
+import os
 import pickle
 import subprocess
 import sys
@@ -267,6 +268,18 @@ PAGES_WARM = "dashboard warm-up: every page's programs compiled"  # printed befo
 
 
 WARM_DONE = threading.Event()  # set once `warm_rest` has compiled everything
+WARM_UP_ENV = "L63_WARM_UP"  # "first-page": the server compiles nothing ahead beyond the first page
+
+
+def warm_rest_wanted() -> bool:
+    """Whether a served dashboard compiles `rest_of_warm_up` in the background (the default). With
+    `L63_WARM_UP=first-page` it does not: each page compiles what it reaches, as it would before the
+    warm-up got there (a laptop demo that should stay quiet, or the browser tests, which check pages
+    and would otherwise share their two cores with ~2 minutes of compiles)."""
+    chosen = os.environ.get(WARM_UP_ENV, "all").strip().lower()
+    if chosen not in ("all", "first-page"):
+        log.warning("%s=%r is neither 'all' nor 'first-page': compiling everything ahead", WARM_UP_ENV, chosen)
+    return chosen != "first-page"
 
 
 def warm_rest(verbose: bool = True) -> float:
@@ -341,6 +354,7 @@ if __name__ in ("__main__", "panel_setup_module"):  # `python -m dashboard.serve
         _shared.WARM.set()
         serving.page_ready()  # every page is the full one from the first
         # Pages first: the rest compiles in the background, waiting whenever a page is built.
-        threading.Thread(target=_shared.warm_rest, name="l63-warm-rest", daemon=True).start()
+        if warm_rest_wanted():
+            threading.Thread(target=_shared.warm_rest, name="l63-warm-rest", daemon=True).start()
     else:
         warm_rest()

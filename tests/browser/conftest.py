@@ -67,17 +67,17 @@ def dashboard_server(model_cache):
         "L63_JAX_CACHE": os.environ.get("L63_JAX_CACHE") or str(cache_dir() or "off"),
         "XDG_CACHE_HOME": str(model_cache),
         "L63_TEACHER_TOKEN": TEACHER_TOKEN,
+        # No background warm-up: these tests check pages, and on 2 cores its ~2 minutes of compiles
+        # would slow every test beside them. Pages compile what they reach on demand, as a student's
+        # would during a warm-up. tests/test_pagefirst.py checks the warm-up's list and its yielding;
+        # each of its units is a call that a page makes, and these tests make.
+        "L63_WARM_UP": "first-page",
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
     log_path = model_cache / "panel-serve.log"
     started = time.perf_counter()
     extra = ["--num-threads", "2", "--setup", "dashboard/server/warmup.py"]
     with local_server(extra, env=env, log_path=log_path, timeout_s=SERVER_START_TIMEOUT_S, poll_s=0.5) as port:
-        # The server answers once the first page is ready and compiles the rest in the background,
-        # yielding to every page built and move solved (pages first, dashboard/server/pagefirst.py).
-        # The tests start at once, as students would: what they reach before the warm-up does, they
-        # compile on demand (seconds, within their waits). Waiting for the whole warm-up (~2 minutes
-        # of compiles on a cold cache) would add it to the suite's time and test nothing more.
         yield {
             "url": f"http://127.0.0.1:{port}/app",
             "log": log_path,
