@@ -176,6 +176,7 @@ def test_bad_model_files_raise_clear_errors(tmp_path, small_model):
         core.load_model(tmp_path / "good.eqx", architecture="fourdvarnet_reference")
 
 
+@pytest.mark.ci  # ~17 s on 2 loaded cores: 64 windows of 4DVar and the shipped model
 def test_the_shipped_attractor_model_is_within_1_2x_of_4dvar():
     from core.cli.main import shipped_model_path
 

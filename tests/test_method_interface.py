@@ -104,6 +104,7 @@ def test_registration_refuses_clashes_and_bad_names():
         core.register_method("Bad Name", lambda context: core.OptimalInterpolation(), label="bad")
 
 
+@pytest.mark.ci  # ~14 s on 2 loaded cores: `reproduce` end to end
 def test_a_new_method_shows_up_in_reproduce(toy_method, monkeypatch):
     from core.studies import reproduce as reproduce_module
 
@@ -117,6 +118,7 @@ def test_a_new_method_shows_up_in_reproduce(toy_method, monkeypatch):
     assert fourdvar["rmse_assim"] < toy["rmse_assim"] < free["rmse_assim"]
 
 
+@pytest.mark.ci  # ~13 s on 2 loaded cores: the sweep end to end
 def test_a_new_method_shows_up_in_the_sweep(toy_method):
     from core.studies.sweep import SweepPlan, evaluate_sweep
 

@@ -10,6 +10,7 @@ from core.methods.model_error_estimate import chi_square_median_ratio, estimate_
 from core.studies.model_error import TARGET_RATIO, model_error_table
 
 
+@pytest.mark.ci  # ~15 s on 2 loaded cores: the study's quick run, end to end
 def test_weak_4dvar_beats_strong_4dvar_under_a_clear_mismatch():
     # Lorenz-63, the methods' rho 26 against the truth's 28, 100-step windows: a few problems suffice.
     payload = model_error_table(n_problems=8, n_validation=8, grid=(0.1, 10.0), timing=False)
