@@ -33,7 +33,8 @@ from core.nets.cycle_fourdvarnet import (
 )
 from core.nets.fourdvarnet import FourDVarNet, normalised_mse
 from core.nets.model_files import load_model, save_model
-from core.nets.training import TrainingConfig, fit, optimizer_for
+from core.nets.training import fit, optimizer_for
+from core.nets.training_config import SCHEMES, TrainingConfig
 from core.setups.problems import ATTRACTOR_SPIN_UP_STEPS, CLIMATOLOGY_MEAN, CLIMATOLOGY_STD, Problem
 from core.setups.sakov2012 import MODEL_NOISE_RANGE, MODEL_RHO_RANGE
 from core.systems.lorenz import RHO, AbstractSystem, Lorenz63Forward
@@ -214,6 +215,7 @@ def own_cycles_scheme(config: TrainingConfig):
 
 
 CYCLED_SCHEMES = {"cycled": cycled_scheme, "own_cycles": own_cycles_scheme}
+assert tuple(CYCLED_SCHEMES) == SCHEMES  # the names a config checks against
 
 
 def _progress_printer(steps: int, every: int = 200):

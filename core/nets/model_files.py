@@ -18,7 +18,8 @@ import numpy as np
 from core.io.paths import REPOSITORY
 from core.io.resources import check_writable_file
 from core.io.shared_files import SharedFileError, json_type, mapping, read_json
-from core.nets.training import TrainingConfig, build_model
+from core.nets.training import build_model
+from core.nets.training_config import TrainingConfig
 
 # The shipped, read-only models (the sweep's are in its "sweep" subfolder).
 SHIPPED_MODELS = REPOSITORY / "assets" / "models"
