@@ -7,6 +7,11 @@ the ensemble size and the number of cycles are shapes, which is why the state of
 
 `truth_run(...)` and `method_run(...)` are memoised with `memo.shared_cache` (shared by every session of
 the process), one entry per method, so adding a method to the plot does not recompute the others.
+
+Two systems, as `python -m core cycle --system` runs them (core/setups/cycled.py): Lorenz-63 on
+sakov2012 (drawn at every model step, this module) and Lorenz-96 on sakov2008 (drawn at the analysis
+times: `cycle_lorenz96.py`). Model error is data on the set-up (the methods' rho or F, the truth's Q),
+so a new mismatch reuses the compiled programs.
 """
 
 from __future__ import annotations
@@ -18,11 +23,29 @@ import jax
 import numpy as np
 
 import core
+from core._validate import check_choice
 from core.nets.cycle_fourdvarnet import WINDOW_STEPS
+from core.setups.cycled import CYCLED_SETUPS, DEFAULT_SETUP
 from dashboard.data.memo import locked, shared_cache
 
 DT = 0.01  # sakov2012's model step
 MAX_OBS_EVERY = 50  # the spacing slider's maximum: the static bound of `between_analyses`
+SYSTEMS = ("lorenz63", "lorenz96")
+
+
+def spec_of(system: str):
+    """The system's cycled set-up (`CycledSetupSpec`: sakov2012 or sakov2008), as the CLI picks it."""
+    check_choice("system", system, SYSTEMS)
+    return CYCLED_SETUPS[DEFAULT_SETUP[system]]
+
+
+def offered_methods(system: str) -> tuple[str, ...]:
+    """The cycled methods the tab offers for `system`: every registered one on Lorenz-63; on Lorenz-96
+    all but the learned ones (the shipped cycled FourDVarNet is trained on Lorenz-63)."""
+    entries = core.registered_methods("cycled")
+    if system == "lorenz63":
+        return tuple(entries)
+    return tuple(name for name, entry in entries.items() if not entry.learned)
 
 
 def label(name: str) -> str:
@@ -51,6 +74,11 @@ class CycleSettings:
     lag: int = 1
     n_cycles: int = 1000
     seed: int = 0
+    system: str = "lorenz63"
+    localisation_radius: float = 4.0  # the LETKF's (DAPPER's loc_rad)
+    model_value: float | None = None  # the methods' rho (Lorenz-63) or F (Lorenz-96); None: the truth's
+    model_noise: float = 0.0  # the truth's model noise Q, a variance per unit time
+    model_error_q: float = 0.1  # weak 4DVar's q (the registry's default)
 
 
 @dataclass
@@ -80,15 +108,37 @@ class MethodRun:
     spread_f: np.ndarray  # (n_cycles,) RMS over x, y, z of the forecast spread
     spread_a: np.ndarray  # (n_cycles,)
     scores: dict  # core.cycle_scores: rmse_a, rmse_a_stderr, spread_a, spread_error_ratio, ...
+    ms_per_cycle: float = math.nan  # Lorenz-96: the run's wall time per cycle, compiling excluded
 
 
-def burn_in_cycles(obs_every: int, n_cycles: int) -> int:
-    """DAPPER's burn-in (16 time units), at most half the run (as the cycle CLI)."""
-    return min(core.default_burn_in(obs_every), n_cycles // 2)
+def burn_in_cycles(obs_every: int, n_cycles: int, system: str = "lorenz63") -> int:
+    """DAPPER's burn-in (sakov2012: 16 time units, sakov2008: 20), at most half the run (as the cycle CLI)."""
+    spec = spec_of(system)
+    return min(spec.burn_in(obs_every, spec.dt), n_cycles // 2)
+
+
+def truth_value(system: str) -> float:
+    """The truth's value of the parameter model error changes: rho 28 (Lorenz-63) or F 8 (Lorenz-96)."""
+    spec = spec_of(system)
+    return float(spec.truth_value(**spec.parameters))
 
 
 def setup_of(settings: CycleSettings) -> core.CycleSetup:
-    return core.sakov2012(obs_every=settings.obs_every, obs_noise=settings.obs_noise, n_cycles=settings.n_cycles)
+    """The system's set-up for `settings` (each value checked again in core), with its model error."""
+    spec = spec_of(settings.system)
+    value = settings.model_value
+    # The truth's own value is no mismatch: the methods then run the truth's model (as the CLI does).
+    mismatch = None if value is None or float(value) == truth_value(settings.system) else float(value)
+    if settings.system == "lorenz63" and mismatch is None and settings.model_noise == 0.0:
+        # Exactly today's Lorenz-63 set-up (the same arguments, so the same numbers).
+        return core.sakov2012(obs_every=settings.obs_every, obs_noise=settings.obs_noise, n_cycles=settings.n_cycles)
+    return spec.build(
+        obs_every=settings.obs_every,
+        obs_noise=settings.obs_noise,
+        n_cycles=settings.n_cycles,
+        model_noise=settings.model_noise,
+        **{spec.model_parameter: mismatch},
+    )
 
 
 def keys_of(seed: int):
@@ -96,15 +146,35 @@ def keys_of(seed: int):
     return jax.random.PRNGKey(seed), jax.random.PRNGKey(seed + 1)
 
 
+def method_parameters(name: str, settings: CycleSettings) -> dict:
+    """The overrides `name` runs with: the set-up's tuning (sakov2008's B scales; none on sakov2012), then
+    the sliders' ensemble size, inflation, lag, localisation radius and weak 4DVar's q."""
+    tuning = dict(spec_of(settings.system).tuning.get(name, {}))
+    if settings.system == "lorenz96" and name == "weak_4dvar":
+        # Weak 4DVar takes strong 4DVar's B on sakov2008, so that the two differ by the model constraint only.
+        tuning = {"b_scale": spec_of("lorenz96").tuning["strong_4dvar"]["b_scale"]}
+    sliders = dict(ensemble_size=settings.ensemble_size, inflation=settings.inflation, lag=settings.lag)
+    if settings.system == "lorenz96":  # (on Lorenz-63 both stay the registry's, as before)
+        sliders.update(localisation_radius=settings.localisation_radius)
+    sliders.update(model_error_q=settings.model_error_q)
+    return {**{k: v for k, v in tuning.items() if k == "b_scale"}, **sliders}
+
+
 def build_method(name: str, settings: CycleSettings) -> core.AbstractCycledMethod:
-    """The cycled method, with the sliders' ensemble size, inflation and lag (each checked again in core)."""
-    return core.build_cycled_method(
-        name, ensemble_size=settings.ensemble_size, inflation=settings.inflation, lag=settings.lag
+    """The cycled method, with the sliders' values (`method_parameters`; each checked again in core)."""
+    return core.build_cycled_method(name, **method_parameters(name, settings))
+
+
+def compute_truth(
+    obs_every: int, obs_noise: float, n_cycles: int, seed: int, system: str = "lorenz63", model_noise: float = 0.0
+) -> TruthRun:
+    settings = CycleSettings(
+        obs_every=obs_every, obs_noise=obs_noise, n_cycles=n_cycles, seed=seed, system=system, model_noise=model_noise
     )
+    if system == "lorenz96":
+        from dashboard.data.cycle_lorenz96 import compute_truth_96
 
-
-def compute_truth(obs_every: int, obs_noise: float, n_cycles: int, seed: int) -> TruthRun:
-    settings = CycleSettings(obs_every=obs_every, obs_noise=obs_noise, n_cycles=n_cycles, seed=seed)
+        return compute_truth_96(settings)
     setup = setup_of(settings)
     truth = core.simulate(setup, keys_of(seed)[0])
     # Every model step: the truth at each analysis time carried forward by core's own RK4 steps. The
@@ -142,6 +212,10 @@ def _step_error(t: np.ndarray, mean: np.ndarray, truth: TruthRun) -> np.ndarray:
 
 def compute_method(name: str, settings: CycleSettings, truth: TruthRun) -> MethodRun:
     """Cycle `name` on `truth` and shape its sawtooth (every model step between analyses)."""
+    if settings.system == "lorenz96":
+        from dashboard.data.cycle_lorenz96 import compute_method_96
+
+        return compute_method_96(name, settings, truth)
     setup = setup_of(settings)
     method = build_method(name, settings)
     record, states = core.run_cycle_with_states(method, setup, truth.core_truth, keys_of(settings.seed)[1])
@@ -184,8 +258,8 @@ def compute_method(name: str, settings: CycleSettings, truth: TruthRun) -> Metho
 _truth_cached = shared_cache(compute_truth, max_items=64)
 
 
-def _method_key(name, obs_every, obs_noise, ensemble_size, inflation, lag, n_cycles, seed):
-    settings = CycleSettings(obs_every, obs_noise, ensemble_size, inflation, lag, n_cycles, seed)
+def _method_key(name, *values):
+    settings = CycleSettings(*values)
     return compute_method(name, settings, truth_run(settings))
 
 
@@ -194,7 +268,9 @@ _method_cached = shared_cache(_method_key, max_items=64)
 
 def _normalise(name: str, s: CycleSettings) -> tuple:
     """The cache key: a setting a method does not use is left out, so moving it costs that method nothing."""
-    ensemble = core.registered_methods("cycled")[name].ensemble
+    defaults = core.registered_methods("cycled")[name].defaults
+    ensemble = "ensemble_size" in defaults
+    value = truth_value(s.system) if s.model_value is None else float(s.model_value)
     return (
         name,
         int(s.obs_every),
@@ -204,12 +280,24 @@ def _normalise(name: str, s: CycleSettings) -> tuple:
         int(s.lag) if lagged(name) else 1,
         int(s.n_cycles),
         int(s.seed),
+        str(s.system),
+        float(s.localisation_radius) if "localisation_radius" in defaults else 4.0,
+        None if value == truth_value(s.system) else value,
+        float(s.model_noise),
+        float(s.model_error_q) if "model_error_q" in defaults else 0.1,
     )
 
 
 def truth_run(settings: CycleSettings) -> TruthRun:
     """The truth and observations for `settings`, memoised across sessions (read only)."""
-    args = (int(settings.obs_every), float(settings.obs_noise), int(settings.n_cycles), int(settings.seed))
+    args = (
+        int(settings.obs_every),
+        float(settings.obs_noise),
+        int(settings.n_cycles),
+        int(settings.seed),
+        str(settings.system),
+        float(settings.model_noise),
+    )
     return locked(("truth", *args), _truth_cached, *args)
 
 
@@ -223,8 +311,14 @@ def run_all(methods, settings: CycleSettings) -> tuple[TruthRun, dict[str, Metho
     """The truth and every chosen method's run.
 
     Raises:
-        ValueError: the cycled FourDVarNet is asked for at a spacing it was not trained on.
+        ValueError: a method the system does not offer, or the cycled FourDVarNet at a spacing it was not
+            trained on.
     """
+    spec_of(settings.system)
+    offered = offered_methods(settings.system)
+    for name in methods:
+        if name not in offered:
+            raise ValueError(f"methods: {name!r} is not offered for {settings.system}; choose among {', '.join(offered)}")
     if "fourdvarnet" in methods and settings.obs_every != WINDOW_STEPS:
         raise ValueError(
             f"the cycled FourDVarNet was trained on observations every {WINDOW_STEPS} steps; "
