@@ -318,7 +318,9 @@ def run_all(methods, settings: CycleSettings) -> tuple[TruthRun, dict[str, Metho
     offered = offered_methods(settings.system)
     for name in methods:
         if name not in offered:
-            raise ValueError(f"methods: {name!r} is not offered for {settings.system}; choose among {', '.join(offered)}")
+            raise ValueError(
+                f"methods: {name!r} is not offered for {settings.system}; choose among {', '.join(offered)}"
+            )
     if "fourdvarnet" in methods and settings.obs_every != WINDOW_STEPS:
         raise ValueError(
             f"the cycled FourDVarNet was trained on observations every {WINDOW_STEPS} steps; "
