@@ -151,6 +151,7 @@ class CycleState(SettingsState):
     def __init__(self, run=run_all, compute: bool = True, **params):
         self._run = run
         self._switching = False
+        self._given: set[str] = set()
         super().__init__()
         # Every registered cycled method, read per session: one registered after import is offered too.
         self.param.methods.objects = {label(name): name for name in CYCLED_METHOD_NAMES}
@@ -183,10 +184,19 @@ class CycleState(SettingsState):
             offered = list(self.method_choices(system).values())
             check_setting(param.ListSelector(objects=offered), "methods", values["methods"])
 
+    def update(self, **values):
+        """As `SettingsState.update`; a system given with other settings keeps those (not its defaults)."""
+        self._given = set(values)
+        try:
+            return super().update(**values)
+        finally:
+            self._given = set()
+
     def _on_setting(self, *events) -> None:
         if self._switching:  # the system's defaults are being set: one recompute, after them
             return
-        names = {event.name for event in events}
+        # (a value given equal to the current one sends no event, yet must not be replaced by a default)
+        names = {event.name for event in events} | self._given
         if "system" in names:
             self._switching = True
             try:
