@@ -232,3 +232,9 @@ class CycleState(SettingsState):
     def show(self, result) -> None:
         truth, runs = result
         self.param.update(truth=truth, runs=runs)
+
+
+def default_run(system: str) -> tuple[tuple[str, ...], CycleSettings]:
+    """(methods, settings) of the tab's first run on `system`: what the warm-up compiles."""
+    state = CycleState(compute=False, system=system)
+    return tuple(state.methods), state.settings()
