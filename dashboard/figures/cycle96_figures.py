@@ -17,7 +17,7 @@ from core.da.registry import CYCLED_METHOD_NAMES
 from dashboard.data.cycle_data import colour
 from dashboard.figures.cycle_figures import OBS_COLOR, RMSE_FLOOR, TRUTH_COLOR, _figure
 
-DIVERGING = tuple(reversed(RdBu11))  # blue (negative) .. white (0) .. red (positive)
+DIVERGING = RdBu11  # Bokeh orders it blue (negative) .. white (0) .. red (positive)
 EMPTY_IMAGE = {"image": [], "x": [], "y": [], "dw": [], "dh": []}
 EMPTY_SERIES = {"t": [], "value": []}
 

@@ -137,6 +137,8 @@ class CycleView(Viewer):
             )
             for name, spec in slider_specs(CycleState).items()
         }
+        for name in ("model_rho", "model_forcing"):  # their labels name the truth's value: room for it
+            self.widgets[name].width = 300
         # One Bokeh slider over the offered sizes (a DiscreteSlider is three models, its slider private).
         self.ensemble_size = ChoiceSlider(state, "ensemble_size", width=220)
         self.widgets["ensemble_size"] = self.ensemble_size._slider
