@@ -117,3 +117,22 @@ def test_crafted_values_are_refused_with_their_range_and_change_nothing(values, 
     assert {name: getattr(state, name) for name in state.setting_names()} == before
     assert len(calls) == 1  # the first run only: nothing ran for the refused values
     assert cycle_data.offered_methods("lorenz96") == tuple(state.param.methods.objects.values())
+
+
+def test_the_pages_cycle_system_lives_in_the_url_and_runs_nothing_before_the_tab_opens():
+    from panel.io.location import Location
+
+    from dashboard.app import CYCLE_URL_PARAMETERS
+
+    calls, refused = [], []
+    state = CycleState(run=lambda methods, settings: calls.append(settings) or (None, {}), compute=False, defer=True)
+    location = Location(search="?cycle_system=lorenz96")
+    location.sync(state, CYCLE_URL_PARAMETERS)
+    assert state.system == "lorenz96" and state.obs_every == 1 and calls == []  # the link's system, no run yet
+    state.activate()  # the tab is opened
+    assert len(calls) == 1 and calls[0].system == "lorenz96"
+    state.system = "lorenz63"
+    assert "cycle_system=lorenz63" in location.search
+    crafted = CycleState(run=lambda methods, settings: (None, {}), compute=False, defer=True)
+    Location(search="?cycle_system=lorenz99").sync(crafted, CYCLE_URL_PARAMETERS, on_error=refused.append)
+    assert crafted.system == "lorenz63" and refused == [{"system": "lorenz99"}]

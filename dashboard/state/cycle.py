@@ -148,8 +148,11 @@ class CycleState(SettingsState):
 
     FAILED = "Something went wrong while cycling ({kind}); try other settings."
 
-    def __init__(self, run=run_all, compute: bool = True, **params):
+    def __init__(self, run=run_all, compute: bool = True, defer: bool = False, **params):
+        """`compute`: run once now. `defer`: run nothing, not even on a change, until `activate()` (the
+        page holds the state for its URL before the tab is opened; a link's system then costs no run)."""
         self._run = run
+        self._deferred = defer
         self._switching = False
         self._given: set[str] = set()
         super().__init__()
@@ -191,6 +194,16 @@ class CycleState(SettingsState):
             return super().update(**values)
         finally:
             self._given = set()
+
+    def activate(self):
+        """End the deferral (the tab was opened) and run the cycle for the current settings."""
+        self._deferred = False
+        return self.recompute()
+
+    def recompute(self):
+        if self._deferred:  # (the settings are kept; `activate()` runs them)
+            return None
+        return super().recompute()
 
     def _on_setting(self, *events) -> None:
         if self._switching:  # the system's defaults are being set: one recompute, after them

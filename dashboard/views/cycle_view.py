@@ -130,6 +130,8 @@ class CycleView(Viewer):
         if self.state is None:
             self.state = CycleState()
         state = self.state
+        if state.truth is None:  # a deferred state (the page's, kept in its URL): its first run
+            state.activate()
         # A slider for each numeric setting (its label, bounds and step from the state's parameter).
         self.widgets = {
             name: (pn.widgets.IntSlider if spec.integer else pn.widgets.FloatSlider).from_param(
