@@ -40,7 +40,7 @@ from dashboard.views.page_assets import CSS, CSS_VALUE_CACHE_JS, META_VIEWPORT, 
 if not pn.state.served:
     from dashboard.data.jitcache import enable_compilation_cache
     from dashboard.server import teacher, warmup
-    from dashboard.state.cycle import CycleState
+    from dashboard.state.cycle import CYCLE_URL_PARAMETERS, CycleState
     from dashboard.state.explore import ExperimentState
     from dashboard.training.model_watch import ModelListWatcher
     from dashboard.training.models import registry
@@ -73,8 +73,6 @@ FOLLOWING = {True: "Following the teacher", False: "Follow the teacher"}  # the 
 # Every setting of the experiment lives in the page's URL, so that a link opens the same experiment:
 # the query names are the settings' names, in their declared order (written once, on ExperimentState).
 URL_PARAMETERS = () if pn.state.served else ExperimentState.setting_names()
-# The Cycle tab's system, under its own query name (`system` may name the sidebar's).
-CYCLE_URL_PARAMETERS = {"system": "cycle_system"}
 
 
 class Dashboard(Viewer):

@@ -122,7 +122,7 @@ def test_crafted_values_are_refused_with_their_range_and_change_nothing(values, 
 def test_the_pages_cycle_system_lives_in_the_url_and_runs_nothing_before_the_tab_opens():
     from panel.io.location import Location
 
-    from dashboard.app import CYCLE_URL_PARAMETERS
+    from dashboard.state.cycle import CYCLE_URL_PARAMETERS
 
     calls, refused = [], []
     state = CycleState(run=lambda methods, settings: calls.append(settings) or (None, {}), compute=False, defer=True)
@@ -136,3 +136,26 @@ def test_the_pages_cycle_system_lives_in_the_url_and_runs_nothing_before_the_tab
     crafted = CycleState(run=lambda methods, settings: (None, {}), compute=False, defer=True)
     Location(search="?cycle_system=lorenz99").sync(crafted, CYCLE_URL_PARAMETERS, on_error=refused.append)
     assert crafted.system == "lorenz63" and refused == [{"system": "lorenz99"}]
+
+
+def test_the_lorenz96_view_draws_the_map_the_series_and_the_table_from_the_run():
+    pytest.importorskip("panel")
+    from dashboard.views.cycle_view import CycleView
+
+    state, calls = _counting_state(system="lorenz96", n_cycles=250, seed=3, methods=["var3d"])
+    view = CycleView(state=state)
+    plots, run, truth = view.lorenz96, state.runs["var3d"], state.truth
+    assert plots.layout.visible and not view.lorenz63.visible and view.widgets["model_forcing"].visible
+    image = plots.image.data["image"][0]
+    np.testing.assert_array_equal(image, (run.mean - truth.truth_obs).T)  # the chosen LETKF did not run: 3DVar's
+    assert plots.mapper.high == -plots.mapper.low > 0  # symmetric about no error
+    plots.variable = 17  # a display choice: a slice of the run, no new run
+    assert len(calls) == 1
+    np.testing.assert_array_equal(plots.series_sources["truth"].data["value"], truth.truth_obs[:, 17])
+    np.testing.assert_array_equal(plots.series_sources["var3d"].data["value"], run.mean[:, 17])
+    np.testing.assert_array_equal(plots.rmse_sources["var3d"].data["rmse"], np.maximum(run.rmse_a, 1e-2))
+    assert "ms/cycle" in view.table.object and f"{run.scores['rmse_a']:.3g}" in view.table.object
+    with pytest.raises(ValueError):
+        plots.variable = 40
+    state.update(system="lorenz63", methods=["var3d"])  # back: the animated window again
+    assert view.lorenz63.visible and not plots.layout.visible and view.player.end == state.n_cycles - 1

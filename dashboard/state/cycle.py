@@ -31,6 +31,8 @@ DEFAULT_METHODS = ("var3d", "enkf_sqrt", "ienks")
 # Lorenz-96's default methods: 3DVar and the LETKF (DAPPER's sakov2008 rmse_a 0.41 and 0.22) cycle
 # 1000 times in well under a second; strong and weak 4DVar and the global EnKFs are a tick away.
 DEFAULT_METHODS_96 = ("var3d", "letkf")
+# The page's URL keeps the tab's system under its own query name (`system` may name the sidebar's).
+CYCLE_URL_PARAMETERS = {"system": "cycle_system"}
 SYSTEM_CHOICES = {"Lorenz-63 (sakov2012)": "lorenz63", "Lorenz-96 (sakov2008)": "lorenz96"}
 # What choosing a system sets: its set-up's documented values (core/setups/sakov2012.py, sakov2008.py;
 # the LETKF's N 7, inflation 1.04, loc_rad 4 on Lorenz-96). Lorenz-63's are the tab's defaults as before.
