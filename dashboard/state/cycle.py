@@ -138,7 +138,8 @@ class CycleState(SettingsState):
         bounds=(0.01, 10.0),
         step=0.01,
         label="Weak 4DVar's model error q",
-        doc="The model-error variance per time unit weak-constraint 4DVar allows its model (small: strong 4DVar).",
+        doc="The model-error variance per time unit weak-constraint 4DVar allows its model (small: strong 4DVar). "
+        "On Lorenz-96 weak 4DVar is the slowest method here: seconds for 1000 cycles.",
     )
 
     truth = param.Parameter(
