@@ -40,6 +40,7 @@ from dashboard.views.page_assets import CSS, CSS_VALUE_CACHE_JS, META_VIEWPORT, 
 if not pn.state.served:
     from dashboard.data.jitcache import enable_compilation_cache
     from dashboard.server import teacher, warmup
+    from dashboard.state.cycle import CYCLE_URL_PARAMETERS, CycleState
     from dashboard.state.explore import ExperimentState
     from dashboard.training.model_watch import ModelListWatcher
     from dashboard.training.models import registry
@@ -96,6 +97,9 @@ class Dashboard(Viewer):
             sizing_mode="stretch_width",
         )
         self.controls = Controls(state=self.state)
+        # The Cycle tab's state exists with the page (its system is in the URL) but runs nothing until
+        # the tab is opened.
+        self.cycle_state = CycleState(compute=False, defer=True)
         self.explore = ExploreView(state=self.state, alert=self.alert)
         self.state.param.watch(self._on_experiment, ["experiment", "shown"])
         self.state.param.watch(self._on_error, "error")
@@ -129,7 +133,7 @@ class Dashboard(Viewer):
         if name == "landscape":
             return LandscapeView(state=self.state)
         if name == "cycle":  # its own state; runs and figures built by `ensure_loaded`
-            return CycleView(lazy=True)
+            return CycleView(state=self.cycle_state, lazy=True)
         return AboutView(state=self.state)
 
     def view(self, name: str) -> Viewer:
@@ -171,6 +175,11 @@ class Dashboard(Viewer):
         """Keep every setting in the page's URL both ways; a value the state refuses is skipped and said."""
         location.sync(self.state, {name: name for name in URL_PARAMETERS}, on_error=self._url_refused)
         location.sync(self.present, {"value": "present"})
+        location.sync(self.cycle_state, CYCLE_URL_PARAMETERS, on_error=self._cycle_url_refused)
+
+    def _cycle_url_refused(self, values: dict):
+        choices = ", ".join(self.cycle_state.param.system.objects)
+        self.show_error(f"The link's Cycle system was not one of {choices} and was not used.")
 
     def _url_refused(self, values: dict):
         refused = []

@@ -35,7 +35,7 @@ def _sawtooth_by_cycle(run, every):
         ("obs_noise", 50.0),
         ("inflation", 1.5),
         ("lag", 0),
-        ("ensemble_size", 7),  # a shape: only the offered sizes
+        ("ensemble_size", 8),  # a shape: only the offered sizes
         ("n_cycles", 123),
         ("methods", ["enkf_sqrt", "kalman_magic"]),
         ("seed", -3),

@@ -29,7 +29,22 @@ EXPLORE_URL = (
     "model_rho",  # (model error: after the settings of 9da4672, so that its URLs keep their prefix)
     "model_noise",
 )
-CYCLE_SETTINGS = ("methods", "obs_every", "obs_noise", "ensemble_size", "inflation", "lag", "n_cycles", "seed")
+CYCLE_SETTINGS = (
+    "system",
+    "methods",
+    "obs_every",
+    "obs_noise",
+    "ensemble_size",
+    "inflation",
+    "localisation_radius",
+    "lag",
+    "n_cycles",
+    "seed",
+    "model_rho",
+    "model_forcing",
+    "model_noise",
+    "model_error_q",
+)
 
 
 class Toy(SettingsState):
@@ -152,8 +167,8 @@ def test_the_cycle_state_checks_before_it_runs():
     assert (state.lag, state.inflation, calls) == (1, 1.02, [])
     assert state.update(lag=2, inflation=1.1) == ("truth", {})
     assert [(s.lag, s.inflation) for s in calls] == [(2, 1.1)] and state.truth == "truth"
-    with pytest.raises(ValueError, match="ensemble_size must be one of 5, 10, 20, 40"):
-        CycleState(compute=False, ensemble_size=7)
+    with pytest.raises(ValueError, match="ensemble_size must be one of 5, 7, 10, 20, 24, 40"):
+        CycleState(compute=False, ensemble_size=8)
 
 
 def test_a_failed_recompute_keeps_the_results_and_says_why():

@@ -7,6 +7,11 @@ the ensemble size and the number of cycles are shapes, which is why the state of
 
 `truth_run(...)` and `method_run(...)` are memoised with `memo.shared_cache` (shared by every session of
 the process), one entry per method, so adding a method to the plot does not recompute the others.
+
+Two systems, as `python -m core cycle --system` runs them (core/setups/cycled.py): Lorenz-63 on
+sakov2012 (drawn at every model step, this module) and Lorenz-96 on sakov2008 (drawn at the analysis
+times: `cycle_lorenz96.py`). Model error is data on the set-up (the methods' rho or F, the truth's Q),
+so a new mismatch reuses the compiled programs.
 """
 
 from __future__ import annotations
@@ -14,11 +19,22 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import jax
 import numpy as np
 
 import core
 from core.nets.cycle_fourdvarnet import WINDOW_STEPS
+from dashboard.data.cycle_setups import (  # noqa: F401 - (the tab's set-ups, read from here by its modules)
+    SYSTEMS,
+    CycleSettings,
+    build_method,
+    burn_in_cycles,
+    keys_of,
+    method_parameters,
+    offered_methods,
+    setup_of,
+    spec_of,
+    truth_value,
+)
 from dashboard.data.memo import locked, shared_cache
 
 DT = 0.01  # sakov2012's model step
@@ -38,19 +54,6 @@ def colour(name: str) -> str:
 def lagged(name: str) -> bool:
     """Its state sits `lag - 1` cycles behind the newest analysis (it takes a lag)."""
     return "lag" in core.registered_methods("cycled")[name].defaults
-
-
-@dataclass(frozen=True)
-class CycleSettings:
-    """Everything a cycled run depends on; hashable, plain Python values."""
-
-    obs_every: int = 25
-    obs_noise: float = 2.0**0.5
-    ensemble_size: int = 10
-    inflation: float = 1.02
-    lag: int = 1
-    n_cycles: int = 1000
-    seed: int = 0
 
 
 @dataclass
@@ -80,31 +83,19 @@ class MethodRun:
     spread_f: np.ndarray  # (n_cycles,) RMS over x, y, z of the forecast spread
     spread_a: np.ndarray  # (n_cycles,)
     scores: dict  # core.cycle_scores: rmse_a, rmse_a_stderr, spread_a, spread_error_ratio, ...
+    ms_per_cycle: float = math.nan  # Lorenz-96: the run's wall time per cycle, compiling excluded
 
 
-def burn_in_cycles(obs_every: int, n_cycles: int) -> int:
-    """DAPPER's burn-in (16 time units), at most half the run (as the cycle CLI)."""
-    return min(core.default_burn_in(obs_every), n_cycles // 2)
-
-
-def setup_of(settings: CycleSettings) -> core.CycleSetup:
-    return core.sakov2012(obs_every=settings.obs_every, obs_noise=settings.obs_noise, n_cycles=settings.n_cycles)
-
-
-def keys_of(seed: int):
-    """(truth key, methods' key), as `python -m core cycle --key seed`."""
-    return jax.random.PRNGKey(seed), jax.random.PRNGKey(seed + 1)
-
-
-def build_method(name: str, settings: CycleSettings) -> core.AbstractCycledMethod:
-    """The cycled method, with the sliders' ensemble size, inflation and lag (each checked again in core)."""
-    return core.build_cycled_method(
-        name, ensemble_size=settings.ensemble_size, inflation=settings.inflation, lag=settings.lag
+def compute_truth(
+    obs_every: int, obs_noise: float, n_cycles: int, seed: int, system: str = "lorenz63", model_noise: float = 0.0
+) -> TruthRun:
+    settings = CycleSettings(
+        obs_every=obs_every, obs_noise=obs_noise, n_cycles=n_cycles, seed=seed, system=system, model_noise=model_noise
     )
+    if system == "lorenz96":
+        from dashboard.data.cycle_lorenz96 import compute_truth_96
 
-
-def compute_truth(obs_every: int, obs_noise: float, n_cycles: int, seed: int) -> TruthRun:
-    settings = CycleSettings(obs_every=obs_every, obs_noise=obs_noise, n_cycles=n_cycles, seed=seed)
+        return compute_truth_96(settings)
     setup = setup_of(settings)
     truth = core.simulate(setup, keys_of(seed)[0])
     # Every model step: the truth at each analysis time carried forward by core's own RK4 steps. The
@@ -142,6 +133,10 @@ def _step_error(t: np.ndarray, mean: np.ndarray, truth: TruthRun) -> np.ndarray:
 
 def compute_method(name: str, settings: CycleSettings, truth: TruthRun) -> MethodRun:
     """Cycle `name` on `truth` and shape its sawtooth (every model step between analyses)."""
+    if settings.system == "lorenz96":
+        from dashboard.data.cycle_lorenz96 import compute_method_96
+
+        return compute_method_96(name, settings, truth)
     setup = setup_of(settings)
     method = build_method(name, settings)
     record, states = core.run_cycle_with_states(method, setup, truth.core_truth, keys_of(settings.seed)[1])
@@ -184,8 +179,8 @@ def compute_method(name: str, settings: CycleSettings, truth: TruthRun) -> Metho
 _truth_cached = shared_cache(compute_truth, max_items=64)
 
 
-def _method_key(name, obs_every, obs_noise, ensemble_size, inflation, lag, n_cycles, seed):
-    settings = CycleSettings(obs_every, obs_noise, ensemble_size, inflation, lag, n_cycles, seed)
+def _method_key(name, *values):
+    settings = CycleSettings(*values)
     return compute_method(name, settings, truth_run(settings))
 
 
@@ -194,7 +189,9 @@ _method_cached = shared_cache(_method_key, max_items=64)
 
 def _normalise(name: str, s: CycleSettings) -> tuple:
     """The cache key: a setting a method does not use is left out, so moving it costs that method nothing."""
-    ensemble = core.registered_methods("cycled")[name].ensemble
+    defaults = core.registered_methods("cycled")[name].defaults
+    ensemble = "ensemble_size" in defaults
+    value = truth_value(s.system) if s.model_value is None else float(s.model_value)
     return (
         name,
         int(s.obs_every),
@@ -204,12 +201,24 @@ def _normalise(name: str, s: CycleSettings) -> tuple:
         int(s.lag) if lagged(name) else 1,
         int(s.n_cycles),
         int(s.seed),
+        str(s.system),
+        float(s.localisation_radius) if "localisation_radius" in defaults else 4.0,
+        None if value == truth_value(s.system) else value,
+        float(s.model_noise),
+        float(s.model_error_q) if "model_error_q" in defaults else 0.1,
     )
 
 
 def truth_run(settings: CycleSettings) -> TruthRun:
     """The truth and observations for `settings`, memoised across sessions (read only)."""
-    args = (int(settings.obs_every), float(settings.obs_noise), int(settings.n_cycles), int(settings.seed))
+    args = (
+        int(settings.obs_every),
+        float(settings.obs_noise),
+        int(settings.n_cycles),
+        int(settings.seed),
+        str(settings.system),
+        float(settings.model_noise),
+    )
     return locked(("truth", *args), _truth_cached, *args)
 
 
@@ -223,8 +232,16 @@ def run_all(methods, settings: CycleSettings) -> tuple[TruthRun, dict[str, Metho
     """The truth and every chosen method's run.
 
     Raises:
-        ValueError: the cycled FourDVarNet is asked for at a spacing it was not trained on.
+        ValueError: a method the system does not offer, or the cycled FourDVarNet at a spacing it was not
+            trained on.
     """
+    spec_of(settings.system)
+    offered = offered_methods(settings.system)
+    for name in methods:
+        if name not in offered:
+            raise ValueError(
+                f"methods: {name!r} is not offered for {settings.system}; choose among {', '.join(offered)}"
+            )
     if "fourdvarnet" in methods and settings.obs_every != WINDOW_STEPS:
         raise ValueError(
             f"the cycled FourDVarNet was trained on observations every {WINDOW_STEPS} steps; "

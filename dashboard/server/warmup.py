@@ -7,7 +7,8 @@ else a slider can reach (`rest_of_warm_up`): both presets at every 4DVar iterati
 of observed components, FourDVarNet for every listed model (K is traced, so one K covers all), every
 window length (a length is a shape: each compiles once) on both presets, the Landscape tab at every
 length (its grid and 4DVar paths are padded to 300 steps: one compile for all; FourDVarNet's path
-compiles per length), the 100-seeds button, the Cycle tab and the Train tab's default training. Each
+compiles per length), the 100-seeds button, the Cycle tab (its default run on Lorenz-63 and on
+Lorenz-96) and the Train tab's default training. Each
 of those compiles starts only once no page is being built or move solved in this server
 (`pagefirst.PAGE_WORK.wait_quiet`): a page opened during the warm-up competes with one compile at
 most, and what it needs that is not compiled yet it compiles itself, as without the warm-up.
@@ -66,7 +67,7 @@ from dashboard.data.seeds import many_seeds  # noqa: E402
 from dashboard.figures.figure_pool import FIGURES  # noqa: E402
 from dashboard.server.pagefirst import PAGE_WORK, one_process_compiles  # noqa: E402
 from dashboard.server.panel_compat import forget_periodic_callbacks  # noqa: E402
-from dashboard.state.cycle import DEFAULT_METHODS  # noqa: E402
+from dashboard.state.cycle import DEFAULT_METHODS, default_run  # noqa: E402
 from dashboard.training import train_queue  # noqa: E402
 from dashboard.training.models import registry  # noqa: E402
 from dashboard.training.train_worker import worker_command  # noqa: E402
@@ -254,6 +255,8 @@ def rest_of_warm_up() -> list[tuple[str, object]]:
     units: list[tuple[str, object]] = [(f"explore {s}", partial(run_experiment, s)) for s in dict.fromkeys(settings)]
     units.append(("the 100-seeds button", partial(many_seeds, Settings())))
     units.append(("the Cycle tab", partial(cycle_warm, CycleSettings(), DEFAULT_METHODS)))
+    methods_96, settings_96 = default_run("lorenz96")
+    units.append(("the Cycle tab on Lorenz-96", partial(cycle_warm, settings_96, methods_96)))
     for w in WINDOWS:  # the Landscape tab, first opened at any length
         units.append(
             (f"landscape grid, window {w}", partial(landscape_data.compute_grid, Settings(window=w), "x-z", 3.0))

@@ -1,4 +1,5 @@
-"""The Cycle tab in a real browser: opened lazily, a slider reruns the cycle, Play animates the window.
+"""The Cycle tab in a real browser: opened lazily, a slider reruns the cycle, Play animates the window,
+and the System choice draws Lorenz-96's space-time map.
 
 Bokeh draws on a canvas, so the checks read the plot data from `Bokeh.documents[0].all_models`.
 Screenshots of the tab go to a temporary folder (the README's is taken by hand).
@@ -23,6 +24,16 @@ WINDOW_JS = """() => {
     for (let i = 0; i < t.length; i++) { if (isFinite(x[i])) s += x[i]; tmax = Math.max(tmax, t[i]); }
   }
   return n > 0 ? `${n}:${s.toFixed(4)}:${tmax.toFixed(2)}` : null;
+}"""
+
+# The Lorenz-96 map's rows (variables) once its image holds data, else null.
+HOVMOLLER_ROWS_JS = """() => {
+  if (!window.Bokeh || !Bokeh.documents.length) return null;
+  const src = [...Bokeh.documents[0].all_models].find(m => m.type === "ColumnDataSource" && m.data.image
+    && m.data.image.length > 0);
+  if (!src) return null;
+  const image = src.data.image[0];
+  return image.shape ? image.shape[0] : image.length;
 }"""
 
 
@@ -64,3 +75,9 @@ def test_cycle_tab_opens_reruns_and_plays(page, dashboard_server, screenshots):
     )
     t_after = float(_window(page).split(":")[2])
     assert t_after == pytest.approx(t_before + 5 * 0.25, abs=0.02)  # five cycles of 25 steps of 0.01
+
+    # Lorenz-96 (one click): the space-time map of the analysis error replaces the animated window.
+    page.locator(".bk-btn", has_text="Lorenz-96 (sakov2008)").first.click()
+    rows = page.wait_for_function(HOVMOLLER_ROWS_JS, timeout=120_000).json_value()
+    assert rows == 40  # one row per variable
+    page.screenshot(path=str(screenshots / "cycle_lorenz96.png"), full_page=False)

@@ -142,6 +142,9 @@ TABS = {
         (buttons("RadioButtonGroup", "1000"), "active", 99, ["Cycles 99", "not one of"]),
         (buttons("CheckboxButtonGroup", "iEnKS"), "active", [99], ["Methods [99]", "not one of the options"]),
         ('m => String(m.type).endsWith(".Player")', "value", 1e9, ["Cycle 1000000000", "out of range"]),
+        (buttons("RadioButtonGroup", "Lorenz-96 (sakov2008)"), "active", 99, ["System 99", "not one of"]),
+        (slider("LETKF localisation radius"), "value", 99, ["LETKF localisation radius 99", "at most 20"]),
+        (slider("Weak 4DVar's model error q"), "value", "NaN", ["Weak 4DVar's model error q nan", "not a finite"]),
     ],
 }
 
