@@ -97,7 +97,7 @@ class Dashboard(Viewer):
         )
         self.controls = Controls(state=self.state)
         self.explore = ExploreView(state=self.state, alert=self.alert)
-        self.state.param.watch(self._on_experiment, ["experiment", "shown"])
+        self.state.param.watch(self._on_experiment, ["experiment", "shown", "map_method", "variable"])
         self.state.param.watch(self._on_error, "error")
         self._generation = registry.generation
         # Only Explore is built with the page: every other tab's view (and its Python objects, not
