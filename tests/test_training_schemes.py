@@ -46,10 +46,14 @@ def test_one_step_of_the_cycled_scheme_descends_as_its_gradient_predicts(cycled_
     config, start, _, _, _ = cycled_fit
     fixed = cycled_training_batch(jax.random.PRNGKey(99), 32, WINDOW_STEPS, math.sqrt(2.0))
     gradient = eqx.filter_grad(cycled_window_loss)(start, *fixed)
-    gradient_l1 = sum(float(np.sum(np.abs(leaf))) for leaf in jax.tree_util.tree_leaves(eqx.filter(gradient, eqx.is_array)))
+    gradient_l1 = sum(
+        float(np.sum(np.abs(leaf))) for leaf in jax.tree_util.tree_leaves(eqx.filter(gradient, eqx.is_array))
+    )
     rate = 3e-4
     optimizer = optimizer_for(rate, 1)
-    stepped, _, loss = cycle_training._window_step(start, optimizer.init(eqx.filter(start, eqx.is_array)), optimizer, *fixed)
+    stepped, _, loss = cycle_training._window_step(
+        start, optimizer.init(eqx.filter(start, eqx.is_array)), optimizer, *fixed
+    )
     before, after = float(loss), float(cycled_window_loss(stepped, *fixed))
     assert before == pytest.approx(float(cycled_window_loss(start, *fixed)), rel=1e-5)
     # The second-order term is rate^2 |H|: at this rate it is a few percent of the first.
