@@ -52,6 +52,14 @@ LABELS_96 = {
 }
 
 
+# A solver's status in a few words (the table is narrow; core's own words are a sentence).
+SHORT_STATUS = {
+    core.STATUS_CONVERGED: "converged",
+    core.STATUS_WRONG_MINIMUM: "wrong minimum (cost far above the noise's)",
+    core.STATUS_MAX_STEPS: "hit its step cap",
+}
+
+
 @dataclass(frozen=True)
 class Settings96:
     """Everything a Lorenz-96 result depends on; hashable. The defaults are the authors' set-up."""
@@ -168,7 +176,7 @@ def method_output96(trajectory, analysis, truth: np.ndarray, window: int, runtim
         rmse_window=float(np.sqrt(np.mean(error**2))),
         rmse_scored=float(np.sqrt(np.mean(error[SCORE_MARGIN : window - SCORE_MARGIN + 1] ** 2))),
         num_steps=None if direct else int(analysis.num_steps),
-        status=None if direct else core.describe_status(status_code),
+        status=None if direct else SHORT_STATUS.get(status_code, "failed"),
         converged=None if direct else status_code == core.STATUS_CONVERGED,
         runtime_ms=runtime_ms,
     )

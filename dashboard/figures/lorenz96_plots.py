@@ -28,7 +28,6 @@ STATE_RANGE = (-8.0, 13.0)  # Lorenz-96 at F = 8 stays within it (its climatolog
 ERROR_PALETTE = tuple(reversed(RdBu11))  # blue below the truth, red above, white at 0
 MIN_ERROR_RANGE = 1.0
 TOOLS = "xpan,xwheel_zoom,reset"
-RMSE_FLOOR = 1e-2
 LINE_DASH = {"free_run": "dashed"}
 
 
@@ -92,7 +91,7 @@ class Lorenz96Figures:
         self.series.add_glyph(
             self.obs, Scatter(x="t", y="value", marker="x", size=7, line_color="#d62728", line_width=1.5)
         )
-        self.rmse = _curve_figure("RMSE(t) over the 40 variables", x_range, "RMSE", y_axis_type="log")
+        self.rmse = _curve_figure("RMSE(t) over the 40 variables", x_range, "RMSE", y_range=Range1d(0.0, 8.0))
         self.rmse.xaxis.axis_label = "t"
         self.rmse.add_glyph(
             self.curves, MultiLine(xs="t", ys="rmse", line_color="color", line_dash="dash", line_width="width")
@@ -130,7 +129,7 @@ class Lorenz96Figures:
         for name, output in experiment.methods.items():
             rows["t"].append(t)
             rows["value"].append(output.trajectory[:, variable])
-            rows["rmse"].append(np.maximum(output.rmse_trace, RMSE_FLOOR))
+            rows["rmse"].append(output.rmse_trace)
             rows["color"].append(self.colors[name])
             rows["dash"].append(LINE_DASH.get(name, "solid" if output.converged is not False else "dotted"))
             rows["width"].append(1.6)
@@ -139,3 +138,5 @@ class Lorenz96Figures:
         self.obs.data = {"t": t[seen], "value": experiment.obs[seen, variable]}
         self.series.title.text = f"variable {variable}: truth (black), the methods, its observations (x)"
         self.truth_map.x_range.update(start=float(t[0]), end=float(t[-1]))
+        top = max([float(np.nanmax(o.rmse_trace)) for o in experiment.methods.values()] + [1.0])
+        self.rmse.y_range.update(start=0.0, end=1.05 * top)

@@ -137,7 +137,7 @@ class ExperimentState(SettingsState):
         default=L96_DEFAULTS.model_forcing,
         bounds=(4.0, 12.0),
         step=0.25,
-        label="The methods' model: forcing F (the truth's: 8)",
+        label="The methods' forcing F (the truth's: 8)",
         doc="Model error: every method forecasts with this F while the truth runs with F = 8.",
     )
     observed_share = param.Number(

@@ -42,7 +42,9 @@ def legend96_html(experiment: Experiment96 | None) -> str:
 
 
 def _fmt(value: float) -> str:
-    return "-" if value is None or not math.isfinite(value) else f"{value:.3g}"
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
 def table96_html(experiment: Experiment96 | None) -> str:
