@@ -192,7 +192,13 @@ def test_each_slider_is_built_from_its_spec():
     assert slider_specs(Toy) == {"size": SliderSpec("size", "Size", 1, 9, 1, True)}
     explore = ExperimentState(solve=lambda settings: None)
     specs = slider_specs(ExperimentState)
-    assert list(specs) == ["obs_every", "obs_noise", "seed", "n_steps", "model_rho", "model_noise"]
+    assert list(specs) == ["obs_every", "obs_noise", "seed", "n_steps", "model_rho", "model_noise"] + [
+        "model_forcing",  # Lorenz-96's (issue 17), shown in place of Lorenz-63's when it is chosen
+        "observed_share",
+        "obs_every_96",
+        "noise_variance",
+        "variable",
+    ]
     controls = Controls(state=explore)
     for name, spec in specs.items():  # the sidebar's sliders, as Panel built them from the parameters
         slider = getattr(controls, name)

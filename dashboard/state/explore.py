@@ -150,20 +150,20 @@ class ExperimentState(SettingsState):
     obs_every_96 = param.Integer(
         default=L96_DEFAULTS.obs_every,
         bounds=(1, 20),
-        label="Observe every N steps (dt = 0.05)",
+        label="Observation interval (steps of dt = 0.05)",
         doc="Observations at every N-th time step of the window.",
     )
     noise_variance = param.Number(
         default=L96_DEFAULTS.noise_variance,
         bounds=(0.1, 5.0),
         step=0.1,
-        label="Observation noise variance",
+        label="Noise variance of the observations",
         doc="The variance of the Gaussian noise on each observation (the authors': 2).",
     )
     window_96 = param.Selector(
         default=L96_DEFAULTS.window,
         objects=list(WINDOWS_96),
-        label="Assimilation window (steps; 20 = 1 time unit)",
+        label="Window length (steps; 20 = 1 time unit)",
         doc="How long the observed window is: 200 steps (10 time units) is the authors' set-up.",
     )
     map_method = param.Selector(

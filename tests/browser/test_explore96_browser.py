@@ -33,10 +33,10 @@ def slider(title: str) -> str:
 
 
 PROBES = [
-    (slider("Observation noise variance"), "value", "NaN", ["Observation noise variance nan", "not a finite number"]),
+    (slider("Noise variance of"), "value", "NaN", ["Noise variance of the observations nan", "not a finite number"]),
     (slider("Observed share"), "value", 5, ["Observed share of the variables 5"]),
     (slider("Variable in the time series"), "value", 99, ["Variable in the time series 99"]),
-    (slider("Assimilation window (steps; 20"), "value", 42, ["position 42", "not one of the lengths"]),
+    (slider("Window length (steps; 20"), "value", 42, ["position 42", "not one of the lengths"]),
     (
         'm => String(m.type).endsWith("RadioButtonGroup") && (m.labels || []).includes("Lorenz-96")',
         "active",
