@@ -165,3 +165,52 @@ def test_the_lorenz96_page_shows_cores_own_numbers_and_never_recompiles():
         state.update(obs_every_96=2)
     assert compiles.n == 0
     assert "fourdvarnet" not in state.experiment.methods and "trained: 2" in state.experiment.notes["fourdvarnet"]
+
+
+def _synthetic_experiment(settings):
+    """An Experiment96 built by hand (no solve): a travelling wave as the truth, known errors."""
+    from dashboard.data.lorenz96_compute import Experiment96, method_output96
+
+    class Analysis:
+        def __init__(self, status, steps):
+            self.status, self.num_steps = status, steps
+
+    t = np.arange(settings.window + 1) * 0.05
+    truth = 3.0 * np.sin(t[:, None] - np.arange(40)[None, :] / 6.0)
+    strong = truth + 0.5 * np.cos(3 * t)[:, None]  # an error of at most 0.5, +-, every variable
+    free = np.zeros_like(truth)
+    obs = np.full_like(truth, np.nan)
+    obs[::4, ::2] = truth[::4, ::2]
+    methods = {
+        "free_run": method_output96(free, Analysis(-1, 0), truth, settings.window, 1.0),
+        "strong_4dvar": method_output96(strong, Analysis(0, 12), truth, settings.window, 2.0),
+    }
+    return Experiment96(settings, t, truth, obs, methods, notes={"fourdvarnet": "FourDVarNet not shown: test"})
+
+
+def test_the_lorenz96_view_draws_the_error_map_on_a_symmetric_range_and_switches_back():
+    from dashboard.state.explore import ExperimentState
+    from dashboard.views.explore import ExploreView
+
+    state = ExperimentState(solve=lambda s: None, solve96=_synthetic_experiment)
+    view = ExploreView(state=state, alert=None)
+    view.__panel__()
+    state.update(system="lorenz96", variable=6)
+    view.refresh()
+    figures, experiment = view.lorenz96.figures, state.experiment
+    assert view._lorenz96_holder.visible and not view._lorenz63_layout.visible
+    error = figures.error_image.data["image"][0]
+    np.testing.assert_allclose(error, (experiment.methods["strong_4dvar"].trajectory - experiment.truth).T, atol=1e-6)
+    assert np.max(np.abs(error)) <= 0.5  # below the range's floor: +-1
+    assert (figures.error_mapper.low, figures.error_mapper.high) == (-1.0, 1.0)
+    state.map_method = "free_run"  # an error of up to 3 (the truth itself): the range follows it, symmetric
+    view.refresh()
+    assert figures.error_mapper.high == -figures.error_mapper.low == pytest.approx(np.max(np.abs(experiment.truth)))
+    # The series follows variable 6: the truth's row, then one row per method; its observations as crosses.
+    np.testing.assert_array_equal(figures.curves.data["value"][0], experiment.truth[:, 6])
+    np.testing.assert_array_equal(figures.obs.data["value"], experiment.truth[::4, 6])
+    assert "FourDVarNet not shown: test" in view.lorenz96.table.object
+    assert "converged" in view.lorenz96.table.object  # the strong 4DVar's status (code 0)
+    state.system = "lorenz63"  # (a solve of None: the Lorenz-63 view takes over again)
+    view.refresh()
+    assert not view._lorenz96_holder.visible and view._lorenz63_layout.visible
