@@ -62,3 +62,7 @@ def test_a_lorenz96_link_draws_its_maps_and_refuses_crafted_values(page, dashboa
             poll_s=0.1,
         )
         page.wait_for_function(SAME_JS, arg=[find, attr, before], timeout=30_000)
+    # Back to Lorenz-63: its controls and plots come back in place of Lorenz-96's.
+    page.locator(".bk-btn", has_text="Lorenz-63").first.click()
+    page.get_by_text("Observe every N steps").first.wait_for(state="visible", timeout=120_000)
+    page.get_by_text("Window length (steps; 20").first.wait_for(state="hidden", timeout=30_000)
