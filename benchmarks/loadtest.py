@@ -45,11 +45,12 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.websocket import websocket_connect
 
 from benchmarks.local_server import CHROMIUM, CHROMIUM_ARGS, PLOTS_DRAWN_JS, timed_release
-from dashboard.state.explore import ExperimentState
+from dashboard.state.explore import L96_ONLY, ExperimentState
 from dashboard.state.settings import slider_specs
 
 # The sidebar's numeric sliders as the state declares them: title (the parameter's label) -> its spec.
-SLIDERS = {spec.label: spec for spec in slider_specs(ExperimentState).values()}
+# Lorenz-63's sliders (the page opens on it; a Lorenz-96 slider moved there solves and redraws nothing).
+SLIDERS = {spec.label: spec for spec in slider_specs(ExperimentState).values() if spec.name not in L96_ONLY}
 
 
 def _find_sliders(node, found):

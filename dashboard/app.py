@@ -68,6 +68,10 @@ LAZY_TABS = {
     "about": "About",
 }
 GENERALISATION_TAB, LANDSCAPE_TAB, CYCLE_TAB = 2, 3, 4  # their indices in the tabs
+LORENZ63_ONLY = (
+    "Lorenz-63 only for now: this tab runs Lorenz-63 with its own settings (choose Lorenz-63 in the sidebar to "
+    "change them). Lorenz-96 is shown in the Explore tab."
+)
 
 FOLLOWING = {True: "Following the teacher", False: "Follow the teacher"}  # the students' toggle
 # Every setting of the experiment lives in the page's URL, so that a link opens the same experiment:
@@ -101,7 +105,7 @@ class Dashboard(Viewer):
         # the tab is opened.
         self.cycle_state = CycleState(compute=False, defer=True)
         self.explore = ExploreView(state=self.state, alert=self.alert)
-        self.state.param.watch(self._on_experiment, ["experiment", "shown"])
+        self.state.param.watch(self._on_experiment, ["experiment", "shown", "map_method", "variable"])
         self.state.param.watch(self._on_error, "error")
         self._generation = registry.generation
         # Only Explore is built with the page: every other tab's view (and its Python objects, not
@@ -115,6 +119,11 @@ class Dashboard(Viewer):
             dynamic=True,
         )
         self.tabs.param.watch(self._on_tab, "active")
+        # Lorenz-96 is in Explore only so far: the other tabs say so plainly rather than show Lorenz-63 silently.
+        self.lorenz63_only = pn.pane.Alert(
+            LORENZ63_ONLY, alert_type="warning", visible=False, margin=(5, 10), sizing_mode="stretch_width"
+        )
+        self.state.param.watch(self._on_lorenz63_only, "system")
         self.present = pn.widgets.Toggle(label="Present", button_type="light", width=90, margin=(5, 5))
         self.present.jscallback(value=PRESENT_JS)
         self.present.param.watch(lambda event: self.explore.set_presentation(event.new), "value")
@@ -220,7 +229,13 @@ class Dashboard(Viewer):
     def show_error(self, message: str):
         self.alert.param.update(object=message, visible=True)
 
+    def _on_lorenz63_only(self, *events):
+        shown = self.state.system != "lorenz63" and 0 < self.tabs.active < len(LAZY_TABS)  # (About applies to both)
+        if self.lorenz63_only.visible != shown:
+            self.lorenz63_only.visible = shown
+
     def _on_tab(self, event):
+        self._on_lorenz63_only()
         if event.new > 0:
             self.view(list(LAZY_TABS)[event.new - 1])
         if event.new == GENERALISATION_TAB:
@@ -288,7 +303,9 @@ class Dashboard(Viewer):
             follower.poll()
 
     def __panel__(self):
-        return pn.Row(self.controls, pn.Column(self.preparing, self.tabs), sizing_mode="stretch_width")
+        return pn.Row(
+            self.controls, pn.Column(self.preparing, self.lorenz63_only, self.tabs), sizing_mode="stretch_width"
+        )
 
 
 def create_app():
@@ -328,7 +345,7 @@ def create_app():
             pn.state.add_periodic_callback(app.poll_teacher, period=teacher.POLL_MS)
     template.sidebar.append(app.controls)
     # The "preparing the solvers" note only on a page that will wait for them (one model fewer).
-    main = (app.preparing, app.tabs) if app.first_solve.deferred else (app.tabs,)
+    main = (app.preparing, app.lorenz63_only, app.tabs) if app.first_solve.deferred else (app.lorenz63_only, app.tabs)
     template.main.append(pn.Column(*main, sizing_mode="stretch_width"))
     if pn.state.location is not None:
         app.sync_url(pn.state.location)

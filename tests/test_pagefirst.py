@@ -117,6 +117,7 @@ def test_the_rest_of_the_warm_up_covers_every_window_cap_and_the_landscape():
         assert any(f"max_steps={cap}," in n for n in names)
     # Every method a student may tick in "Shown" (weak 4DVar among them) is compiled too.
     assert any(f"methods={compute.solved_methods()!r}" in n for n in names)
+    assert "explore Lorenz-96, the authors' set-up" in names  # its default page: one unit
     assert warmup.TRAINING_UNIT == names[-1]
     assert "the Cycle tab" in names and "the Cycle tab on Lorenz-96" in names  # one unit per system
 

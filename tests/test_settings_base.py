@@ -28,6 +28,20 @@ EXPLORE_URL = (
     "shown",
     "model_rho",  # (model error: after the settings of 9da4672, so that its URLs keep their prefix)
     "model_noise",
+    # Lorenz-96 (issue 17): after every Lorenz-63 setting, so that an old link keeps its prefix.
+    "system",
+    "model_forcing",
+    "observed_share",
+    "obs_every_96",
+    "noise_variance",
+    "window_96",
+    "map_method",
+    "variable",
+)
+# What a link now says after Lorenz-63's settings when Lorenz-96 keeps its defaults.
+LORENZ96_DEFAULTS = (
+    "&system=lorenz63&model_forcing=8.0&observed_share=0.5&obs_every_96=4&noise_variance=2.0&window_96=200"
+    "&map_method=strong_4dvar&variable=0"
 )
 CYCLE_SETTINGS = (
     "system",
@@ -106,7 +120,7 @@ def test_the_url_of_a_page_is_as_it_was(explore):
     assert location.search == (
         "?preset=attractor&obs_every=5&observed=%5B%22x%22%2C+%22z%22%5D&obs_noise=1.25&window=10&seed=7"
         "&n_steps=5&max_steps=20&model=assets%2Ffourdvarnet_attractor_every5.eqx"
-        "&shown=%5B%22truth%22%2C+%22observations%22%5D&model_rho=28.0&model_noise=0.0"
+        "&shown=%5B%22truth%22%2C+%22observations%22%5D&model_rho=28.0&model_noise=0.0" + LORENZ96_DEFAULTS
     )
 
 
@@ -120,7 +134,8 @@ def test_a_link_from_before_model_error_opens_with_the_perfect_model(explore):
     location.sync(explore, {name: name for name in URL_PARAMETERS})
     assert (explore.preset, explore.obs_every, explore.seed) == ("seed", 8, 3)
     assert explore.settings().model_rho == 28.0 and explore.settings().model_noise == 0.0
-    assert location.search.endswith("&model_rho=28.0&model_noise=0.0")  # and the link now says it
+    assert location.search.endswith("&model_rho=28.0&model_noise=0.0" + LORENZ96_DEFAULTS)  # and the link says it
+    assert explore.system == "lorenz63"  # an old link opens Lorenz-63
 
 
 @pytest.mark.parametrize(
@@ -192,7 +207,13 @@ def test_each_slider_is_built_from_its_spec():
     assert slider_specs(Toy) == {"size": SliderSpec("size", "Size", 1, 9, 1, True)}
     explore = ExperimentState(solve=lambda settings: None)
     specs = slider_specs(ExperimentState)
-    assert list(specs) == ["obs_every", "obs_noise", "seed", "n_steps", "model_rho", "model_noise"]
+    assert list(specs) == ["obs_every", "obs_noise", "seed", "n_steps", "model_rho", "model_noise"] + [
+        "model_forcing",  # Lorenz-96's (issue 17), shown in place of Lorenz-63's when it is chosen
+        "observed_share",
+        "obs_every_96",
+        "noise_variance",
+        "variable",
+    ]
     controls = Controls(state=explore)
     for name, spec in specs.items():  # the sidebar's sliders, as Panel built them from the parameters
         slider = getattr(controls, name)

@@ -253,6 +253,11 @@ def rest_of_warm_up() -> list[tuple[str, object]]:
     default = Settings().window
     settings += [Settings(preset=p, window=w) for w in WINDOWS if w != default for p in ("attractor", "seed")]
     units: list[tuple[str, object]] = [(f"explore {s}", partial(run_experiment, s)) for s in dict.fromkeys(settings)]
+    # Lorenz-96's default page (one unit: its other settings are traced; another window length compiles
+    # on first use).
+    from dashboard.data.lorenz96_compute import Settings96, run_experiment96
+
+    units.append(("explore Lorenz-96, the authors' set-up", partial(run_experiment96, Settings96())))
     units.append(("the 100-seeds button", partial(many_seeds, Settings())))
     units.append(("the Cycle tab", partial(cycle_warm, CycleSettings(), DEFAULT_METHODS)))
     methods_96, settings_96 = default_run("lorenz96")

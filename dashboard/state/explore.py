@@ -14,7 +14,7 @@ import random
 import param
 
 from core.systems.lorenz import RHO
-from dashboard.data import compute
+from dashboard.data import compute, lorenz96_compute
 from dashboard.data.compute import (
     DEFAULT_SHOWN,
     DEFAULT_WINDOW,
@@ -26,10 +26,16 @@ from dashboard.data.compute import (
     method_labels,
     solved_methods,
 )
+from dashboard.data.lorenz96_compute import LABELS_96, METHODS_96, N_VARIABLES, WINDOWS_96, Settings96
 from dashboard.state.settings import RESULT, SettingsState
 from dashboard.training.models import registry
 
 COMPONENT_NAMES = ("x", "y", "z")
+SYSTEM_LABELS = {"Lorenz-63": "lorenz63", "Lorenz-96": "lorenz96"}
+L96_DEFAULTS = Settings96()  # the 4DVarNet authors' set-up (core/setups/lorenz96_windows.py)
+# The settings only Lorenz-96 reads, and of those the ones that only choose what is drawn (no solve).
+L96_ONLY = ("model_forcing", "observed_share", "obs_every_96", "noise_variance", "window_96", "map_method", "variable")
+DISPLAY_ONLY = ("map_method", "variable")
 
 
 class ExperimentState(SettingsState):
@@ -118,12 +124,67 @@ class ExperimentState(SettingsState):
         doc="Random kicks the truth gets, a variance per time unit, that no method's model knows about (0: none).",
     )
 
+    # Lorenz-96 (issue 17): after every Lorenz-63 setting, so that an old link keeps its prefix and opens
+    # Lorenz-63 exactly as before. The seed is shared by both systems; the rest is Lorenz-96's own.
+    system = param.Selector(
+        default="lorenz63",
+        objects=SYSTEM_LABELS,
+        label="System",
+        doc="Lorenz-63: 3 variables (x, y, z). Lorenz-96: 40 variables on a circle, observed in part: the "
+        "4DVarNet authors' window problem.",
+    )
+    model_forcing = param.Number(
+        default=L96_DEFAULTS.model_forcing,
+        bounds=(4.0, 12.0),
+        step=0.25,
+        label="The methods' forcing F (the truth's: 8)",
+        doc="Model error: every method forecasts with this F while the truth runs with F = 8.",
+    )
+    observed_share = param.Number(
+        default=L96_DEFAULTS.observed_share,
+        bounds=(0.05, 1.0),
+        step=0.05,
+        label="Observed share of the variables",
+        doc="At each observation time each of the 40 variables is observed with this probability (drawn anew).",
+    )
+    obs_every_96 = param.Integer(
+        default=L96_DEFAULTS.obs_every,
+        bounds=(1, 20),
+        label="Observation interval (steps of dt = 0.05)",
+        doc="Observations at every N-th time step of the window.",
+    )
+    noise_variance = param.Number(
+        default=L96_DEFAULTS.noise_variance,
+        bounds=(0.1, 5.0),
+        step=0.1,
+        label="Noise variance of the observations",
+        doc="The variance of the Gaussian noise on each observation (the authors': 2).",
+    )
+    window_96 = param.Selector(
+        default=L96_DEFAULTS.window,
+        objects=list(WINDOWS_96),
+        label="Window length (steps; 20 = 1 time unit)",
+        doc="How long the observed window is: 200 steps (10 time units) is the authors' set-up.",
+    )
+    map_method = param.Selector(
+        default="strong_4dvar",
+        objects={LABELS_96[m]: m for m in METHODS_96},
+        label="Analysis shown in the maps",
+        doc="Whose analysis, and its error, the space-time maps show.",
+    )
+    variable = param.Integer(
+        default=0,
+        bounds=(0, N_VARIABLES - 1),
+        label="Variable in the time series",
+        doc="Which of the 40 variables the time-series plot follows (its observations as crosses).",
+    )
+
     experiment = param.Parameter(default=None, precedence=RESULT, doc="The latest solved experiment (read only).")
 
     FAILED = "Something went wrong while solving this problem ({kind}). Try other settings; the page keeps working."
 
-    def __init__(self, solve=compute.solve, owner: str = "", **params):
-        self._solve = solve
+    def __init__(self, solve=compute.solve, owner: str = "", solve96=lorenz96_compute.solve96, **params):
+        self._solve, self._solve96 = solve, solve96
         super().__init__()
         self.owner = owner  # whose trained models this session lists (dashboard/training/owners.py)
         # The registry may have grown since this class was defined: offer every method it knows.
@@ -174,6 +235,17 @@ class ExperimentState(SettingsState):
             model_noise=float(self.model_noise),
         )
 
+    def settings96(self) -> Settings96:
+        """The current Lorenz-96 settings (the seed is shared with Lorenz-63)."""
+        return Settings96(
+            obs_every=int(self.obs_every_96),
+            observed_share=float(self.observed_share),
+            noise_variance=float(self.noise_variance),
+            window=int(self.window_96),
+            model_forcing=float(self.model_forcing),
+            seed=int(self.seed),
+        )
+
     def new_problem(self) -> None:
         """A fresh random seed (the 'new problem' button)."""
         lo, hi = self.param.seed.bounds
@@ -184,8 +256,24 @@ class ExperimentState(SettingsState):
 
     # -- results ----------------------------------------------------------------------------
 
-    def derive(self) -> Experiment | None:
-        """Solve for the current settings (`update()` and every change of a setting call this)."""
+    def read_settings(self) -> set[str]:
+        """The settings the chosen system's result depends on."""
+        if self.system == "lorenz96":
+            return {"system", "seed", *L96_ONLY} - set(DISPLAY_ONLY)
+        return set(self.setting_names()) - set(L96_ONLY)
+
+    def _on_setting(self, *events) -> None:
+        # A change the chosen system does not read (a drawing choice, the other system's settings) keeps
+        # the result: Lorenz-63's numbers, and its solves, are exactly as before Lorenz-96 came.
+        if self.latest is not None and not {event.name for event in events} & self.read_settings():
+            return
+        self.recompute()
+
+    def derive(self) -> Experiment | lorenz96_compute.Experiment96 | None:
+        """Solve for the current settings (`update()` and every change of a setting call this); a change
+        of a setting the chosen system does not read is answered from the cache (no solve)."""
+        if self.system == "lorenz96":
+            return self._solve96(self.settings96())
         return self._solve(self.settings())
 
     def show(self, experiment: Experiment | None) -> None:

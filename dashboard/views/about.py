@@ -36,7 +36,7 @@ def about_markdown(state: ExperimentState, skipped=()) -> str:
     """
     window_end, horizon = _problem_times()
     experiment = state.experiment
-    if experiment is not None:
+    if experiment is not None and hasattr(experiment, "window_end"):  # (a Lorenz-96 window has no forecast)
         window_end, horizon = experiment.window_end, float(experiment.t[-1])
     template = jinja2.Template(TEMPLATE.read_text(encoding="utf-8"), undefined=jinja2.StrictUndefined)
     return template.render(

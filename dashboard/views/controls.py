@@ -141,12 +141,26 @@ class Controls(Viewer):
         # description=None: the doc is the help line under the widget already, not also a tooltip.
         self.model = pn.widgets.Select.from_param(p.model, sizing_mode="stretch_width", description=None)
         self.shown = pn.widgets.CheckBoxGroup.from_param(p.shown, inline=False)
+        # Lorenz-96 (issue 17): the system's choice, then its own settings, shown in place of Lorenz-63's.
+        self.system = pn.widgets.RadioButtonGroup.from_param(p.system, **buttons)
+        self.obs_every_96 = pn.widgets.IntSlider.from_param(p.obs_every_96, **slider)
+        self.observed_share = pn.widgets.FloatSlider.from_param(p.observed_share, **slider)
+        self.noise_variance = pn.widgets.FloatSlider.from_param(p.noise_variance, **slider)
+        self.window_96 = ChoiceSlider(self.state, "window_96", sizing_mode="stretch_width")
+        self.model_forcing = pn.widgets.FloatSlider.from_param(p.model_forcing, **slider)
+        self.map_method = pn.widgets.Select.from_param(p.map_method, sizing_mode="stretch_width", description=None)
+        self.variable = pn.widgets.IntSlider.from_param(p.variable, **slider)
+        self._groups: dict[str, list] = {}
         self._layout: pn.Column | None = None
         # The banner for refused values joins the layout only when a value is first refused.
         self.refusals = Refusals(place=lambda banner: self._layout is not None and self._layout.insert(0, banner))
         self.refused = self.refusals.banner
         at_least_one = "not allowed: at least one component must be observed"
-        choices = {"max_steps": "the caps ", "window": "the lengths "}  # what a ChoiceSlider's options are
+        choices = {
+            "max_steps": "the caps ",
+            "window": "the lengths ",
+            "window_96": "the lengths ",
+        }  # what a ChoiceSlider's options are
         for name, widget in self.setting_widgets().items():
             if name in choices:
                 self.refusals.guard(widget, self.state, name, positions=getattr(self, name).values, what=choices[name])
@@ -159,6 +173,7 @@ class Controls(Viewer):
         self.refusals.guard(self.seed_box, self.state, "seed")
         apply_browser_changes_at_once(self.seed_box)
         self.state.param.watch(self._on_valid, list(self.state.setting_names()))
+        self.state.param.watch(self._on_system, "system")
 
     def setting_widgets(self) -> dict:
         """Each setting of the state -> the widget the browser changes (a ChoiceSlider's slider)."""
@@ -168,6 +183,12 @@ class Controls(Viewer):
     def _on_valid(self, *events) -> None:
         if self.refused.visible:
             self.refused.param.update(object="", visible=False)
+
+    def _on_system(self, event=None) -> None:
+        """Show the chosen system's settings only (the others keep their values, for a switch back)."""
+        for system, group in self._groups.items():
+            for column in group:
+                column.visible = system == self.state.system
 
     def __panel__(self):
         if self._layout is None:
@@ -179,7 +200,8 @@ class Controls(Viewer):
         # and one Bokeh model per page); the banner for refused values joins the layout only
         # when a value is first refused (`refuse`).
         p = self.state.param
-        return pn.Column(
+        group = dict(sizing_mode="stretch_width", margin=0)
+        lorenz63_problem = pn.Column(
             _text(heading=p.preset.label),
             self.preset,
             _text(p.preset.doc),
@@ -191,10 +213,9 @@ class Controls(Viewer):
             _text(p.obs_noise.doc),
             self.window._slider,
             _text(p.window.doc),
-            self.seed,
-            self.seed_box,
-            self.new_problem,
-            _text(p.seed.doc, heading="Model error", top=8),
+            **group,
+        )
+        lorenz63_methods = pn.Column(
             self.model_rho,
             _text(p.model_rho.doc),
             self.model_noise,
@@ -206,6 +227,45 @@ class Controls(Viewer):
             self.model,
             _text(p.model.doc, heading=p.shown.label, top=8),
             self.shown,
+            **group,
+        )
+        lorenz96_problem = pn.Column(
+            self.obs_every_96,
+            _text(p.obs_every_96.doc),
+            self.observed_share,
+            _text(p.observed_share.doc),
+            self.noise_variance,
+            _text(p.noise_variance.doc),
+            self.window_96._slider,
+            _text(p.window_96.doc),
+            **group,
+        )
+        lorenz96_methods = pn.Column(
+            self.model_forcing,
+            _text(p.model_forcing.doc, heading="Shown", top=8),
+            self.map_method,
+            _text(p.map_method.doc),
+            self.variable,
+            _text(p.variable.doc),
+            **group,
+        )
+        self._groups = {
+            "lorenz63": [lorenz63_problem, lorenz63_methods],
+            "lorenz96": [lorenz96_problem, lorenz96_methods],
+        }
+        self._on_system()
+        return pn.Column(
+            _text(heading=p.system.label),
+            self.system,
+            _text(p.system.doc),
+            lorenz63_problem,
+            lorenz96_problem,
+            self.seed,
+            self.seed_box,
+            self.new_problem,
+            _text(p.seed.doc, heading="Model error", top=8),
+            lorenz63_methods,
+            lorenz96_methods,
             width=SIDEBAR_WIDTH,
             styles={"background": "#f7f7f9"},
             css_classes=["controls"],

@@ -16,6 +16,7 @@ from panel.viewable import Viewer
 
 from dashboard.data.compute import Experiment, band_hidden_reason, drawn_items, method_colors, method_labels
 from dashboard.data.export import PNG_JS, fmt, metrics_csv, metrics_rows, trajectories_csv
+from dashboard.data.lorenz96_compute import Experiment96
 from dashboard.data.seeds import N_SEEDS, many_seeds, many_seeds_html
 from dashboard.figures import figure_pool, plots
 from dashboard.server.panel_compat import TextPane
@@ -134,7 +135,7 @@ class ExploreView(Viewer):
     def __init__(self, alert=None, **params):
         super().__init__(**params)
         self.alert = alert
-        data = (self.state.experiment, tuple(self.state.shown))
+        data = (self.lorenz63_experiment(), tuple(self.state.shown))
         self.figures = figure_pool.FIGURES.take()  # built ahead of time (warm-up), not per page
         self.figures.update(*data)
         self.time_pane = pn.pane.Bokeh(self.figures.grid, sizing_mode="stretch_width", margin=(0, 5))
@@ -156,9 +157,19 @@ class ExploreView(Viewer):
         self.seeds_button.on_click(self._run_seeds)
         self.seeds = pn.pane.HTML("", sizing_mode="stretch_width", margin=(0, 10), visible=False)
         self._name_files()
+        self.lorenz96 = None  # its panes, built when this page first shows Lorenz-96 (`explore96.py`)
+        self._lorenz96_holder = pn.Column(sizing_mode="stretch_width", visible=False)
+        self._lorenz63_layout = None
+        if isinstance(self.state.experiment, Experiment96):
+            self.refresh()
+
+    def lorenz63_experiment(self) -> Experiment | None:
+        """The state's experiment when it is a Lorenz-63 one (None while Lorenz-96 is shown)."""
+        experiment = self.state.experiment
+        return None if isinstance(experiment, Experiment96) else experiment
 
     def _name_files(self):
-        experiment = self.state.experiment
+        experiment = self.lorenz63_experiment()
         if experiment is not None:
             stem = export_stem(experiment.settings)
             self.csv.filename = f"{stem}_trajectories.csv"
@@ -189,18 +200,49 @@ class ExploreView(Viewer):
 
     def refresh(self):
         """Push the state's experiment into the plots and the table, in one batch of messages."""
+        if isinstance(self.state.experiment, Experiment96):
+            self._refresh_lorenz96()
+            return
         data = (self.state.experiment, tuple(self.state.shown))
         with pn.io.hold():
+            self._show_system("lorenz63")
             self.figures.update(*data)
             self.legend.object = legend_html(*data)
             self.table.object = table_html(*data)
             if self.seeds.visible:  # the statistics were for other settings
                 self.seeds.visible = False
 
+    def _refresh_lorenz96(self):
+        from dashboard.views.explore96 import Explore96View
+
+        with pn.io.hold():
+            if self.lorenz96 is None:
+                self.lorenz96 = Explore96View(self.state)
+                self._lorenz96_holder.objects = [self.lorenz96.layout]
+            self.lorenz96.refresh(self.state.experiment)
+            self._show_system("lorenz96")
+
+    def _place_alert(self, column) -> None:
+        """Move the alert (refusals, failures) into the column that is shown: it is one pane per page."""
+        if self.alert is None or column is None or self.alert in column.objects:
+            return
+        for other in (getattr(self, "_left", None), getattr(self.lorenz96, "alert_column", None)):
+            if other is not None and self.alert in other.objects:
+                other.objects = [o for o in other.objects if o is not self.alert]
+        column.objects = [self.alert, *column.objects]
+
+    def _show_system(self, system: str) -> None:
+        lorenz96 = system == "lorenz96"
+        self._place_alert(self.lorenz96.alert_column if lorenz96 else getattr(self, "_left", None))
+        if self._lorenz96_holder.visible != lorenz96:
+            self._lorenz96_holder.visible = lorenz96
+        if self._lorenz63_layout is not None and self._lorenz63_layout.visible == lorenz96:
+            self._lorenz63_layout.visible = not lorenz96
+
     def set_presentation(self, on: bool):
         """Larger text and thicker lines (a projector)."""
         with pn.io.hold():
-            self.figures.set_presentation(on, self.state.experiment, tuple(self.state.shown))
+            self.figures.set_presentation(on, self.lorenz63_experiment(), tuple(self.state.shown))
 
     def __panel__(self):
         # Two flex items that sit side by side when there is room (a laptop, a projector) and
@@ -210,8 +252,9 @@ class ExploreView(Viewer):
         exports = pn.FlexBox(
             self.png, self.csv, self.metrics_csv, self.seeds_button, flex_wrap="wrap", sizing_mode="stretch_width"
         )
-        return pn.FlexBox(
-            pn.Column(*left, sizing_mode="stretch_width", styles={"flex": "3 1 560px", "min-width": "0"}),
+        self._left = pn.Column(*left, sizing_mode="stretch_width", styles={"flex": "3 1 560px", "min-width": "0"})
+        self._lorenz63_layout = pn.FlexBox(
+            self._left,
             pn.Column(
                 self.phase_pane,
                 self.table,
@@ -223,4 +266,8 @@ class ExploreView(Viewer):
             flex_wrap="wrap",
             align_items="flex-start",
             sizing_mode="stretch_width",
+            visible=not isinstance(self.state.experiment, Experiment96),
         )
+        if self.lorenz96 is not None:
+            self._place_alert(self.lorenz96.alert_column)
+        return pn.Column(self._lorenz63_layout, self._lorenz96_holder, sizing_mode="stretch_width")

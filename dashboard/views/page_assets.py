@@ -24,6 +24,7 @@ table.metrics th:first-child, table.metrics td:first-child { text-align: left; }
 .good { color: #1b7a2b; }
 .table-scroll { overflow-x: auto; max-width: 100%; }
 table.metrics small { color: #666; white-space: nowrap; }
+table.metrics96 small { white-space: normal; }
 @media (max-width: 560px) {
   table.metrics { font-size: 11px; }
   table.metrics th, table.metrics td { padding: 2px 2px; }
