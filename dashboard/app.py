@@ -70,8 +70,9 @@ LAZY_TABS = {
 GENERALISATION_TAB, LANDSCAPE_TAB, CYCLE_TAB = 2, 3, 4  # their indices in the tabs
 LORENZ63_ONLY = (
     "Lorenz-63 only for now: this tab runs Lorenz-63 with its own settings (choose Lorenz-63 in the sidebar to "
-    "change them). Lorenz-96 is shown in the Explore tab."
+    "change them). Lorenz-96 is shown in the Explore and Cycle tabs."
 )
+LORENZ63_ONLY_TABS = (1, GENERALISATION_TAB, LANDSCAPE_TAB)  # Train, Generalisation, Landscape
 
 FOLLOWING = {True: "Following the teacher", False: "Follow the teacher"}  # the students' toggle
 # Every setting of the experiment lives in the page's URL, so that a link opens the same experiment:
@@ -119,7 +120,8 @@ class Dashboard(Viewer):
             dynamic=True,
         )
         self.tabs.param.watch(self._on_tab, "active")
-        # Lorenz-96 is in Explore only so far: the other tabs say so plainly rather than show Lorenz-63 silently.
+        # Lorenz-96 is in Explore and Cycle so far: the other tabs say so plainly rather than show Lorenz-63
+        # silently. The sidebar's system carries the Cycle tab along (which has its own choice as well).
         self.lorenz63_only = pn.pane.Alert(
             LORENZ63_ONLY, alert_type="warning", visible=False, margin=(5, 10), sizing_mode="stretch_width"
         )
@@ -230,9 +232,11 @@ class Dashboard(Viewer):
         self.alert.param.update(object=message, visible=True)
 
     def _on_lorenz63_only(self, *events):
-        shown = self.state.system != "lorenz63" and 0 < self.tabs.active < len(LAZY_TABS)  # (About applies to both)
+        shown = self.state.system != "lorenz63" and self.tabs.active in LORENZ63_ONLY_TABS
         if self.lorenz63_only.visible != shown:
             self.lorenz63_only.visible = shown
+        if events and self.cycle_state.system != self.state.system:  # a sidebar change, not a tab's
+            self.cycle_state.update(system=self.state.system)
 
     def _on_tab(self, event):
         self._on_lorenz63_only()

@@ -214,3 +214,27 @@ def test_the_lorenz96_view_draws_the_error_map_on_a_symmetric_range_and_switches
     state.system = "lorenz63"  # (a solve of None: the Lorenz-63 view takes over again)
     view.refresh()
     assert not view._lorenz96_holder.visible and view._lorenz63_layout.visible
+
+
+def test_the_sidebar_system_carries_the_cycle_tab_and_the_lorenz63_tabs_say_so(monkeypatch):
+    """Explore and Cycle run Lorenz-96; Train, Generalisation and Landscape say plainly that they do not."""
+    from dashboard.app import CYCLE_TAB, LORENZ63_ONLY_TABS, Dashboard
+    from dashboard.state.explore import ExperimentState
+
+    # A tab's change shows or hides the note; the tabs themselves are not built (seconds of solves).
+    monkeypatch.setattr(Dashboard, "_on_tab", lambda app, event: app._on_lorenz63_only())
+    counted = ExperimentState(solve=lambda settings: None, solve96=lambda settings: None)
+    app = Dashboard(state=counted)
+    assert app.cycle_state.system == "lorenz63" and not app.lorenz63_only.visible
+    counted.system = "lorenz96"
+    # The Cycle tab's state (deferred: nothing runs until the tab opens) takes the system and its set-up.
+    assert app.cycle_state.system == "lorenz96" and (app.cycle_state.obs_every, app.cycle_state.ensemble_size) == (1, 7)
+    for tab in LORENZ63_ONLY_TABS:
+        app.tabs.active = tab
+        assert app.lorenz63_only.visible, tab
+    for tab in (0, CYCLE_TAB):
+        app.tabs.active = tab
+        assert not app.lorenz63_only.visible, tab
+    app.tabs.active = LORENZ63_ONLY_TABS[0]
+    counted.system = "lorenz63"
+    assert app.cycle_state.system == "lorenz63" and not app.lorenz63_only.visible

@@ -18,8 +18,8 @@ from dashboard.server.panel_compat import TextPane
 NOTE = (
     '<div class="help">Lorenz-96: 40 variables on a circle, dt = 0.05 (20 steps = 1 time unit). Maps: variable '
     "(up) against time (across); the error map is blue where the analysis is below the truth and red above. "
-    "Dashed: the free run; dotted: a solver that did not converge. Times: one call each (on a server that has "
-    "not compiled these settings' window length yet, the first call includes its compile).</div>"
+    "Dashed: the free run; dotted: a solver that did not converge. Times: one warm call each (a compile is "
+    "never counted).</div>"
 )
 
 
