@@ -55,7 +55,7 @@ def table96_html(experiment: Experiment96 | None) -> str:
     s, colors = experiment.settings, method_colors()
     head = (
         "<tr><th>method</th><th>RMSE<br>window</th>"
-        f"<th>RMSE<br>steps {SCORE_MARGIN}..{s.window - SCORE_MARGIN}</th><th>time<br>(ms, one call)</th></tr>"
+        f"<th>RMSE<br>steps {SCORE_MARGIN}..{s.window - SCORE_MARGIN}</th><th>time<br>(ms, warm)</th></tr>"
     )
     body = []
     for name, out in experiment.methods.items():
