@@ -86,6 +86,7 @@ def test_time_conv_equals_the_numpy_convolution_of_its_flat_weights():
     np.testing.assert_allclose(conv(x), expected, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.ci  # ~12 s: two compiles of a training step
 def test_reference_train_step_compiled_for_speed_equals_the_default_compile():
     """`train_step` compiles with XLA's classic CPU emitters: one step equals the default compile's to rounding."""
     from core.nets.training import REFERENCE_CONFIG, build_model, training_batch_for

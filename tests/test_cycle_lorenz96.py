@@ -51,6 +51,7 @@ def test_lorenz96_scores_equal_the_cycle_commands_on_sakov2008(capsys):
     assert image["dh"] == [40.0] and image["dw"][0] == pytest.approx(250 * 0.05)
 
 
+@pytest.mark.ci  # ~10 s of compiles on 2 cores
 def test_switching_to_lorenz96_and_back_gives_lorenz63_its_numbers_bit_for_bit():
     state, calls = _counting_state(n_cycles=250, seed=3, methods=["var3d"])
     before_settings, before = state.settings(), state.runs["var3d"]

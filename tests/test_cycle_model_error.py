@@ -174,6 +174,7 @@ def test_cycle_json_reports_the_mismatch_and_runs_it(capsys):
     assert wrong["methods"]["enkf_sqrt"]["rmse_a"] != pytest.approx(plain["methods"]["enkf_sqrt"]["rmse_a"], rel=1e-3)
 
 
+@pytest.mark.ci  # ~8 s: a cycle command in a process of its own
 def test_cycle_json_lorenz96_names_the_forcing(capsys):
     argv = ["--system", "lorenz96", "--model-forcing", "7", "--ensemble-size", "12", "--n-cycles", "60"]
     assert main(["cycle", "--method", "enkf_sqrt", *argv, "--burn-in", "20", "--json"]) == 0

@@ -133,6 +133,7 @@ def test_chi_square_law_of_the_minimum_on_a_linear_model():
     assert abs(np.mean(minima) - m) < 4 * np.sqrt(2 * m / 60)
 
 
+@pytest.mark.ci  # ~15 s of float64 compiles on 2 cores
 def test_elimination_solves_and_inverts_the_dense_normal_equations():
     """The block sweep against numpy on H = J^T J assembled densely from the residuals' Jacobian."""
     with jax.enable_x64(True):
@@ -159,7 +160,7 @@ def test_elimination_solves_and_inverts_the_dense_normal_equations():
         )
 
 
-@pytest.mark.parametrize("which", ["lorenz63", "lorenz96"])
+@pytest.mark.parametrize("which", ["lorenz63", pytest.param("lorenz96", marks=pytest.mark.ci)])  # (L96: ~13 s)
 def test_gradient_of_the_cost_matches_central_differences(which):
     """The gradient the Gauss-Newton step uses (J^T r from the blocks) against central differences of J."""
     with jax.enable_x64(True):

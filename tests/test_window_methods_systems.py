@@ -30,6 +30,7 @@ def test_strong_4dvar_recovers_a_lorenz96_truth_within_the_noise(l96_problems):
     assert np.all(error < 0.5), error
 
 
+@pytest.mark.ci  # ~17 s on 2 cores: 64 Lorenz-96 problems
 def test_the_verdict_leaves_out_the_n_background_numbers_of_lorenz96(l96_problems):
     # At the true x0 the observation misfits are the noise: 2 J_o ~ chi-square(m), m the observed values,
     # whatever the background. Counting 3 background numbers (Lorenz-63's) would add 37 of Lorenz-96's.

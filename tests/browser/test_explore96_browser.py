@@ -8,7 +8,8 @@ import json
 import pytest
 from support import wait_until
 
-pytestmark = pytest.mark.browser
+# ~40 s on 2 cores (the 200-step page compiles its solvers on demand): CI runs it in a step of its own.
+pytestmark = [pytest.mark.browser, pytest.mark.ci]
 
 BANNER = "That value was refused"
 # Drawn: the maps' images span the 200-step window (10 time units), and every figure has rendered.

@@ -84,8 +84,23 @@ def test_the_window_slider_redraws_the_trajectories_and_the_landscape(page, dash
     page.wait_for_timeout(800)
     page.screenshot(path=str(screenshots / "landscape_short.png"))
 
+    # One release on the Landscape tab redraws the map and the paths (75 steps: compiled by the move above).
+    now = _press_until(page, handle, LANDSCAPE_JS, "now.title.includes('window 75 steps')")
+    assert now["image"] != short["image"] and now["paths"] != short["paths"]
+
+
+@pytest.mark.ci  # ~50 s on 2 cores: every window length compiles its paths and its Explore solve on demand
+def test_sliding_the_landscape_to_300_steps_redraws_at_every_length_and_gauss_newton_fails(
+    page, dashboard_server, screenshots
+):
+    page.goto(dashboard_server["url"])
+    page.wait_for_function(EXPLORE_READY_JS, timeout=60_000)
+    handle = _window_handle(page)
+    page.locator(".bk-tab", has_text="Landscape").first.click()
+    page.wait_for_function(f"() => {{ const s = ({LANDSCAPE_JS})(); return s && s.n === 64 * 64; }}", timeout=60_000)
+    seen = [page.evaluate(LANDSCAPE_JS)]
+    assert "window 50 steps" in seen[0]["title"]
     # Slide to 300 steps on the Landscape tab: each release redraws the map and the paths.
-    seen = [short]
     for steps in (75, 100, 150, 200, 250, 300):
         now = _press_until(page, handle, LANDSCAPE_JS, f"now.title.includes('window {steps} steps')")
         assert now["image"] != seen[-1]["image"] and now["paths"] != seen[-1]["paths"]
