@@ -103,3 +103,35 @@ def test_as_q_goes_to_zero_the_path_ends_at_strong_4dvars_x0():
         np.testing.assert_allclose(np.asarray(walk.path[-1]), x0, atol=1e-3 * strong_std.min())
         loose = weak_4dvar_walk(problem, 1e-2 * 0.5**2 / (50 * problem.dt))
         assert np.abs(np.asarray(loose.path[-1]) - x0).max() > 10 * 1e-3 * strong_std.min()
+
+
+@pytest.mark.ci
+def test_the_tab_draws_weak_4dvars_path_in_its_colour_with_its_outcome_and_the_caption():
+    from dashboard.data import compute, landscape_data
+    from dashboard.data.compute import Settings
+    from dashboard.views.landscape_view import summary_html
+
+    settings = Settings(window=100)
+    paths = landscape_data.compute_paths(settings)
+    walk = weak_4dvar_walk(compute.make_problem(settings), DEFAULT_Q)
+    steps = int(walk.num_steps)
+    # Drawn up to where it stopped: the background, then one point per Gauss-Newton step.
+    np.testing.assert_allclose(paths.paths["weak_4dvar"], np.asarray(walk.path)[: steps + 1], rtol=1e-6)
+    assert landscape_data.PATH_COLORS["weak_4dvar"] == core.registered_methods()["weak_4dvar"].colour
+    text = summary_html(landscape_data.compute_grid(settings, "x-z", 3.0), paths)
+    colour = core.registered_methods()["weak_4dvar"].colour
+    assert f'background:{colour}"></span>weak 4DVar (first state): {steps} steps, ends at J = ' in text
+    assert "The map is strong 4DVar" in text and "need not" in text
+
+
+@pytest.mark.ci
+def test_under_model_error_weak_4dvar_ends_near_the_truth_where_strong_4dvar_is_held_off():
+    """The methods' rho = 26 against the truth's 28, a 300-step window: strong 4DVar's quasi-static
+    solve ends in the wrong model's valley, weak 4DVar (q = 1, the Explore tab's) near the true x0."""
+    from dashboard.data import landscape_data
+    from dashboard.data.compute import Settings
+
+    paths = landscape_data.compute_paths(Settings(window=300, model_rho=26.0))
+    miss = {name: np.linalg.norm(path[-1] - paths.truth) for name, path in paths.paths.items()}
+    assert miss["weak_4dvar"] < 1.0 < 5.0 < miss["quasi-static"]
+    assert miss["weak_4dvar"] < min(miss["gauss-newton"], miss["bfgs"])

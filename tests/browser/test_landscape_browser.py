@@ -34,7 +34,7 @@ LANDSCAPE_JS = """() => {
   const img = image.data.image[0];
   let total = 0;
   for (let i = 0; i < img.length; i += 5) total += Number(img[i]);
-  const title = models.find(m => m.type === "Title" && String(m.text).startsWith("4DVar's cost"));
+  const title = models.find(m => m.type === "Title" && String(m.text).includes("4DVar's cost J(x0)"));
   return {
     title: title ? title.text : "",
     image: total.toPrecision(8),
