@@ -214,8 +214,8 @@ def _window_only(blocks: Blocks, trajectory: Float[Array, "T_plus_1 n"], last, s
     Why not keep them: their model term couples them to the window through the tangent-linear model,
     which over a long free run grows past float32 (from a background on the z axis, the origin's
     unstable direction: NaN at a 300-step padding), and in exact arithmetic they change nothing.
-    So the state `last` loses its coupling to the next one (H's term q^-1 M'^T M' and the gradient's
-    -q^-1 M'^T misfit, both written in terms of `lower`, which is -q^-1 M'), and after it H is I, g is 0.
+    So the state `last` loses its coupling to the next one (H's term M'^T M' / (q dt) and the gradient's
+    -M'^T misfit / (q dt), both written with `lower`, which is -M' / (q dt)), and after it H is I, g is 0.
     """
     steps = blocks.lower.shape[0]
     i = jnp.minimum(last, steps - 1)
