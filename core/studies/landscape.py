@@ -1,5 +1,8 @@
 """The 4DVar cost landscape: J(x0) over a plane through the true x0, and the solvers' paths on it.
 
+Weak 4DVar's path (`weak_4dvar_walk`) is the first state x_0 of each of its Gauss-Newton iterates: its
+control is the whole trajectory, so the strong cost drawn here is not the one it descends.
+
 Window length is data here: a problem is padded with unobserved times up to `MAX_WINDOW` steps
 (`pad_problem`), which leaves J unchanged (masked residuals are zero), so the grid and every path
 compile once, at module level, for all window lengths 1..MAX_WINDOW. The price: a 50-step window
@@ -17,7 +20,24 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
 from core._validate import check_choice, check_range
+from core.methods.block_tridiagonal import Blocks, block_solve, eliminate
 from core.methods.fourdvar import _solver, cost, quasi_static_iteration, quasi_static_start, residuals
+from core.methods.weak4dvar import (
+    ATOL,
+    DAMPING_CEILING,
+    DAMPING_FIRST,
+    DEFAULT_MAX_STEPS,
+    QS_GROWTH_TIME,
+    QS_STAGE_RTOL,
+    RTOL,
+    _damped,
+    _free_tail,
+    _Iterate,
+    _staged,
+    check_weak_settings,
+    gauss_newton_blocks,
+)
+from core.methods.weak_variational import DEFAULT_Q
 from core.nets.fourdvarnet import FourDVarNet
 from core.setups.problems import Problem
 
@@ -156,6 +176,126 @@ def _path(problem: Problem, solver: str):
     start = (y0, arrays, jnp.asarray(False), jnp.asarray(False))
     (_, _, _, broke_down), ys = jax.lax.scan(body, start, None, length=PATH_LENGTH)
     return jnp.concatenate([y0[None], ys]), broke_down
+
+
+class WeakWalk(eqx.Module):
+    """Weak 4DVar's first state x_0 after each Gauss-Newton step, and how the solve ended."""
+
+    path: Float[Array, "m 3"]  # (DEFAULT_MAX_STEPS + 1, 3), repeating its last point once it stops
+    num_steps: Int[Array, ""]  # Gauss-Newton updates taken (as `WeakAnalysis.num_steps`)
+    converged: Bool[Array, ""]  # the last stage's step fell below tolerance (no chi-square verdict)
+    broke_down: Bool[Array, ""]  # steps kept coming out not finite (its damping hit the ceiling)
+
+
+def weak_4dvar_walk(problem: Problem, q: float | Float[Array, ""] = DEFAULT_Q) -> WeakWalk:
+    """Weak 4DVar's iterates, as `weak_4dvar(problem, q)` takes them (quasi-static, elimination, the
+    default cap), recorded as the first state of each: the path starts at the background's mean (the
+    first state of its free run) and ends at `weak_4dvar(problem, q).window[0]`.
+
+    The problem is padded to MAX_WINDOW steps with its true length traced, and q is traced, so every
+    window length and q share one compile. The padded states are cut out of each Gauss-Newton system
+    (`_window_only`), so the window's steps are weak 4DVar's own, to round-off.
+
+    Arguments:
+        problem: one Lorenz-63 problem, window 1..MAX_WINDOW steps; its `forward` is weak 4DVar's model.
+        q: the model-error variance per unit time (the Explore tab's weak 4DVar uses `DEFAULT_Q`).
+
+    Raises:
+        ValueError: q out of range, or a window longer than MAX_WINDOW (the message names it).
+    """
+    check_weak_settings(q, DEFAULT_MAX_STEPS)
+    padded = pad_problem(problem)
+    return _weak_walk(padded, jnp.asarray(q), jnp.asarray(problem.T_assim, jnp.int32))
+
+
+def _window_only(blocks: Blocks, trajectory: Float[Array, "T_plus_1 n"], last, system, q) -> Blocks:
+    """The Gauss-Newton system of the states 0..`last` alone, the padded states after it left fixed.
+
+    Why not keep them: their model term couples them to the window through the tangent-linear model,
+    which over a long free run grows past float32 (from a background on the z axis, the origin's
+    unstable direction: NaN at a 300-step padding), and in exact arithmetic they change nothing.
+    So the state `last` loses its coupling to the next one (H's term M'^T M' / (q dt) and the gradient's
+    -M'^T misfit / (q dt), both written with `lower`, which is -M' / (q dt)), and after it H is I, g is 0.
+    """
+    steps = blocks.lower.shape[0]
+    i = jnp.minimum(last, steps - 1)
+    has_tail = last < steps
+    coupling = blocks.lower[i]  # H_{last+1, last} = -M' / (q dt)
+    misfit = trajectory[i + 1] - system.step(trajectory[i])
+    precision = 1.0 / (q * system.dt)
+    diagonal = blocks.diagonal.at[i].add(jnp.where(has_tail, -coupling.T @ coupling / precision, 0.0))
+    gradient = blocks.gradient.at[i].add(jnp.where(has_tail, -coupling.T @ misfit, 0.0))
+    after = jnp.arange(steps + 1) > last
+    eye = jnp.eye(diagonal.shape[-1], dtype=diagonal.dtype)
+    return Blocks(
+        diagonal=jnp.where(after[:, None, None], eye, diagonal),
+        lower=jnp.where(after[1:, None, None], 0.0, blocks.lower),
+        gradient=jnp.where(after[:, None], 0.0, gradient),
+    )
+
+
+@jax.jit
+def _weak_walk(problem: Problem, q, last) -> WeakWalk:
+    # `core.methods.weak4dvar._weak_4dvar`'s loop with `last` (the window's end) traced rather than
+    # the array's length: the padding cut out of each system, the step's size measured on the window.
+    system = problem.forward
+    q = jnp.asarray(q, problem.obs.dtype)
+    growth = max(1, round(QS_GROWTH_TIME / system.dt))
+    in_window = (jnp.arange(problem.obs.shape[-2]) <= last)[:, None]
+    count = (last + 1) * problem.obs.shape[-1]
+
+    def blocks_at(trajectory, length):
+        return _window_only(
+            gauss_newton_blocks(trajectory, _staged(problem, length), system, q), trajectory, last, system, q
+        )
+
+    def window_rms(x):
+        return jnp.sqrt(jnp.sum(jnp.where(in_window, x, 0.0) ** 2) / count)
+
+    def step(state: _Iterate) -> _Iterate:
+        damped = _damped(state.blocks, state.damping)
+        dx = block_solve(eliminate(damped), -damped.gradient)
+        finite = jnp.all(jnp.isfinite(jnp.where(in_window, dx, 0.0)))
+        trajectory = jnp.where(finite, state.trajectory + dx, state.trajectory)
+        last_stage = state.length >= last
+        rtol = jnp.where(last_stage, RTOL, QS_STAGE_RTOL)
+        small = finite & (window_rms(dx) <= rtol * window_rms(trajectory) + ATOL)
+        length = jnp.where(small, jnp.minimum(state.length + growth, last), state.length)
+        trajectory = _free_tail(trajectory, state.length, system)
+        damping = jnp.where(finite, 0.0, jnp.maximum(state.damping * 10.0, DAMPING_FIRST))
+        return _Iterate(
+            trajectory=trajectory,
+            blocks=blocks_at(trajectory, length),
+            length=length,
+            damping=damping,
+            num_steps=state.num_steps + 1,
+            done=small & last_stage,
+            stuck=damping > DAMPING_CEILING,
+        )
+
+    def body(state: _Iterate, _):
+        # A stopped solve is carried unchanged (cond: no work spent on it), so the path repeats its end.
+        state = jax.lax.cond(state.done | state.stuck, lambda s: s, step, state)
+        return state, state.trajectory[0]
+
+    start = system.rollout(problem.background_mean, problem.obs.shape[-2] - 1)
+    length = jnp.minimum(growth, last)
+    first = _Iterate(
+        trajectory=start,
+        blocks=blocks_at(start, length),
+        length=length,
+        damping=jnp.zeros((), q.dtype),
+        num_steps=jnp.asarray(0),
+        done=jnp.asarray(False),
+        stuck=jnp.asarray(False),
+    )
+    final, firsts = jax.lax.scan(body, first, None, length=DEFAULT_MAX_STEPS)
+    return WeakWalk(
+        path=jnp.concatenate([start[:1], firsts]),
+        num_steps=final.num_steps,
+        converged=final.done & jnp.all(jnp.isfinite(final.trajectory)),
+        broke_down=final.stuck,
+    )
 
 
 def fourdvarnet_path(model: FourDVarNet, problem: Problem, n_steps: int | None = None) -> Float[Array, "m 3"]:

@@ -1,8 +1,9 @@
 """The Landscape tab's numbers: 4DVar's cost J(x0) on a plane through the true x0, and the paths on it.
 
-Everything comes from `core` (`cost_landscape`, `solver_path`, `fourdvarnet_path`), on the problem
+Everything comes from `core` (`cost_landscape`, `solver_walk`, `weak_4dvar_walk`, `fourdvarnet_path`), on the problem
 the Explore settings make (`compute.make_problem`: the same preset, density, noise, components,
-seed and window). The grid and the 4DVar paths are computed on the problem padded to 300 steps
+seed, window and methods' rho). The grid and the 4DVar paths (weak 4DVar's too, at the Explore
+tab's q, its registry default) are computed on the problem padded to 300 steps
 (`core.pad_problem`), so they compile once for every window length; FourDVarNet's path compiles
 once per length (`warmup.py` warms them all). Results are plain numpy, memoised on their
 arguments across sessions, as `compute.solve` is.
@@ -18,8 +19,9 @@ import jax
 import numpy as np
 
 import core
+from core.methods.weak_variational import DEFAULT_Q
 from core.studies.landscape import PLANES as PLANES_AXES
-from core.studies.landscape import solver_walk
+from core.studies.landscape import solver_walk, weak_4dvar_walk
 from dashboard.data import compute
 from dashboard.data.compute import Settings
 from dashboard.data.memo import shared_cache
@@ -30,7 +32,15 @@ PLANES = tuple(PLANES_AXES)  # "x-y", "x-z", "y-z"
 GRID_POINTS = 64  # per side: 4096 costs, vmapped
 EXTENT_BOUNDS = (0.25, 5.0)  # half-width of the grid, in background standard deviations
 PATH_LABELS = {"gauss-newton": "Gauss-Newton", "bfgs": "BFGS", "quasi-static": "quasi-static"}
-PATH_COLORS = {"gauss-newton": "#1f5fbf", "bfgs": "#5fa8e8", "quasi-static": "#e07b00", "fourdvarnet": "#d63fd6"}
+WEAK = "weak_4dvar"  # its registry name: its path is its first state x_0 after each Gauss-Newton step
+PATH_COLORS = {
+    "gauss-newton": "#1f5fbf",
+    "bfgs": "#5fa8e8",
+    "quasi-static": "#e07b00",
+    WEAK: core.registered_methods()[WEAK].colour,
+    "fourdvarnet": "#d63fd6",
+}
+LABELS = {**PATH_LABELS, WEAK: "weak 4DVar (first state)", "fourdvarnet": "FourDVarNet"}
 COST_FLOOR = 1e-3  # the log colour scale cannot show 0
 
 
@@ -57,6 +67,7 @@ class Paths:
     truth_cost: float  # J at the true x0
     window: int
     broke_down: dict = dataclasses.field(default_factory=dict)  # name -> True where a step came out not finite
+    capped: dict = dataclasses.field(default_factory=dict)  # name -> True where it stopped at its step cap
 
     def failed_at_first_step(self, name: str) -> bool:
         """True where the solver broke down before taking a single step (it never left the background)."""
@@ -64,7 +75,7 @@ class Paths:
 
     def outcome(self, name: str) -> str:
         """How the path ended, in a few words: "12 steps", "K = 5", "failed at the first step",
-        "3 steps, then failed"."""
+        "3 steps, then failed", "300 steps, not converged"."""
         steps = len(self.paths[name]) - 1
         if name == "fourdvarnet":
             return f"K = {steps}"
@@ -72,6 +83,8 @@ class Paths:
             return "failed at the first step"
         if self.broke_down.get(name, False):
             return f"{steps} steps, then failed"
+        if self.capped.get(name, False):
+            return f"{steps} steps, not converged"
         return f"{steps} steps"
 
 
@@ -126,11 +139,13 @@ def compute_paths(settings: Settings) -> Paths:
     """
     problem = _checked_problem(settings)
     walks = {name: solver_walk(problem, name) for name in PATH_LABELS}
+    weak = weak_4dvar_walk(problem, DEFAULT_Q)
     paths = {name: _distinct(np.asarray(walk.path, dtype=np.float64)) for name, walk in walks.items()}
+    paths[WEAK] = _distinct(np.asarray(weak.path, dtype=np.float64))
     model = registry.get(settings.model).model
     if hasattr(model, "first_states"):  # our FourDVarNet (the reference architecture has no such path)
         paths["fourdvarnet"] = np.asarray(core.fourdvarnet_path(model, problem, settings.n_steps), dtype=np.float64)
-    # Always 1 + 4 points (the truth repeated where a path is missing): one compile for all.
+    # Always 1 + 5 points (the truth repeated where a path is missing): one compile for all.
     ends = [p[-1] for p in paths.values()]
     points = np.stack([problem.truth[0]] + ends + [problem.truth[0]] * (len(PATH_COLORS) - len(ends)))
     costs = np.asarray(_point_costs(points.astype(np.float32), core.pad_problem(problem)), dtype=np.float64)
@@ -141,7 +156,8 @@ def compute_paths(settings: Settings) -> Paths:
         final_cost={name: float(c) for name, c in zip(paths, costs[1 : 1 + len(paths)], strict=True)},
         truth_cost=float(costs[0]),
         window=settings.window,
-        broke_down={name: bool(walk.broke_down) for name, walk in walks.items()},
+        broke_down={**{name: bool(walk.broke_down) for name, walk in walks.items()}, WEAK: bool(weak.broke_down)},
+        capped={WEAK: not bool(weak.converged) and not bool(weak.broke_down)},
     )
 
 

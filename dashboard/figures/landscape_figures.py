@@ -101,6 +101,6 @@ class LandscapeFigure:
         fig.yaxis.axis_label = f"{COMPONENTS[b]}(0)"
         third = COMPONENTS[3 - a - b]
         fig.title.text = (
-            f"4DVar's cost J(x0), window {paths.window} steps ({paths.window / 100:g} time units); "
+            f"Strong 4DVar's cost J(x0), window {paths.window} steps ({paths.window / 100:g} time units); "
             f"{third}(0) held at its true value"
         )

@@ -262,7 +262,7 @@ def rest_of_warm_up() -> list[tuple[str, object]]:
     units.append(("the Cycle tab", partial(cycle_warm, CycleSettings(), DEFAULT_METHODS)))
     methods_96, settings_96 = default_run("lorenz96")
     units.append(("the Cycle tab on Lorenz-96", partial(cycle_warm, settings_96, methods_96)))
-    for w in WINDOWS:  # the Landscape tab, first opened at any length
+    for w in WINDOWS:  # the Landscape tab, first opened at any length (its paths: weak 4DVar's too)
         units.append(
             (f"landscape grid, window {w}", partial(landscape_data.compute_grid, Settings(window=w), "x-z", 3.0))
         )

@@ -17,7 +17,7 @@ import param
 from panel.viewable import Viewer
 
 from dashboard.data import landscape_data
-from dashboard.data.landscape_data import EXTENT_BOUNDS, PATH_COLORS, PATH_LABELS, PLANES, Grid, Paths
+from dashboard.data.landscape_data import EXTENT_BOUNDS, LABELS, PATH_COLORS, PLANES, WEAK, Grid, Paths
 from dashboard.server.refusal import Refusals
 from dashboard.state.explore import ExperimentState
 
@@ -29,6 +29,12 @@ INTRO = (
     "through the true starting point (the star). The lines are where each solver walked from the "
     "background (the grey square), projected onto the slice; FourDVarNet's dots are its first state "
     "after each of its K steps. Lengthen the window in the sidebar and watch the bowl break into valleys."
+)
+WEAK_CAPTION = (
+    "The map is strong 4DVar's cost, in the methods' model. Weak 4DVar is drawn by its first state x0 "
+    "after each step: it adjusts the whole trajectory and pays for model error instead, so it need not "
+    "follow these valleys (set the sidebar's model rho away from 28 to see strong 4DVar held in the "
+    "wrong model's valley)."
 )
 WRONG_FACTOR = 3.0  # a path ending at more than this times J(truth) is said to be in a wrong valley
 
@@ -54,7 +60,7 @@ def summary_html(grid: Grid, paths: Paths) -> str:
         '<span class="legend-item"><span style="color:#888">&#9632;</span> background</span>',
     ]
     for name in paths.paths:
-        label = html.escape(PATH_LABELS.get(name, "FourDVarNet"))
+        label = html.escape(LABELS[name])
         swatch = f'<span class="swatch" style="background:{PATH_COLORS[name]}"></span>'
         if paths.failed_at_first_step(name):  # it never left the background: no end to speak of
             items.append(
@@ -74,6 +80,9 @@ def summary_html(grid: Grid, paths: Paths) -> str:
         f"in another valley. Grid {grid.cost.shape[0]} x {grid.cost.shape[1]}, computed in "
         f"{grid.compute_ms:.0f} ms.</div>"
     )
+    if WEAK in paths.paths:
+        note += f'<div class="help weak-caption">{html.escape(WEAK_CAPTION)}</div>'
+
     return '<div class="legend landscape-summary">' + "<br>".join(items) + "</div>" + note
 
 

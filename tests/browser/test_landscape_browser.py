@@ -34,7 +34,7 @@ LANDSCAPE_JS = """() => {
   const img = image.data.image[0];
   let total = 0;
   for (let i = 0; i < img.length; i += 5) total += Number(img[i]);
-  const title = models.find(m => m.type === "Title" && String(m.text).startsWith("4DVar's cost"));
+  const title = models.find(m => m.type === "Title" && String(m.text).includes("4DVar's cost J(x0)"));
   return {
     title: title ? title.text : "",
     image: total.toPrecision(8),
@@ -80,7 +80,7 @@ def test_the_window_slider_redraws_the_trajectories_and_the_landscape(page, dash
     page.wait_for_function(f"() => {{ const s = ({LANDSCAPE_JS})(); return s && s.n === 64 * 64; }}", timeout=60_000)
     short = page.evaluate(LANDSCAPE_JS)
     assert "window 50 steps" in short["title"]
-    assert short["names"] == ["gauss-newton", "bfgs", "quasi-static", "fourdvarnet"]
+    assert short["names"] == ["gauss-newton", "bfgs", "quasi-static", "weak_4dvar", "fourdvarnet"]
     page.wait_for_timeout(800)
     page.screenshot(path=str(screenshots / "landscape_short.png"))
 
