@@ -31,6 +31,8 @@ def test_the_path_starts_at_the_background_and_ends_where_weak_4dvar_does():
     solve = core.weak_4dvar(problem, DEFAULT_Q)
     assert bool(walk.converged) and int(solve.num_steps) >= 3  # a path of several steps, not a point
     np.testing.assert_allclose(path[-1], solve.window[0], atol=1e-4)
+    # Its verdict is weak 4DVar's own (its chi-square test on J_o + J_q): the same status.
+    assert bool(walk.wrong_minimum) == (int(solve.status) == core.STATUS_WRONG_MINIMUM)
     # Past its last step the path repeats its end (the view draws only up to there).
     steps = int(walk.num_steps)
     assert abs(steps - int(solve.num_steps)) <= 1  # float32: a stage's stop can fall a step apart
@@ -135,3 +137,6 @@ def test_under_model_error_weak_4dvar_ends_near_the_truth_where_strong_4dvar_is_
     miss = {name: np.linalg.norm(path[-1] - paths.truth) for name, path in paths.paths.items()}
     assert miss["weak_4dvar"] < 1.0 < 5.0 < miss["quasi-static"]
     assert miss["weak_4dvar"] < min(miss["gauss-newton"], miss["bfgs"])
+    # The legend's verdict on weak 4DVar is its own solve's, not the strong cost's ratio.
+    solve = core.weak_4dvar(landscape_data._checked_problem(Settings(window=300, model_rho=26.0)), DEFAULT_Q)
+    assert paths.wrong_minimum["weak_4dvar"] == (int(solve.status) == core.STATUS_WRONG_MINIMUM)

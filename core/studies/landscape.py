@@ -21,7 +21,14 @@ from jaxtyping import Array, Bool, Float, Int
 
 from core._validate import check_choice, check_range
 from core.methods.block_tridiagonal import Blocks, block_solve, eliminate
-from core.methods.fourdvar import _solver, cost, quasi_static_iteration, quasi_static_start, residuals
+from core.methods.fourdvar import (
+    _solver,
+    chi_square_limit,
+    cost,
+    quasi_static_iteration,
+    quasi_static_start,
+    residuals,
+)
 from core.methods.weak4dvar import (
     ATOL,
     DAMPING_CEILING,
@@ -36,6 +43,7 @@ from core.methods.weak4dvar import (
     _staged,
     check_weak_settings,
     gauss_newton_blocks,
+    weak_residuals,
 )
 from core.methods.weak_variational import DEFAULT_Q
 from core.nets.fourdvarnet import FourDVarNet
@@ -185,6 +193,9 @@ class WeakWalk(eqx.Module):
     num_steps: Int[Array, ""]  # Gauss-Newton updates taken (as `WeakAnalysis.num_steps`)
     converged: Bool[Array, ""]  # the last stage's step fell below tolerance (no chi-square verdict)
     broke_down: Bool[Array, ""]  # steps kept coming out not finite (its damping hit the ceiling)
+    # Converged where 2 (J_o + J_q) is beyond the chi-square law's limit: `weak_4dvar`'s own verdict
+    # (status STATUS_WRONG_MINIMUM), not the strong cost drawn under the path.
+    wrong_minimum: Bool[Array, ""]
 
 
 def weak_4dvar_walk(problem: Problem, q: float | Float[Array, ""] = DEFAULT_Q) -> WeakWalk:
@@ -290,11 +301,17 @@ def _weak_walk(problem: Problem, q, last) -> WeakWalk:
         stuck=jnp.asarray(False),
     )
     final, firsts = jax.lax.scan(body, first, None, length=DEFAULT_MAX_STEPS)
+    converged = final.done & jnp.all(jnp.isfinite(final.trajectory))
+    # As `_weak_4dvar`'s verdict: past `last` the padding adds nothing (no observations there, and the
+    # free tail is the model's own run, so its model misfits are zero).
+    _, observations, model = weak_residuals(final.trajectory, problem, system, q)
+    statistic = jnp.sum(observations**2) + jnp.sum(model**2)
     return WeakWalk(
         path=jnp.concatenate([start[:1], firsts]),
         num_steps=final.num_steps,
-        converged=final.done & jnp.all(jnp.isfinite(final.trajectory)),
+        converged=converged,
         broke_down=final.stuck,
+        wrong_minimum=converged & ~(statistic <= chi_square_limit(jnp.sum(problem.mask))),
     )
 
 

@@ -68,6 +68,9 @@ class Paths:
     window: int
     broke_down: dict = dataclasses.field(default_factory=dict)  # name -> True where a step came out not finite
     capped: dict = dataclasses.field(default_factory=dict)  # name -> True where it stopped at its step cap
+    # name -> True where the solver's own chi-square verdict calls its end a wrong minimum (weak 4DVar's:
+    # its cost is not the strong one drawn, so the strong cost's ratio is no verdict on it)
+    wrong_minimum: dict = dataclasses.field(default_factory=dict)
 
     def failed_at_first_step(self, name: str) -> bool:
         """True where the solver broke down before taking a single step (it never left the background)."""
@@ -158,6 +161,7 @@ def compute_paths(settings: Settings) -> Paths:
         window=settings.window,
         broke_down={**{name: bool(walk.broke_down) for name, walk in walks.items()}, WEAK: bool(weak.broke_down)},
         capped={WEAK: not bool(weak.converged) and not bool(weak.broke_down)},
+        wrong_minimum={WEAK: bool(weak.wrong_minimum)},
     )
 
 

@@ -71,6 +71,10 @@ def summary_html(grid: Grid, paths: Paths) -> str:
         ratio = final / max(paths.truth_cost, 1e-12)
         verdict = f"{ratio:.3g} x the truth's"
         css = "bad" if ratio > WRONG_FACTOR else "good"
+        if name in paths.wrong_minimum:  # its own cost's verdict, not the strong cost's ratio
+            wrong = paths.wrong_minimum[name]
+            verdict += "; its chi-square test: " + ("a wrong minimum" if wrong else "fits the data")
+            css = "bad" if wrong else ("good" if not paths.capped.get(name, False) else "")
         items.append(
             f'<span class="legend-item">{swatch}{label}: {paths.outcome(name)}, ends at J = {final:.3g} '
             f'(<span class="{css}">{verdict}</span>)</span>'
