@@ -62,3 +62,14 @@ def test_its_analysis_beats_the_free_run_and_ignores_the_methods_model(shipped):
     # back to that background between observation times.
     assert np.median(learned) < 0.6 * np.median(free)
     assert np.median(learned) < np.median(oi)
+
+
+def test_its_command_refuses_bad_input_before_any_work(tmp_path, capsys):
+    from core.nets.learned_prior import main
+
+    assert main(["--out", str(tmp_path / "m.eqx"), "--steps", "0"]) == 2
+    assert "--steps must be between 1 and 100000" in capsys.readouterr().err
+    existing = tmp_path / "there.eqx"
+    existing.write_bytes(b"another model")
+    assert main(["--out", str(existing)]) == 2
+    assert "exists; pass --force" in capsys.readouterr().err and existing.read_bytes() == b"another model"
