@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 
 import jax
 import jax.numpy as jnp
@@ -140,3 +141,11 @@ def test_under_model_error_weak_4dvar_ends_near_the_truth_where_strong_4dvar_is_
     # The legend's verdict on weak 4DVar is its own solve's, not the strong cost's ratio.
     solve = core.weak_4dvar(landscape_data._checked_problem(Settings(window=300, model_rho=26.0)), DEFAULT_Q)
     assert paths.wrong_minimum["weak_4dvar"] == (int(solve.status) == core.STATUS_WRONG_MINIMUM)
+    # The quasi-static end fits the data better than the truth (J below the truth's) yet is far from it:
+    # under model error the legend calls no strong path's end good, and says why.
+    from dashboard.views.landscape_view import MODEL_ERROR_CAPTION, summary_html
+
+    assert paths.model_error and paths.final_cost["quasi-static"] < paths.truth_cost
+    text = summary_html(landscape_data.compute_grid(Settings(window=300, model_rho=26.0), "x-z", 3.0), paths)
+    quasi_static = text.split("quasi-static:")[1].split('class="legend-item"')[0]
+    assert 'class="good"' not in quasi_static and html.escape(MODEL_ERROR_CAPTION) in text

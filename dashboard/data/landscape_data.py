@@ -22,6 +22,7 @@ import core
 from core.methods.weak_variational import DEFAULT_Q
 from core.studies.landscape import PLANES as PLANES_AXES
 from core.studies.landscape import solver_walk, weak_4dvar_walk
+from core.systems.lorenz import RHO
 from dashboard.data import compute
 from dashboard.data.compute import Settings
 from dashboard.data.memo import shared_cache
@@ -71,6 +72,9 @@ class Paths:
     # name -> True where the solver's own chi-square verdict calls its end a wrong minimum (weak 4DVar's:
     # its cost is not the strong one drawn, so the strong cost's ratio is no verdict on it)
     wrong_minimum: dict = dataclasses.field(default_factory=dict)
+    # The methods' model is not the truth's (rho, or model noise): then a cost below the truth's is no
+    # sign of a right answer (the wrong model's valley can fit the data better than the truth does).
+    model_error: bool = False
 
     def failed_at_first_step(self, name: str) -> bool:
         """True where the solver broke down before taking a single step (it never left the background)."""
@@ -162,6 +166,7 @@ def compute_paths(settings: Settings) -> Paths:
         broke_down={**{name: bool(walk.broke_down) for name, walk in walks.items()}, WEAK: bool(weak.broke_down)},
         capped={WEAK: not bool(weak.converged) and not bool(weak.broke_down)},
         wrong_minimum={WEAK: bool(weak.wrong_minimum)},
+        model_error=settings.model_rho != RHO or settings.model_noise > 0,
     )
 
 

@@ -36,6 +36,11 @@ WEAK_CAPTION = (
     "follow these valleys (set the sidebar's model rho away from 28 to see strong 4DVar held in the "
     "wrong model's valley)."
 )
+MODEL_ERROR_CAPTION = (
+    "Model error is on: the methods' model is not the truth's, so a path may end below the truth's cost "
+    "(not green: the wrong model's valley can fit these observations better than the true start does) "
+    "and still be far from the star."
+)
 WRONG_FACTOR = 3.0  # a path ending at more than this times J(truth) is said to be in a wrong valley
 
 
@@ -71,6 +76,8 @@ def summary_html(grid: Grid, paths: Paths) -> str:
         ratio = final / max(paths.truth_cost, 1e-12)
         verdict = f"{ratio:.3g} x the truth's"
         css = "bad" if ratio > WRONG_FACTOR else "good"
+        if paths.model_error and name != "fourdvarnet":  # a low J is no sign of a right answer there
+            css = "bad" if ratio > WRONG_FACTOR else ""
         if name in paths.wrong_minimum:  # its own cost's verdict, not the strong cost's ratio
             wrong = paths.wrong_minimum[name]
             verdict += "; its chi-square test: " + ("a wrong minimum" if wrong else "fits the data")
@@ -86,6 +93,8 @@ def summary_html(grid: Grid, paths: Paths) -> str:
     )
     if WEAK in paths.paths:
         note += f'<div class="help weak-caption">{html.escape(WEAK_CAPTION)}</div>'
+    if paths.model_error:
+        note += f'<div class="help model-error-caption">{html.escape(MODEL_ERROR_CAPTION)}</div>'
 
     return '<div class="legend landscape-summary">' + "<br>".join(items) + "</div>" + note
 
