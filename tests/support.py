@@ -212,3 +212,19 @@ def rk4_by_hand(f, x, dt):
     k3 = f(x + 0.5 * dt * k2)
     k4 = f(x + dt * k3)
     return x + dt / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
+
+
+def refined_strong_4dvar(problem, x0, n_steps=5):
+    """Strong 4DVar's minimum polished by plain numpy Gauss-Newton steps on `core.residuals` (float64)."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from core.methods.fourdvar import residuals
+
+    x0 = np.asarray(x0, np.float64)
+    for _ in range(n_steps):
+        r = np.asarray(residuals(jnp.asarray(x0), problem))
+        jac = np.asarray(jax.jit(jax.jacfwd(residuals))(jnp.asarray(x0), problem))
+        x0 = x0 - np.linalg.lstsq(jac, r, rcond=None)[0]
+    return x0

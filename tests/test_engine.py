@@ -165,17 +165,17 @@ def two_servers(class_engine, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def chromium():
-    from playwright.sync_api import sync_playwright
-
+def chromium(playwright):
+    """Debian's chromium, launched from pytest-playwright's own Playwright (`playwright`, one per
+    process): a second `sync_playwright()` in a worker that also ran the browser tests would be refused
+    ("Sync API inside the asyncio loop")."""
     from benchmarks.local_server import CHROMIUM, CHROMIUM_ARGS
 
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no chromium at {CHROMIUM}")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=list(CHROMIUM_ARGS))
-        yield browser
-        browser.close()
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=list(CHROMIUM_ARGS))
+    yield browser
+    browser.close()
 
 
 def open_page(browser, url: str, owner: str | None = None):

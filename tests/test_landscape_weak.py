@@ -11,10 +11,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from support import count_compiles
+from support import count_compiles, refined_strong_4dvar
 
 import core
-from core.methods.fourdvar import residuals
 from core.methods.weak_variational import DEFAULT_Q
 from core.studies.landscape import pad_problem, weak_4dvar_walk
 
@@ -82,23 +81,13 @@ def test_a_bad_q_is_refused_by_name_before_any_work(bad_q):
         weak_4dvar_walk(_problem(50), bad_q)
 
 
-def _refined_strong(problem, x0, n_steps=5):
-    """Strong 4DVar's minimum polished by plain numpy Gauss-Newton steps on `core.residuals` (float64)."""
-    x0 = np.asarray(x0, np.float64)
-    for _ in range(n_steps):
-        r = np.asarray(residuals(jnp.asarray(x0), problem))
-        jac = np.asarray(jax.jit(jax.jacfwd(residuals))(jnp.asarray(x0), problem))
-        x0 = x0 - np.linalg.lstsq(jac, r, rcond=None)[0]
-    return x0
-
-
 @pytest.mark.ci
 def test_as_q_goes_to_zero_the_path_ends_at_strong_4dvars_x0():
     """The tolerance of tests/test_weak4dvar.py's q -> 0 test: a thousandth of the smallest strong
     posterior std, with the model's error variance over the window 1e-8 of R (float64)."""
     with jax.enable_x64(True):
         problem = core.generate_problem(jax.random.PRNGKey(4), T_assim=50, obs_every=5, obs_noise=0.5)
-        x0 = _refined_strong(problem, core.strong_4dvar(problem).x0)
+        x0 = refined_strong_4dvar(problem, core.strong_4dvar(problem).x0)
         strong_std = np.asarray(core.posterior_std(jnp.asarray(x0), problem))[:51]
         q = 1e-8 * 0.5**2 / (50 * problem.dt)
         walk = weak_4dvar_walk(problem, q)

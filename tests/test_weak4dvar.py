@@ -9,12 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jaxtyping import Array, Float
-from support import count_compiles
+from support import count_compiles, refined_strong_4dvar
 
 import core
 from core.da.method import STATUS_CONVERGED, STATUS_WRONG_MINIMUM
 from core.methods.block_tridiagonal import block_solve, eliminate, posterior_variances
-from core.methods.fourdvar import residuals
 from core.methods.weak4dvar import gauss_newton_blocks, weak_cost
 from core.systems.lorenz import AbstractSystem
 from core.systems.lorenz96 import Lorenz96Forward
@@ -192,16 +191,6 @@ def test_gradient_of_the_cost_matches_central_differences(which):
     assert np.abs(finite).max() > 10  # a non-trivial gradient was compared
 
 
-def _refined_strong(problem, x0, n_steps=5):
-    """Strong 4DVar's minimum polished by plain numpy Gauss-Newton steps on `core.residuals` (float64)."""
-    x0 = np.asarray(x0, np.float64)
-    for _ in range(n_steps):
-        r = np.asarray(residuals(jnp.asarray(x0), problem))
-        jac = np.asarray(jax.jit(jax.jacfwd(residuals))(jnp.asarray(x0), problem))
-        x0 = x0 - np.linalg.lstsq(jac, r, rcond=None)[0]
-    return x0
-
-
 def test_as_q_goes_to_zero_it_is_strong_4dvar():
     """q -> 0 forbids model error: the weak analysis is the strong one's model trajectory, and its std
     the strong posterior's (core.methods.uncertainty), in float64 where 1 / (q dt) leaves digits to spare.
@@ -214,7 +203,7 @@ def test_as_q_goes_to_zero_it_is_strong_4dvar():
     """
     with jax.enable_x64(True):
         problem = core.generate_problem(jax.random.PRNGKey(4), T_assim=50, obs_every=5, obs_noise=0.5)
-        x0 = _refined_strong(problem, core.strong_4dvar(problem).x0)
+        x0 = refined_strong_4dvar(problem, core.strong_4dvar(problem).x0)
         strong = np.asarray(problem.forward.rollout(jnp.asarray(x0), 50))
         strong_std = np.asarray(core.posterior_std(jnp.asarray(x0), problem))[:51]
         window_time = 50 * problem.dt

@@ -22,7 +22,7 @@ from core.da.registry import CYCLED_METHOD_NAMES
 from core.systems.lorenz import RHO
 from core.systems.lorenz96 import FORCING
 from dashboard.data.cycle_data import MAX_OBS_EVERY, CycleSettings, label, offered_methods, run_all
-from dashboard.state.settings import RESULT, SettingsState, check_setting
+from dashboard.state.settings import RESULT, SettingsState, check_setting, model_noise_setting
 
 # 7 and 24: sakov2008's documented LETKF and square-root EnKF sizes.
 ENSEMBLE_SIZES = (5, 7, 10, 20, 24, 40)
@@ -126,13 +126,7 @@ class CycleState(SettingsState):
         label=f"The methods' model: F (the truth's: {FORCING:g})",
         doc="Model error on Lorenz-96: every method forecasts with this forcing while the truth runs with 8.",
     )
-    model_noise = param.Number(
-        default=0.0,
-        bounds=(0.0, 5.0),
-        step=0.1,
-        label="The truth's model noise Q",
-        doc="Random kicks the truth gets, a variance per time unit, that no method's model knows about (0: none).",
-    )
+    model_noise = model_noise_setting()
     model_error_q = param.Number(
         default=0.1,
         bounds=(0.01, 10.0),

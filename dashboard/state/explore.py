@@ -27,7 +27,7 @@ from dashboard.data.compute import (
     solved_methods,
 )
 from dashboard.data.lorenz96_compute import LABELS_96, METHODS_96, N_VARIABLES, WINDOWS_96, Settings96
-from dashboard.state.settings import RESULT, SettingsState
+from dashboard.state.settings import RESULT, SettingsState, model_noise_setting
 from dashboard.training.models import registry
 
 COMPONENT_NAMES = ("x", "y", "z")
@@ -116,13 +116,7 @@ class ExperimentState(SettingsState):
         doc="Model error: every method forecasts with this rho while the truth runs with 28. Strong 4DVar "
         "trusts its model exactly; weak-constraint 4DVar lets it err.",
     )
-    model_noise = param.Number(
-        default=0.0,
-        bounds=(0.0, 5.0),
-        step=0.1,
-        label="The truth's model noise Q",
-        doc="Random kicks the truth gets, a variance per time unit, that no method's model knows about (0: none).",
-    )
+    model_noise = model_noise_setting()
 
     # Lorenz-96 (issue 17): after every Lorenz-63 setting, so that an old link keeps its prefix and opens
     # Lorenz-63 exactly as before. The seed is shared by both systems; the rest is Lorenz-96's own.

@@ -162,3 +162,15 @@ def slider_specs(state_class: type[SettingsState]) -> dict[str, SliderSpec]:
         step = parameter.step if parameter.step is not None else 1  # (an Integer's slider moves by 1)
         specs[name] = SliderSpec(name, parameter.label, low, high, step, integer)
     return specs
+
+
+def model_noise_setting() -> param.Number:
+    """The truth's model noise Q, as every tab that has model error offers it (one definition, a new
+    parameter object for each state class)."""
+    return param.Number(
+        default=0.0,
+        bounds=(0.0, 5.0),
+        step=0.1,
+        label="The truth's model noise Q",
+        doc="Random kicks the truth gets, a variance per time unit, that no method's model knows about (0: none).",
+    )
