@@ -221,6 +221,7 @@ def test_training_windows_have_true_truths_and_the_methods_model_in_their_cost()
     assert np.linalg.norm(flat[0] - flat[1]) > 1e-3 * np.linalg.norm(flat[0])
 
 
+@pytest.mark.ci  # ~8 s of compiles
 def test_the_cycled_fourdvarnet_forecasts_and_solves_with_the_methods_model():
     setup = sakov2012(n_cycles=3, model_rho=26.0)
     truth = simulate(setup, jax.random.PRNGKey(0))

@@ -67,6 +67,7 @@ def test_a_capped_solve_is_reported_not_silent(seed_problem, solver):
     assert int(analysis.num_steps) == 2
 
 
+@pytest.mark.ci  # ~10 s: both solvers compiled single and vmapped
 def test_both_solvers_agree_and_vmap_matches_single_solves():
     problems = core.generate_problems(jax.random.PRNGKey(14), 6)
     batched = jax.vmap(core.strong_4dvar)(problems)
@@ -91,6 +92,7 @@ def test_bad_solver_arguments(seed_problem, kwargs, name):
         core.strong_4dvar(seed_problem, **kwargs)
 
 
+@pytest.mark.ci  # ~11 s: one compile per cap
 def test_an_iteration_cap_of_n_is_n_gauss_newton_updates():
     problem = core.generate_problem(jax.random.PRNGKey(42))
     x0 = problem.background_mean

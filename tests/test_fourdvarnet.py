@@ -33,6 +33,7 @@ def test_reference_architecture_has_about_29k_parameters():
     assert model(batch).shape == (4, 51, 3)
 
 
+@pytest.mark.ci  # ~11 s: a training step compiled for the reference architecture
 def test_reference_training_lowers_the_loss():
     model = core.FourDVarNet1D(key=jax.random.PRNGKey(0))
     batch = reference_batch(8)

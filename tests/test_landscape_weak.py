@@ -22,6 +22,7 @@ def _problem(window, key=3):
     return core.generate_problem(jax.random.PRNGKey(key), T_assim=window, obs_every=8, obs_noise=1.4142)
 
 
+@pytest.mark.ci  # ~15 s on 2 loaded cores: the walk and weak 4DVar compiled
 def test_the_path_starts_at_the_background_and_ends_where_weak_4dvar_does():
     problem = _problem(50)
     walk = weak_4dvar_walk(problem, DEFAULT_Q)

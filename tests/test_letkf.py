@@ -42,6 +42,7 @@ def test_tapers_fall_with_distance_and_vanish_past_the_support():
     np.testing.assert_array_equal(tapers[5], np.roll(tapers[0], 10))  # the circle has no edges
 
 
+@pytest.mark.ci  # ~9 s: a long LETKF run
 def test_localisation_lets_seven_members_track_forty_variables():
     """N = 7 spans 6 directions of a 40-variable state: the global square-root EnKF loses the truth,
     the LETKF (DAPPER's tuning) tracks it below the observation noise (1)."""

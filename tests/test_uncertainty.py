@@ -66,6 +66,7 @@ def test_band_coverage_256_default_problems_is_calibrated():
     assert 0.90 <= result["coverage"] <= 0.98
 
 
+@pytest.mark.ci  # ~11 s on 2 cores: a batch of solves and bands
 def test_the_band_is_calibrated_where_4dvar_converged_and_only_there():
     """The issue's set-up (100-step windows, obs every 8, noise std sqrt 2): over 256 problems a
     quarter converge. Where 4DVar converged, +-2 posterior stds should hold ~95% of the truth points
